@@ -1,0 +1,704 @@
+"""The project store: one SQLite file per project, every edit a command, undo/redo.
+
+Why it is shaped this way:
+- There is no Save button. Each command runs in one SQLite transaction (WAL mode,
+  synchronous=FULL), so a crash or SIGKILL loses nothing that was acknowledged.
+- Undo/redo is generic: every command records the before/after image of each row it
+  touches; undo writes the before images back, redo the after images. Several commands
+  can be grouped into one undo step (a propagation run) while each still commits as it
+  goes, so an interrupted run keeps every frame already done.
+- A lock file held with an OS lock (released by the kernel when the process dies) makes
+  a second process get a clear "open elsewhere" error instead of two writers.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from annotator.core import rle as _rle
+from annotator.core.model import (
+    MASK_SOURCES,
+    MEDIA_KINDS,
+    Category,
+    MaskRecord,
+    MediaItem,
+    Prompts,
+    Track,
+    palette_color,
+)
+from annotator.errors import ProjectError, ProjectLockedError
+
+APP_ID = "annotator-project"
+UNDO_LIMIT = 500
+
+# Each entry upgrades the schema by one version (PRAGMA user_version).
+MIGRATIONS: list[str] = [
+    # v1
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE categories (
+        id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, color TEXT NOT NULL,
+        supercategory TEXT NOT NULL DEFAULT '');
+    CREATE TABLE items (
+        id INTEGER PRIMARY KEY, path TEXT NOT NULL, kind TEXT NOT NULL,
+        width INTEGER NOT NULL, height INTEGER NOT NULL, num_frames INTEGER NOT NULL,
+        fps REAL NOT NULL, name TEXT NOT NULL, meta TEXT NOT NULL DEFAULT '{}');
+    CREATE TABLE tracks (
+        id INTEGER PRIMARY KEY, item_id INTEGER NOT NULL, obj_id INTEGER NOT NULL,
+        category_id INTEGER, color TEXT NOT NULL, attributes TEXT NOT NULL DEFAULT '{}',
+        hidden INTEGER NOT NULL DEFAULT 0, locked INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (item_id, obj_id));
+    CREATE INDEX tracks_item ON tracks (item_id);
+    CREATE TABLE masks (
+        track_id INTEGER NOT NULL, frame INTEGER NOT NULL, h INTEGER NOT NULL, w INTEGER NOT NULL,
+        counts TEXT NOT NULL, source TEXT NOT NULL, prompts TEXT, model TEXT NOT NULL DEFAULT '',
+        score REAL, PRIMARY KEY (track_id, frame)) WITHOUT ROWID;
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+# table -> primary-key columns (row images are keyed by these)
+_KEYS = {"categories": ("id",), "items": ("id",), "tracks": ("id",), "masks": ("track_id", "frame")}
+
+_UNSET: Any = object()
+
+
+@dataclass
+class _Change:
+    table: str
+    key: tuple
+    before: dict | None
+    after: dict | None
+
+
+@dataclass
+class _Step:
+    label: str
+    changes: list[_Change] = field(default_factory=list)
+
+
+class _FileLock:
+    """Exclusive, non-blocking OS lock on `<project>.lock`; the kernel drops it if we die."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            if os.name == "nt":
+                import msvcrt
+
+                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            try:
+                other = os.pread(fd, 64, 0).decode(errors="replace").strip() if os.name != "nt" else ""
+            except OSError:
+                other = ""
+            os.close(fd)
+            who = f" (process {other})" if other else ""
+            raise ProjectLockedError(
+                f"{self.path.with_suffix('')}: project is open elsewhere{who}; close it there or open read-only"
+            ) from None
+        if os.name != "nt":  # record who holds it, for the error message of the next opener
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _dumps(v: Any) -> str:
+    return json.dumps(v, separators=(",", ":"), sort_keys=True)
+
+
+class Project:
+    """An open project file. Thread-safe (one internal lock); meant to be used from one
+    thread at a time, typically the GUI thread or a CLI command."""
+
+    SUFFIX = ".annotator"
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, lock: _FileLock | None, readonly: bool):
+        self.path = path
+        self._conn = conn
+        self._lock_file = lock
+        self.readonly = readonly
+        self._mutex = threading.RLock()
+        self._undo: deque[_Step] = deque(maxlen=UNDO_LIMIT)
+        self._redo: list[_Step] = []
+        self._group: _Step | None = None
+        self._group_depth = 0
+        self.on_change: list[Callable[[str, dict], None]] = []
+
+    # ------------------------------------------------------------------ open/close
+    @classmethod
+    def create(cls, path: str | os.PathLike) -> "Project":
+        path = Path(path)
+        if path.exists():
+            raise ProjectError(f"{path}: already exists")
+        if not path.parent.is_dir():
+            raise ProjectError(f"{path}: folder {path.parent} does not exist")
+        return cls._open(path, readonly=False, create=True)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, readonly: bool = False) -> "Project":
+        path = Path(path)
+        if not path.is_file():
+            raise ProjectError(f"{path}: no such project file")
+        return cls._open(path, readonly=readonly, create=False)
+
+    @classmethod
+    def open_or_create(cls, path: str | os.PathLike) -> "Project":
+        path = Path(path)
+        return cls.open(path) if path.exists() else cls.create(path)
+
+    @classmethod
+    def _open(cls, path: Path, readonly: bool, create: bool) -> "Project":
+        lock = None
+        if not readonly:
+            lock = _FileLock(Path(str(path) + ".lock"))
+            lock.acquire()
+        try:
+            if readonly:
+                conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+            else:
+                conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout=5000")
+            if not readonly:
+                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                if mode.lower() != "wal":
+                    raise ProjectError(f"{path}: cannot enable WAL journaling (got {mode})")
+                conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            proj = cls(path, conn, lock, readonly)
+            proj._check_and_migrate(create)
+            return proj
+        except sqlite3.DatabaseError as e:
+            if lock:
+                lock.release()
+            raise ProjectError(f"{path}: not a readable project file ({e})") from None
+        except BaseException:
+            if lock:
+                lock.release()
+            raise
+
+    def _check_and_migrate(self, create: bool) -> None:
+        c = self._conn
+        version = c.execute("PRAGMA user_version").fetchone()[0]
+        if not create:
+            if version == 0:
+                raise ProjectError(f"{self.path}: not an Annotator project (empty or foreign SQLite file)")
+            app = c.execute("SELECT value FROM meta WHERE key='app'").fetchone()
+            if app is None or app[0] != APP_ID:
+                raise ProjectError(f"{self.path}: not an Annotator project")
+        if version > SCHEMA_VERSION:
+            raise ProjectError(
+                f"{self.path}: made by a newer Annotator (schema {version} > {SCHEMA_VERSION}); update the app"
+            )
+        if version < SCHEMA_VERSION:
+            if self.readonly:
+                raise ProjectError(f"{self.path}: needs an upgrade (schema {version}); open it writable once")
+            for v in range(version, SCHEMA_VERSION):
+                c.execute("BEGIN IMMEDIATE")
+                try:
+                    for stmt in MIGRATIONS[v].split(";"):
+                        if stmt.strip():
+                            c.execute(stmt)
+                    if v == 0:
+                        c.execute("INSERT INTO meta VALUES ('app', ?)", (APP_ID,))
+                    c.execute(f"PRAGMA user_version={v + 1}")
+                    c.execute("COMMIT")
+                except BaseException:
+                    c.execute("ROLLBACK")
+                    raise
+
+    def close(self) -> None:
+        with self._mutex:
+            if self._conn is not None:
+                if not self.readonly:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                self._conn.close()
+                self._conn = None  # type: ignore[assignment]
+            if self._lock_file:
+                self._lock_file.release()
+                self._lock_file = None
+
+    def __enter__(self) -> "Project":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def folder(self) -> Path:
+        return self.path.resolve().parent
+
+    def integrity_ok(self) -> bool:
+        return self._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    # ------------------------------------------------------------------ row conversion
+    def _item(self, r: sqlite3.Row) -> MediaItem:
+        return MediaItem(
+            id=r["id"], path=r["path"], kind=r["kind"], width=r["width"], height=r["height"],
+            num_frames=r["num_frames"], fps=r["fps"], name=r["name"], meta=json.loads(r["meta"]),
+            base_dir=str(self.folder),
+        )
+
+    @staticmethod
+    def _track(r: sqlite3.Row) -> Track:
+        return Track(
+            id=r["id"], item_id=r["item_id"], obj_id=r["obj_id"], category_id=r["category_id"],
+            color=tuple(json.loads(r["color"])), attributes=json.loads(r["attributes"]),
+            hidden=bool(r["hidden"]), locked=bool(r["locked"]),
+        )
+
+    @staticmethod
+    def _category(r: sqlite3.Row) -> Category:
+        return Category(id=r["id"], name=r["name"], color=tuple(json.loads(r["color"])),
+                        supercategory=r["supercategory"])
+
+    @staticmethod
+    def _mask(r) -> MaskRecord:
+        return MaskRecord(
+            track_id=r["track_id"], frame=r["frame"],
+            rle={"size": [r["h"], r["w"]], "counts": r["counts"]}, source=r["source"],
+            prompts=Prompts.from_json(r["prompts"]), model=r["model"], score=r["score"],
+        )
+
+    # ------------------------------------------------------------------ queries
+    def _q(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+        with self._mutex:
+            return self._conn.execute(sql, args).fetchall()
+
+    def categories(self) -> list[Category]:
+        return [self._category(r) for r in self._q("SELECT * FROM categories ORDER BY id")]
+
+    def category(self, cat_id: int) -> Category:
+        rows = self._q("SELECT * FROM categories WHERE id=?", (cat_id,))
+        if not rows:
+            raise ProjectError(f"{self.path}: no category {cat_id}")
+        return self._category(rows[0])
+
+    def category_by_name(self, name: str) -> Category | None:
+        rows = self._q("SELECT * FROM categories WHERE name=?", (name,))
+        return self._category(rows[0]) if rows else None
+
+    def items(self) -> list[MediaItem]:
+        return [self._item(r) for r in self._q("SELECT * FROM items ORDER BY id")]
+
+    def item(self, item_id: int) -> MediaItem:
+        rows = self._q("SELECT * FROM items WHERE id=?", (item_id,))
+        if not rows:
+            raise ProjectError(f"{self.path}: no media item {item_id}")
+        return self._item(rows[0])
+
+    def tracks(self, item_id: int | None = None) -> list[Track]:
+        if item_id is None:
+            return [self._track(r) for r in self._q("SELECT * FROM tracks ORDER BY item_id, obj_id")]
+        return [self._track(r) for r in self._q("SELECT * FROM tracks WHERE item_id=? ORDER BY obj_id", (item_id,))]
+
+    def track(self, track_id: int) -> Track:
+        rows = self._q("SELECT * FROM tracks WHERE id=?", (track_id,))
+        if not rows:
+            raise ProjectError(f"{self.path}: no object {track_id}")
+        return self._track(rows[0])
+
+    def masks(self, item_id: int | None = None, track_id: int | None = None,
+              frame: int | None = None) -> list[MaskRecord]:
+        sql = "SELECT m.* FROM masks m"
+        cond, args = [], []
+        if item_id is not None:
+            sql += " JOIN tracks t ON t.id = m.track_id"
+            cond.append("t.item_id=?")
+            args.append(item_id)
+        if track_id is not None:
+            cond.append("m.track_id=?")
+            args.append(track_id)
+        if frame is not None:
+            cond.append("m.frame=?")
+            args.append(frame)
+        if cond:
+            sql += " WHERE " + " AND ".join(cond)
+        sql += " ORDER BY m.track_id, m.frame"
+        return [self._mask(r) for r in self._q(sql, tuple(args))]
+
+    def mask(self, track_id: int, frame: int) -> MaskRecord | None:
+        rows = self._q("SELECT * FROM masks WHERE track_id=? AND frame=?", (track_id, frame))
+        return self._mask(rows[0]) if rows else None
+
+    def mask_frames(self, track_id: int) -> dict[int, str]:
+        return {r[0]: r[1] for r in self._q("SELECT frame, source FROM masks WHERE track_id=? ORDER BY frame",
+                                            (track_id,))}
+
+    def counts(self) -> dict[str, int]:
+        return {t: self._q(f"SELECT COUNT(*) FROM {t}")[0][0] for t in ("categories", "items", "tracks", "masks")}
+
+    # ------------------------------------------------------------------ non-undoable state
+    def get_state(self, key: str, default: Any = None) -> Any:
+        rows = self._q("SELECT value FROM state WHERE key=?", (key,))
+        return json.loads(rows[0][0]) if rows else default
+
+    def set_state(self, key: str, value: Any) -> None:
+        self._writable()
+        with self._mutex:
+            self._conn.execute("INSERT OR REPLACE INTO state VALUES (?, ?)", (key, _dumps(value)))
+
+    # ------------------------------------------------------------------ command machinery
+    def _writable(self) -> None:
+        if self.readonly:
+            raise ProjectError(f"{self.path}: opened read-only")
+        if self._conn is None:
+            raise ProjectError(f"{self.path}: project is closed")
+
+    def _row(self, table: str, key: tuple) -> dict | None:
+        cols = _KEYS[table]
+        where = " AND ".join(f"{c}=?" for c in cols)
+        r = self._conn.execute(f"SELECT * FROM {table} WHERE {where}", key).fetchone()
+        return dict(r) if r else None
+
+    def _put(self, table: str, key: tuple, row: dict | None) -> None:
+        cols = _KEYS[table]
+        if row is None:
+            where = " AND ".join(f"{c}=?" for c in cols)
+            self._conn.execute(f"DELETE FROM {table} WHERE {where}", key)
+        else:
+            names = ",".join(row)
+            marks = ",".join("?" * len(row))
+            self._conn.execute(f"INSERT OR REPLACE INTO {table} ({names}) VALUES ({marks})", tuple(row.values()))
+
+    @contextlib.contextmanager
+    def _command(self, label: str) -> Iterator[Callable[[str, tuple, dict | None], None]]:
+        """One transaction + one recorded step. Yields write(table, key, new_row_or_None)."""
+        self._writable()
+        with self._mutex:
+            changes: list[_Change] = []
+
+            def write(table: str, key: tuple, row: dict | None) -> None:
+                before = self._row(table, key)
+                self._put(table, key, row)
+                changes.append(_Change(table, key, before, row))
+
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield write
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            if not changes:
+                return
+            if self._group is not None:
+                self._group.changes.extend(changes)
+            else:
+                self._undo.append(_Step(label, changes))
+            self._redo.clear()
+        self._notify("command", label, changes)
+
+    def _notify(self, event: str, label: str, changes: list[_Change]) -> None:
+        if not self.on_change:
+            return
+        payload: dict = {"label": label, "tables": set(), "track_ids": set(), "item_ids": set(), "frames": set()}
+        for ch in changes:
+            payload["tables"].add(ch.table)
+            row = ch.after or ch.before or {}
+            if ch.table == "masks":
+                payload["track_ids"].add(ch.key[0])
+                payload["frames"].add(ch.key[1])
+            elif ch.table == "tracks":
+                payload["track_ids"].add(ch.key[0])
+                payload["item_ids"].add(row.get("item_id"))
+            elif ch.table == "items":
+                payload["item_ids"].add(ch.key[0])
+        for cb in list(self.on_change):
+            cb(event, payload)
+
+    @contextlib.contextmanager
+    def group(self, label: str) -> Iterator[None]:
+        """Commands inside become one undo step; each still commits (is durable) on its own."""
+        self._writable()
+        with self._mutex:
+            outer = self._group is None
+            if outer:
+                self._group = _Step(label)
+            self._group_depth += 1
+        try:
+            yield
+        finally:
+            with self._mutex:
+                self._group_depth -= 1
+                if outer:
+                    step, self._group = self._group, None
+                    if step.changes:
+                        self._undo.append(step)
+                        self._redo.clear()
+
+    def _apply(self, changes: list[_Change], undo: bool) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            seq = reversed(changes) if undo else changes
+            for ch in seq:
+                self._put(ch.table, ch.key, ch.before if undo else ch.after)
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+
+    def undo(self) -> str | None:
+        self._writable()
+        with self._mutex:
+            if self._group is not None or not self._undo:
+                return None
+            step = self._undo.pop()
+            self._apply(step.changes, undo=True)
+            self._redo.append(step)
+        self._notify("undo", step.label, step.changes)
+        return step.label
+
+    def redo(self) -> str | None:
+        self._writable()
+        with self._mutex:
+            if self._group is not None or not self._redo:
+                return None
+            step = self._redo.pop()
+            self._apply(step.changes, undo=False)
+            self._undo.append(step)
+        self._notify("redo", step.label, step.changes)
+        return step.label
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._redo)
+
+    @property
+    def undo_label(self) -> str | None:
+        return self._undo[-1].label if self._undo else None
+
+    @property
+    def redo_label(self) -> str | None:
+        return self._redo[-1].label if self._redo else None
+
+    def _next_id(self, table: str) -> int:
+        return (self._conn.execute(f"SELECT MAX(id) FROM {table}").fetchone()[0] or 0) + 1
+
+    # ------------------------------------------------------------------ categories
+    def add_category(self, name: str, color=None, supercategory: str = "") -> Category:
+        name = str(name).strip()
+        if not name:
+            raise ProjectError("category name is empty")
+        if self.category_by_name(name) is not None:
+            raise ProjectError(f"category {name!r} already exists")
+        with self._command(f"Add category {name}") as write:
+            cid = self._next_id("categories")
+            color = tuple(int(c) for c in (color or palette_color(cid - 1)))
+            write("categories", (cid,), {"id": cid, "name": name, "color": _dumps(list(color)),
+                                         "supercategory": supercategory or ""})
+        return self.category(cid)
+
+    def ensure_category(self, name: str, color=None, supercategory: str = "") -> Category:
+        return self.category_by_name(name) or self.add_category(name, color, supercategory)
+
+    def update_category(self, cat_id: int, name=_UNSET, color=_UNSET, supercategory=_UNSET) -> Category:
+        cur = self.category(cat_id)
+        if name is not _UNSET:
+            name = str(name).strip()
+            other = self.category_by_name(name)
+            if not name or (other is not None and other.id != cat_id):
+                raise ProjectError(f"category name {name!r} is empty or already used")
+        with self._command(f"Edit category {cur.name}") as write:
+            row = self._row("categories", (cat_id,))
+            if name is not _UNSET:
+                row["name"] = name
+            if color is not _UNSET:
+                row["color"] = _dumps([int(c) for c in color])
+            if supercategory is not _UNSET:
+                row["supercategory"] = supercategory or ""
+            write("categories", (cat_id,), row)
+        return self.category(cat_id)
+
+    # ------------------------------------------------------------------ media items
+    def _store_path(self, path: str | os.PathLike) -> str:
+        p = Path(path).expanduser()
+        p = p if p.is_absolute() else Path.cwd() / p
+        p = Path(os.path.normpath(p))
+        try:
+            return p.relative_to(self.folder).as_posix()
+        except ValueError:
+            return str(p)
+
+    def add_item(self, path, kind: str, width: int, height: int, num_frames: int = 1, fps: float = 0.0,
+                 name: str | None = None, meta: dict | None = None) -> MediaItem:
+        if kind not in MEDIA_KINDS:
+            raise ProjectError(f"{path}: unknown media kind {kind!r}")
+        if int(width) <= 0 or int(height) <= 0 or int(num_frames) <= 0:
+            raise ProjectError(f"{path}: invalid media size {width}x{height}x{num_frames}")
+        stored = self._store_path(path)
+        with self._command(f"Add {Path(stored).name}") as write:
+            iid = self._next_id("items")
+            write("items", (iid,), {
+                "id": iid, "path": stored, "kind": kind, "width": int(width), "height": int(height),
+                "num_frames": int(num_frames), "fps": float(fps or 0.0),
+                "name": name or Path(stored).name, "meta": _dumps(meta or {}),
+            })
+        return self.item(iid)
+
+    def update_item_meta(self, item_id: int, meta: dict) -> MediaItem:
+        self.item(item_id)
+        with self._command("Edit media info") as write:
+            row = self._row("items", (item_id,))
+            row["meta"] = _dumps(meta)
+            write("items", (item_id,), row)
+        return self.item(item_id)
+
+    def relink_item(self, item_id: int, new_path) -> MediaItem:
+        cur = self.item(item_id)
+        if not os.path.exists(new_path):
+            raise ProjectError(f"{new_path}: no such file or folder")
+        with self._command(f"Relink {cur.name}") as write:
+            row = self._row("items", (item_id,))
+            row["path"] = self._store_path(new_path)
+            write("items", (item_id,), row)
+        return self.item(item_id)
+
+    def remove_item(self, item_id: int) -> None:
+        cur = self.item(item_id)
+        with self._command(f"Remove {cur.name}") as write:
+            for t in self._conn.execute("SELECT id FROM tracks WHERE item_id=?", (item_id,)).fetchall():
+                self._delete_track_rows(write, t[0])
+            write("items", (item_id,), None)
+
+    # ------------------------------------------------------------------ tracks
+    def add_track(self, item_id: int, category_id: int | None = None, color=None,
+                  attributes: dict | None = None, obj_id: int | None = None) -> Track:
+        self.item(item_id)
+        if category_id is not None:
+            self.category(category_id)
+        with self._command("Add object") as write:
+            if obj_id is None:
+                obj_id = (self._conn.execute("SELECT MAX(obj_id) FROM tracks WHERE item_id=?",
+                                             (item_id,)).fetchone()[0] or 0) + 1
+            elif self._conn.execute("SELECT 1 FROM tracks WHERE item_id=? AND obj_id=?",
+                                    (item_id, obj_id)).fetchone():
+                raise ProjectError(f"object id {obj_id} already exists in this item")
+            tid = self._next_id("tracks")
+            color = tuple(int(c) for c in (color or palette_color(int(obj_id) - 1)))
+            write("tracks", (tid,), {
+                "id": tid, "item_id": item_id, "obj_id": int(obj_id), "category_id": category_id,
+                "color": _dumps(list(color)), "attributes": _dumps(attributes or {}), "hidden": 0, "locked": 0,
+            })
+        return self.track(tid)
+
+    def update_track(self, track_id: int, category_id=_UNSET, color=_UNSET, attributes=_UNSET,
+                     hidden=_UNSET, locked=_UNSET) -> Track:
+        self.track(track_id)
+        if category_id not in (_UNSET, None):
+            self.category(category_id)
+        with self._command("Edit object") as write:
+            row = self._row("tracks", (track_id,))
+            if category_id is not _UNSET:
+                row["category_id"] = category_id
+            if color is not _UNSET:
+                row["color"] = _dumps([int(c) for c in color])
+            if attributes is not _UNSET:
+                row["attributes"] = _dumps(attributes or {})
+            if hidden is not _UNSET:
+                row["hidden"] = int(bool(hidden))
+            if locked is not _UNSET:
+                row["locked"] = int(bool(locked))
+            write("tracks", (track_id,), row)
+        return self.track(track_id)
+
+    def _delete_track_rows(self, write, track_id: int) -> None:
+        for (frame,) in self._conn.execute("SELECT frame FROM masks WHERE track_id=?", (track_id,)).fetchall():
+            write("masks", (track_id, frame), None)
+        write("tracks", (track_id,), None)
+
+    def delete_track(self, track_id: int) -> None:
+        t = self.track(track_id)
+        with self._command(f"Delete object {t.obj_id}") as write:
+            self._delete_track_rows(write, track_id)
+
+    # ------------------------------------------------------------------ masks
+    def _mask_row(self, track: Track, frame: int, mask_or_rle, source: str, prompts, model: str,
+                  score) -> dict:
+        if source not in MASK_SOURCES:
+            raise ProjectError(f"unknown mask source {source!r}")
+        item = self.item(track.item_id)
+        if not 0 <= int(frame) < item.num_frames:
+            raise ProjectError(f"{item.name}: frame {frame} is outside 0..{item.num_frames - 1}")
+        if isinstance(mask_or_rle, dict):
+            r = mask_or_rle
+            counts = r["counts"]
+            if isinstance(counts, (bytes, list)):
+                r = _rle.encode(_rle.decode(r)) if isinstance(counts, list) else {
+                    "size": r["size"], "counts": counts.decode("ascii")}
+        else:
+            r = _rle.encode(np.asarray(mask_or_rle, bool))
+        h, w = (int(v) for v in r["size"])
+        if (h, w) != (item.height, item.width):
+            raise ProjectError(f"{item.name}: mask is {w}x{h} but the media is {item.width}x{item.height}")
+        if isinstance(prompts, Prompts):
+            pj = prompts.to_json()
+        elif isinstance(prompts, dict):
+            pj = Prompts.of(prompts.get("points"), prompts.get("labels"), prompts.get("box")).to_json()
+        else:
+            pj = None
+        return {"track_id": track.id, "frame": int(frame), "h": h, "w": w, "counts": r["counts"],
+                "source": source, "prompts": pj, "model": model or "",
+                "score": None if score is None else float(score)}
+
+    def set_mask(self, track_id: int, frame: int, mask_or_rle, source: str = "manual", prompts=None,
+                 model: str = "", score: float | None = None) -> MaskRecord:
+        t = self.track(track_id)
+        row = self._mask_row(t, frame, mask_or_rle, source, prompts, model, score)
+        with self._command(f"Mask object {t.obj_id} frame {frame}") as write:
+            write("masks", (track_id, int(frame)), row)
+        return self._mask(row)  # a dict reads like sqlite3.Row here
+
+    def set_masks(self, entries: list[dict], label: str = "Set masks") -> None:
+        """Many masks in one transaction: entries of dict(track_id, frame, mask|rle, source, prompts, model, score)."""
+        rows = []
+        for e in entries:
+            t = self.track(e["track_id"])
+            m = e.get("rle", e.get("mask"))
+            rows.append(self._mask_row(t, e["frame"], m, e.get("source", "manual"), e.get("prompts"),
+                                       e.get("model", ""), e.get("score")))
+        with self._command(label) as write:
+            for row in rows:
+                write("masks", (row["track_id"], row["frame"]), row)
+
+    def delete_masks(self, track_id: int, first: int | None = None, last: int | None = None) -> int:
+        t = self.track(track_id)
+        lo = -1 if first is None else int(first)
+        hi = 2**62 if last is None else int(last)
+        frames = [r[0] for r in self._q("SELECT frame FROM masks WHERE track_id=? AND frame BETWEEN ? AND ?",
+                                        (track_id, lo, hi))]
+        if not frames:
+            return 0
+        with self._command(f"Delete masks of object {t.obj_id}") as write:
+            for f in frames:
+                write("masks", (track_id, f), None)
+        return len(frames)
