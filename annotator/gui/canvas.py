@@ -1,0 +1,340 @@
+"""The image view: zoom/pan, the mask overlay, prompt points and boxes, brush strokes.
+
+The canvas knows nothing about projects or engines. It shows one image plus an overlay
+built from (mask, colour) pairs, and turns mouse gestures into signals in image pixel
+coordinates: a click (positive or negative), a dragged box, or a finished brush stroke.
+"""
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPainterPath, QPen, QPixmap
+from PySide6.QtWidgets import (
+    QGraphicsEllipseItem,
+    QGraphicsItem,
+    QGraphicsPathItem,
+    QGraphicsPixmapItem,
+    QGraphicsRectItem,
+    QGraphicsScene,
+    QGraphicsView,
+)
+
+DRAG_THRESHOLD_PX = 5
+
+
+class Canvas(QGraphicsView):
+    pointClicked = Signal(float, float, bool, float)  # x, y, positive, perf_counter at the event
+    boxDrawn = Signal(float, float, float, float, float)  # x0, y0, x1, y1, perf_counter
+    strokeFinished = Signal(object, bool)  # bool HxW mask of the stroke, erase?
+    maskPainted = Signal(object)  # token given to set_overlay, once the viewport has painted it
+    zoomChanged = Signal(float)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setScene(QGraphicsScene(self))
+        self.setRenderHints(QPainter.RenderHint.SmoothPixmapTransform)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setAcceptDrops(False)  # the main window takes drops
+        self.setBackgroundBrush(QColor(40, 40, 40))
+        self._img_item = QGraphicsPixmapItem()
+        self._img_item.setTransformationMode(Qt.TransformationMode.FastTransformation)
+        self._ovl_item = QGraphicsPixmapItem()
+        self._ovl_item.setZValue(1)
+        self.scene().addItem(self._img_item)
+        self.scene().addItem(self._ovl_item)
+        self._prompt_items: list[QGraphicsItem] = []
+        self._box_item = QGraphicsRectItem()
+        self._box_item.setZValue(3)
+        pen = QPen(QColor(255, 255, 0), 2, Qt.PenStyle.DashLine)
+        pen.setCosmetic(True)
+        self._box_item.setPen(pen)
+        self._box_item.hide()
+        self.scene().addItem(self._box_item)
+        self._stroke_item = QGraphicsPathItem()
+        self._stroke_item.setZValue(4)
+        self.scene().addItem(self._stroke_item)
+        self._cursor_item = QGraphicsEllipseItem()
+        self._cursor_item.setZValue(5)
+        cpen = QPen(QColor(255, 255, 255), 1)
+        cpen.setCosmetic(True)
+        self._cursor_item.setPen(cpen)
+        self._cursor_item.hide()
+        self.scene().addItem(self._cursor_item)
+
+        self.tool = "prompt"  # prompt | brush | eraser
+        self.brush_radius = 12
+        self.opacity = 0.5
+        self.outlines_only = False
+        self.readonly = False
+        self.image_size = (0, 0)  # w, h
+        self._layers: list = []
+        self._press = None  # (view pos, scene pos, button, modifiers, t)
+        self._dragging_box = False
+        self._pan_last = None
+        self._space = False
+        self._stroke: list[QPointF] = []
+        self._stroke_erase = False
+        self._pending_token = None
+        self._fit_mode = True
+
+    # ---------------- content ----------------
+    def set_image(self, image: QImage | None) -> None:
+        if image is None:
+            self._img_item.setPixmap(QPixmap())
+            self._ovl_item.setPixmap(QPixmap())
+            self.image_size = (0, 0)
+            return
+        size_changed = (image.width(), image.height()) != self.image_size
+        self._img_item.setPixmap(QPixmap.fromImage(image))
+        self.image_size = (image.width(), image.height())
+        self.scene().setSceneRect(QRectF(0, 0, image.width(), image.height()))
+        if size_changed or self._fit_mode:
+            self.fit()
+
+    def has_image(self) -> bool:
+        return self.image_size[0] > 0
+
+    def set_layers(self, layers: list, token=None) -> None:
+        """layers: list of (mask bool HxW, (r, g, b), selected: bool). Rebuilds the overlay."""
+        self._layers = layers
+        self._rebuild_overlay()
+        if token is not None:
+            self._pending_token = token
+        self.viewport().update()
+
+    def _rebuild_overlay(self) -> None:
+        w, h = self.image_size
+        if not w or not self._layers:
+            self._ovl_item.setPixmap(QPixmap())
+            return
+        ovl = np.zeros((h, w, 4), np.uint8)  # BGRA, matches QImage ARGB32 on little-endian
+        fill_alpha = 0 if self.outlines_only else int(round(255 * self.opacity))
+        for mask, color, selected in self._layers:
+            if mask is None or mask.shape != (h, w):
+                continue
+            bgra = (color[2], color[1], color[0])
+            if fill_alpha:
+                ovl[mask] = (*bgra, fill_alpha)
+            m8 = np.ascontiguousarray(mask, dtype=np.uint8)
+            contours, _ = cv2.findContours(m8, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+            thick = max(1, int(round(max(w, h) / 500))) * (2 if selected else 1)
+            if selected or self.outlines_only:
+                cv2.drawContours(ovl, contours, -1, (*bgra, 255), thick + 1)
+            else:
+                cv2.drawContours(ovl, contours, -1, (*bgra, 230), thick)
+        qimg = QImage(ovl.data, w, h, 4 * w, QImage.Format.Format_ARGB32).copy()
+        self._ovl_item.setPixmap(QPixmap.fromImage(qimg))
+
+    def set_opacity(self, value: float) -> None:
+        self.opacity = float(min(1.0, max(0.0, value)))
+        self._rebuild_overlay()
+
+    def set_outlines_only(self, on: bool) -> None:
+        self.outlines_only = bool(on)
+        self._rebuild_overlay()
+
+    def set_prompts(self, points=(), labels=(), box=None) -> None:
+        for it in self._prompt_items:
+            self.scene().removeItem(it)
+        self._prompt_items = []
+        for (x, y), lab in zip(points, labels):
+            it = QGraphicsEllipseItem(-6, -6, 12, 12)
+            it.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+            it.setPos(float(x), float(y))
+            it.setBrush(QBrush(QColor(40, 220, 60) if lab else QColor(235, 50, 50)))
+            it.setPen(QPen(QColor(255, 255, 255), 2))
+            it.setZValue(6)
+            self.scene().addItem(it)
+            self._prompt_items.append(it)
+        if box is not None:
+            x0, y0, x1, y1 = box
+            it = QGraphicsRectItem(QRectF(QPointF(x0, y0), QPointF(x1, y1)).normalized())
+            pen = QPen(QColor(255, 220, 0), 2)
+            pen.setCosmetic(True)
+            it.setPen(pen)
+            it.setZValue(6)
+            self.scene().addItem(it)
+            self._prompt_items.append(it)
+
+    def set_tool(self, tool: str) -> None:
+        self.tool = tool
+        self._cursor_item.setVisible(tool in ("brush", "eraser"))
+        self._update_cursor_item(None)
+        self.viewport().setCursor(Qt.CursorShape.CrossCursor if tool == "prompt" else Qt.CursorShape.BlankCursor)
+
+    # ---------------- zoom ----------------
+    def fit(self) -> None:
+        if self.has_image():
+            self.fitInView(self._img_item, Qt.AspectRatioMode.KeepAspectRatio)
+            self._fit_mode = True
+            self.zoomChanged.emit(self.zoom())
+
+    def actual_size(self) -> None:
+        self.resetTransform()
+        self._fit_mode = False
+        self.zoomChanged.emit(1.0)
+
+    def zoom(self) -> float:
+        return float(self.transform().m11())
+
+    def zoom_by(self, factor: float) -> None:
+        z = self.zoom() * factor
+        if 0.02 <= z <= 64:
+            self.scale(factor, factor)
+            self._fit_mode = False
+            self.zoomChanged.emit(self.zoom())
+
+    def wheelEvent(self, e) -> None:
+        delta = e.angleDelta().y()
+        if delta:
+            self.zoom_by(1.15 ** (delta / 120))
+        e.accept()
+
+    def resizeEvent(self, e) -> None:
+        super().resizeEvent(e)
+        if self._fit_mode:
+            self.fit()
+
+    # ---------------- painting hook for latency ----------------
+    def paintEvent(self, e) -> None:
+        super().paintEvent(e)
+        if self._pending_token is not None:
+            token, self._pending_token = self._pending_token, None
+            self.maskPainted.emit(token)
+
+    # ---------------- mouse ----------------
+    def _in_image(self, p: QPointF) -> QPointF:
+        w, h = self.image_size
+        return QPointF(min(max(p.x(), 0.0), w - 1e-3), min(max(p.y(), 0.0), h - 1e-3))
+
+    def keyPressEvent(self, e) -> None:
+        if e.key() == Qt.Key.Key_Space and not e.isAutoRepeat():
+            self._space = True
+            self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
+            e.accept()
+            return
+        super().keyPressEvent(e)
+
+    def keyReleaseEvent(self, e) -> None:
+        if e.key() == Qt.Key.Key_Space and not e.isAutoRepeat():
+            self._space = False
+            self.set_tool(self.tool)
+            e.accept()
+            return
+        super().keyReleaseEvent(e)
+
+    def mousePressEvent(self, e) -> None:
+        t = time.perf_counter()
+        if e.button() == Qt.MouseButton.MiddleButton or (self._space and e.button() == Qt.MouseButton.LeftButton):
+            self._pan_last = e.position()
+            self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
+            e.accept()
+            return
+        if not self.has_image() or self.readonly:
+            return
+        sp = self.mapToScene(e.position().toPoint())
+        if self.tool in ("brush", "eraser") and e.button() in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
+            self._stroke = [sp]
+            self._stroke_erase = self.tool == "eraser" or e.button() == Qt.MouseButton.RightButton
+            self._update_stroke_item()
+            e.accept()
+            return
+        self._press = (e.position(), sp, e.button(), e.modifiers(), t)
+        self._dragging_box = False
+        e.accept()
+
+    def mouseMoveEvent(self, e) -> None:
+        if self._pan_last is not None:
+            d = e.position() - self._pan_last
+            self._pan_last = e.position()
+            self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - int(d.x()))
+            self.verticalScrollBar().setValue(self.verticalScrollBar().value() - int(d.y()))
+            self._fit_mode = False
+            return
+        sp = self.mapToScene(e.position().toPoint())
+        self._update_cursor_item(sp)
+        if self._stroke:
+            self._stroke.append(sp)
+            self._update_stroke_item()
+            return
+        if self._press is not None and self._press[2] == Qt.MouseButton.LeftButton:
+            moved = (e.position() - self._press[0]).manhattanLength()
+            if moved > DRAG_THRESHOLD_PX or self._dragging_box:
+                self._dragging_box = True
+                a = self._in_image(self._press[1])
+                b = self._in_image(sp)
+                self._box_item.setRect(QRectF(a, b).normalized())
+                self._box_item.show()
+
+    def mouseReleaseEvent(self, e) -> None:
+        if self._pan_last is not None:
+            self._pan_last = None
+            self.set_tool(self.tool) if not self._space else self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
+            return
+        if self._stroke:
+            self._finish_stroke()
+            return
+        if self._press is None:
+            return
+        pos0, sp0, button, mods, t = self._press
+        self._press = None
+        if self._dragging_box:
+            self._dragging_box = False
+            self._box_item.hide()
+            r = QRectF(self._in_image(sp0), self._in_image(self.mapToScene(e.position().toPoint()))).normalized()
+            if r.width() >= 2 and r.height() >= 2:
+                self.boxDrawn.emit(r.left(), r.top(), r.right(), r.bottom(), t)
+            return
+        w, h = self.image_size
+        if not (0 <= sp0.x() < w and 0 <= sp0.y() < h):
+            return
+        positive = button == Qt.MouseButton.LeftButton and not (mods & Qt.KeyboardModifier.ShiftModifier)
+        if button in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
+            self.pointClicked.emit(sp0.x(), sp0.y(), positive, t)
+
+    def contextMenuEvent(self, e) -> None:
+        e.accept()  # right click is a negative point, not a menu
+
+    # ---------------- brush ----------------
+    def _update_cursor_item(self, sp) -> None:
+        if self.tool not in ("brush", "eraser") or sp is None:
+            return
+        r = self.brush_radius
+        self._cursor_item.setRect(sp.x() - r, sp.y() - r, 2 * r, 2 * r)
+
+    def _update_stroke_item(self) -> None:
+        path = QPainterPath(self._stroke[0])
+        for p in self._stroke[1:]:
+            path.lineTo(p)
+        if len(self._stroke) == 1:
+            path.lineTo(self._stroke[0] + QPointF(0.01, 0))
+        color = QColor(255, 80, 80, 150) if self._stroke_erase else QColor(80, 200, 255, 150)
+        pen = QPen(color, 2 * self.brush_radius, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap,
+                   Qt.PenJoinStyle.RoundJoin)
+        self._stroke_item.setPen(pen)
+        self._stroke_item.setPath(path)
+        self._stroke_item.show()
+
+    def stroke_mask(self, points: list[tuple[float, float]], radius: int) -> np.ndarray:
+        w, h = self.image_size
+        m = np.zeros((h, w), np.uint8)
+        pts = [(int(round(x)), int(round(y))) for x, y in points]
+        for a, b in zip(pts, pts[1:]):
+            cv2.line(m, a, b, 1, thickness=2 * radius, lineType=cv2.LINE_8)
+        for p in pts:
+            cv2.circle(m, p, radius, 1, thickness=-1)
+        return m.astype(bool)
+
+    def _finish_stroke(self) -> None:
+        pts = [(p.x(), p.y()) for p in self._stroke]
+        erase = self._stroke_erase
+        self._stroke = []
+        self._stroke_item.hide()
+        self.strokeFinished.emit(self.stroke_mask(pts, self.brush_radius), erase)

@@ -1,0 +1,276 @@
+"""The one thread that owns the inference engine.
+
+The GUI thread never runs a model. It posts requests here; each prompt request carries
+a generation number, and a request whose generation is older than the newest one the
+GUI has issued is skipped, so fast clicking never queues up seconds of stale work (the
+newest request already contains all earlier clicks). When idle, the worker encodes
+the images/frames the GUI said come next, so switching to them is instant where the
+engine caches encodings. Propagation runs here too, frame by frame, with a cancel flag
+checked between frames; each frame's masks are RLE-encoded here and streamed back.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from PySide6.QtCore import QThread, Signal
+
+from annotator.gui.media_loader import FrameCache
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PredictResult:
+    gen: int
+    key: tuple  # (path, kind, frame)
+    masks: np.ndarray  # bool [k, H, W]
+    rles: list  # COCO RLE per candidate
+    scores: np.ndarray
+    best: int
+    lowres_logits: np.ndarray | None
+    ctx: dict = field(default_factory=dict)
+    encode_ms: float = 0.0
+    predict_ms: float = 0.0
+
+
+@dataclass
+class PropagateJob:
+    job_id: int
+    path: str
+    kind: str
+    start: int
+    direction: str
+    stop: int | None
+    seeds: dict  # obj_id -> RLE on the start frame
+    ctx: dict = field(default_factory=dict)
+
+
+class EngineWorker(QThread):
+    engineReady = Signal(str, str, str)  # name, device, video engine name
+    engineFailed = Signal(str, object)  # name, exception
+    encoded = Signal(object, float)  # key, ms
+    predicted = Signal(object)  # PredictResult
+    predictFailed = Signal(int, object)  # gen, exception
+    propagated = Signal(int, int, object)  # job id, frame, {obj_id: rle}
+    progress = Signal(int, int, int)  # job id, frames done, frames expected
+    jobFinished = Signal(int, str, object)  # job id, "done" | "cancelled" | "error", exception or None
+    busyChanged = Signal(str)  # "" when idle, else what it is doing
+
+    def __init__(self, cache: FrameCache, parent=None):
+        super().__init__(parent)
+        self.cache = cache
+        self._q: queue.Queue = queue.Queue()
+        self._latest_gen = 0
+        self._cancel = threading.Event()
+        self._lock = threading.Lock()
+        self._ahead: list[tuple] = []
+        # owned by the worker thread only:
+        self._engine_name = ""
+        self._image = None
+        self._video = None
+        self._video_name = ""
+        self._video_built = None
+        self._video_path = None
+        self._encoded_key = None
+
+    # ---------------- requests (GUI thread) ----------------
+    def set_engine(self, name: str) -> None:
+        self._q.put(("engine", name))
+
+    def predict(self, gen: int, key: tuple, points=None, labels=None, box=None, mask_input=None,
+                multimask=True, ctx: dict | None = None) -> None:
+        with self._lock:
+            self._latest_gen = max(self._latest_gen, gen)
+        self._q.put(("predict", (gen, key, points, labels, box, mask_input, multimask, ctx or {})))
+
+    def encode(self, key: tuple) -> None:
+        self._q.put(("encode", key))
+
+    def encode_ahead(self, keys: list[tuple]) -> None:
+        """Keys to encode while idle, most important first (replaces the previous list)."""
+        with self._lock:
+            self._ahead = list(keys)
+
+    def propagate(self, job: PropagateJob) -> None:
+        self._cancel.clear()
+        self._q.put(("propagate", job))
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def stop(self) -> None:
+        self._cancel.set()
+        self._q.put(("stop", None))
+        self.wait(30000)
+
+    @property
+    def latest_gen(self) -> int:
+        with self._lock:
+            return self._latest_gen
+
+    # ---------------- thread ----------------
+    def run(self) -> None:
+        while True:
+            try:
+                op, arg = self._q.get(timeout=0.05)
+            except queue.Empty:
+                self._encode_ahead()
+                continue
+            if op == "stop":
+                break
+            try:
+                if op == "engine":
+                    self._set_engine(arg)
+                elif op == "predict":
+                    self._predict(*arg)
+                elif op == "encode":
+                    self._ensure_encoded(arg)
+                elif op == "propagate":
+                    self._propagate(arg)
+            except Exception as e:  # every failure goes back to the GUI as a signal
+                log.info("worker %s failed: %r", op, e, exc_info=not _is_user_error(e))
+                if op == "predict":
+                    self.predictFailed.emit(arg[0], e)
+                elif op == "engine":
+                    self.engineFailed.emit(arg, e)
+                elif op == "propagate":
+                    self.jobFinished.emit(arg.job_id, "error", e)
+            finally:
+                self.busyChanged.emit("")
+        self._image = self._video = None
+
+    def _set_engine(self, name: str) -> None:
+        from annotator.engines import registry
+
+        self.busyChanged.emit(f"Loading {name}…")
+        image = registry.create_image_session(name)
+        self._image, self._engine_name, self._encoded_key = image, name, None
+        self._video = None  # created on first propagation
+        try:
+            video_names = registry.engine_names("video")
+        except Exception:  # registry problems must not block image work
+            video_names = []
+        self._video_name = name if name in video_names else registry.default_engine_name("video")
+        self.engineReady.emit(name, _device_of(image), self._video_name)
+
+    def _ensure_image(self):
+        if self._image is None:
+            from annotator.engines import registry
+
+            self._set_engine(self._engine_name or registry.default_engine_name("image"))
+        return self._image
+
+    def _ensure_encoded(self, key: tuple) -> float:
+        session = self._ensure_image()
+        if self._encoded_key == key:
+            return 0.0
+        self.busyChanged.emit("Encoding…")
+        t0 = time.perf_counter()
+        rgb = self.cache.get(*key)
+        session.set_image(rgb)
+        self._encoded_key = key
+        ms = (time.perf_counter() - t0) * 1000
+        self.encoded.emit(key, ms)
+        return ms
+
+    def _predict(self, gen, key, points, labels, box, mask_input, multimask, ctx) -> None:
+        if gen < self.latest_gen:  # superseded by a newer click that includes this one
+            return
+        from annotator.core import rle as rle_mod
+
+        enc_ms = self._ensure_encoded(key)
+        if gen < self.latest_gen:
+            return
+        self.busyChanged.emit("Predicting…")
+        t0 = time.perf_counter()
+        pred = self._image.predict(
+            points=None if points is None else np.asarray(points, np.float32).reshape(-1, 2),
+            labels=None if labels is None else np.asarray(labels, np.int32).reshape(-1),
+            box=None if box is None else np.asarray(box, np.float32).reshape(4),
+            mask_input=mask_input,
+            multimask=multimask,
+        )
+        masks = np.asarray(pred.masks).astype(bool)
+        if masks.ndim == 2:
+            masks = masks[None]
+        rles = [rle_mod.encode(m) for m in masks]
+        ms = (time.perf_counter() - t0) * 1000
+        self.predicted.emit(PredictResult(
+            gen=gen, key=key, masks=masks, rles=rles, scores=np.asarray(pred.scores, np.float32).reshape(-1),
+            best=int(pred.best), lowres_logits=None if pred.lowres_logits is None else np.asarray(pred.lowres_logits),
+            ctx=ctx, encode_ms=enc_ms, predict_ms=ms,
+        ))
+
+    def _encode_ahead(self) -> None:
+        with self._lock:
+            if not self._ahead or not self._q.empty():
+                return
+            key = self._ahead.pop(0)
+        if self._image is None or key == self._encoded_key:
+            return
+        try:
+            # Sessions cache encodings by content, so encoding the next image now makes the
+            # switch instant; the current image is re-set from that cache on the next click.
+            rgb = self.cache.get(*key)
+            self._image.set_image(rgb)
+            self._encoded_key = key
+        except Exception as e:
+            log.debug("encode-ahead of %s failed: %s", key, e)
+
+    def _video_session(self, path: str, kind: str):
+        from annotator.engines import registry
+
+        if self._video is None or self._video_built != self._video_name:
+            self._video = registry.create_video_session(self._video_name or registry.default_engine_name("video"))
+            self._video_built = self._video_name
+            self._video_path = None
+        if self._video_path != path:
+            self.busyChanged.emit("Opening video…")
+            self._video.open(path)
+            self._video_path = path
+        return self._video
+
+    def _propagate(self, job: PropagateJob) -> None:
+        from annotator.core import rle as rle_mod
+
+        self.busyChanged.emit("Propagating…")
+        vs = self._video_session(job.path, job.kind)
+        vs.reset()
+        for obj_id, r in job.seeds.items():
+            vs.add_prompt(job.start, int(obj_id), mask=rle_mod.decode(r))
+        n = vs.num_frames
+        if job.direction == "forward":
+            total = (job.stop if job.stop is not None else n - 1) - job.start
+        elif job.direction == "backward":
+            total = job.start - (job.stop if job.stop is not None else 0)
+        else:
+            total = n - 1
+        done = 0
+        wanted = set(int(o) for o in job.seeds)
+        for frame, masks in vs.propagate(job.start, job.direction, job.stop):
+            if self._cancel.is_set():
+                self.jobFinished.emit(job.job_id, "cancelled", None)
+                return
+            if frame == job.start:
+                continue  # the seed frame already holds what the person made
+            out = {int(o): rle_mod.encode(np.asarray(m, bool)) for o, m in masks.items() if int(o) in wanted}
+            self.propagated.emit(job.job_id, int(frame), out)
+            done += 1
+            self.progress.emit(job.job_id, done, max(total, done))
+        self.jobFinished.emit(job.job_id, "cancelled" if self._cancel.is_set() else "done", None)
+
+
+def _device_of(session) -> str:
+    dev = getattr(session, "device", None)
+    return str(dev) if dev is not None else "cpu"
+
+
+def _is_user_error(e: BaseException) -> bool:
+    from annotator.errors import AnnotatorError
+
+    return isinstance(e, AnnotatorError)
