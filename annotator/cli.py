@@ -24,13 +24,16 @@ def setup_logging(verbose: bool = False) -> None:
     from annotator.paths import log_dir
 
     root = logging.getLogger()
-    if any(isinstance(h, logging.handlers.RotatingFileHandler) for h in root.handlers):
-        return
+    target = str(log_dir() / "annotator.log")
+    for h in list(root.handlers):
+        if isinstance(h, logging.handlers.RotatingFileHandler):
+            if h.baseFilename == target:
+                return
+            root.removeHandler(h)  # the user dirs moved (tests, ANNOTATOR_HOME): log to the new place
+            h.close()
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     try:
-        fh = logging.handlers.RotatingFileHandler(
-            log_dir() / "annotator.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8"
-        )
+        fh = logging.handlers.RotatingFileHandler(target, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
         fh.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
         root.addHandler(fh)
     except OSError:  # an unwritable log dir must not stop the app
