@@ -48,4 +48,6 @@ def repo_root() -> Path:
 
 
 def cards_dir() -> Path:
-    return repo_root() / "models"
+    """Model cards: ANNOTATOR_CARDS_DIR, else the checkout's models/ folder."""
+    env = os.environ.get("ANNOTATOR_CARDS_DIR")
+    return Path(env) if env else repo_root() / "models"
