@@ -1,0 +1,133 @@
+"""Single-image prediction for the SAM 2 family (the official SAM2ImagePredictor's behaviour).
+
+Squash resize to image_size (no padding), ImageNet mean/std on 0-1 values, `no_mem_embed` added
+to the top-level feature, high-res features cached, boxes become points with labels 2/3 placed
+before the clicks, dynamic multimask fallback via stability, low-res logits clamped to ±32.
+torch is imported lazily (engines layer rule).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from annotator.engines.protocols import Prediction, as_points
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def card_value(card, key: str, default=None):
+    """Read a top-level field of a model card given as a dict or as an object."""
+    if card is None:
+        return default
+    if isinstance(card, dict):
+        return card.get(key, default)
+    return getattr(card, key, default)
+
+
+def input_spec(card, model) -> tuple[int, tuple, tuple]:
+    """(image_size, mean, std) with mean/std on 0-1 values."""
+    inp = card_value(card, "input", None) or {}
+    if not isinstance(inp, dict):
+        inp = vars(inp)
+    size = int(inp.get("image_size", model.image_size))
+    scale = float(inp.get("pixel_scale", 1) or 1)
+    mean = tuple(float(m) / scale for m in inp.get("pixel_mean", IMAGENET_MEAN))
+    std = tuple(float(s) / scale for s in inp.get("pixel_std", IMAGENET_STD))
+    return size, mean, std
+
+
+def preprocess(rgb: np.ndarray, size: int, mean, std, resample: str = "bilinear_aa"):
+    """uint8 HxWx3 -> normalised float tensor [1,3,size,size] (squash resize).
+
+    "bilinear_aa": the image predictor's torchvision tensor resize (antialiased bilinear on 0-1
+    floats); "pil_bicubic": the video loader's PIL resize of the uint8 frame."""
+    import torch
+    import torch.nn.functional as F
+
+    rgb = np.ascontiguousarray(rgb[..., :3])
+    h, w = rgb.shape[:2]
+    if (h, w) != (size, size) and resample == "pil_bicubic":
+        from PIL import Image
+
+        rgb = np.asarray(Image.fromarray(rgb).resize((size, size), Image.BICUBIC))
+    x = torch.from_numpy(rgb).permute(2, 0, 1).float().div_(255.0)[None]
+    if x.shape[-2:] != (size, size):
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+    return (x - m) / s
+
+
+class Sam2ImagePredictor:
+    """ImageSession-style predictor over a built `annotator.nn.sam2.Sam2Model`."""
+
+    def __init__(self, model, card=None):
+        self.model = model.eval()
+        self.card = card
+        self.name = str(card_value(card, "name", "sam2"))
+        self.image_size, self.mean, self.std = input_spec(card, model)
+        self.features: dict | None = None
+        self.orig_hw: tuple[int, int] | None = None
+        self.last_object_score_logits = None
+
+    def set_image(self, rgb: np.ndarray) -> None:
+        import torch
+
+        if rgb.ndim != 3 or rgb.shape[2] < 3:
+            raise ValueError(f"expected an HxWx3 RGB image, got shape {rgb.shape}")
+        x = preprocess(rgb, self.image_size, self.mean, self.std)
+        with torch.inference_mode():
+            out = self.model.forward_image(x)
+            embed = out["feat"] + self.model.no_mem_embed.view(1, -1, 1, 1)
+        self.features = {"image_embed": embed, "high_res_feats": out["high_res"]}
+        self.orig_hw = rgb.shape[:2]
+
+    def predict(self, points=None, labels=None, box=None, mask_input=None, multimask: bool = True) -> Prediction:
+        import torch
+        import torch.nn.functional as F
+
+        if self.features is None:
+            raise RuntimeError("set_image must be called before predict")
+        h, w = self.orig_hw
+        s = self.image_size
+        pts = as_points(points)
+        coords, labs = [], []
+        if box is not None:
+            b = np.asarray(box, dtype=np.float32).reshape(2, 2)
+            coords.append(b)
+            labs.append(np.array([2, 3], dtype=np.int64))
+        if pts is not None:
+            if labels is None:
+                labels = np.ones(len(pts), dtype=np.int64)
+            coords.append(pts)
+            labs.append(np.asarray(labels, dtype=np.int64).reshape(-1))
+        m = self.model
+        with torch.inference_mode():
+            if coords:
+                c = torch.from_numpy(np.concatenate(coords, 0).astype(np.float32))
+                c = c / torch.tensor([w, h], dtype=torch.float32) * s
+                point_in = (c[None], torch.from_numpy(np.concatenate(labs, 0))[None])
+            else:
+                point_in = None
+            mask_t = None
+            if mask_input is not None:
+                mi = np.asarray(mask_input, dtype=np.float32)
+                mask_t = torch.from_numpy(mi.reshape(1, 1, *mi.shape[-2:]))
+            sparse, dense = m.sam_prompt_encoder(points=point_in, boxes=None, masks=mask_t, batch_size=1)
+            out = m.sam_mask_decoder(self.features["image_embed"], m.sam_prompt_encoder.get_dense_pe(), sparse,
+                                     dense, high_res_features=self.features["high_res_feats"])
+            low, iou, _ = _select(out, multimask, m.dynamic_multimask)
+            self.last_object_score_logits = out.object_score_logits[0].numpy().copy()
+            up = F.interpolate(low, size=(h, w), mode="bilinear", align_corners=False)
+            masks = (up > 0.0)[0].numpy()
+            lowres = torch.clamp(low, -32.0, 32.0)[0].numpy()
+            scores = iou[0].numpy()
+        best = int(np.argmax(scores)) if len(scores) > 1 else 0
+        return Prediction(masks=masks, scores=scores.astype(np.float32), lowres_logits=lowres.astype(np.float32),
+                          best=best)
+
+
+def _select(out, multimask: bool, dynamic: bool):
+    from annotator.nn.sam_heads import select_sam2
+
+    return select_sam2(out, multimask, dynamic)
