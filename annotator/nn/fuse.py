@@ -1,0 +1,64 @@
+"""Load-time re-parameterisation: fold BatchNorm into convolutions, merge RepVGG branches.
+
+Checkpoints store unfused `c` (conv) + `bn` pairs, so models are built unfused, loaded
+strictly, and then `reparameterize(model)` swaps every fusable module for one plain conv.
+The result computes the same function (up to float rounding) with fewer kernels.
+A module takes part by defining `reparameterized() -> nn.Module`.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class ConvBN(nn.Module):
+    """Conv2d without bias (`c`) followed by eval-mode BatchNorm2d (`bn`)."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel_size: int = 1, stride: int = 1, padding: int = 0,
+                 groups: int = 1, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.c = nn.Conv2d(in_ch, out_ch, kernel_size, stride, padding, groups=groups, bias=False)
+        self.bn = nn.BatchNorm2d(out_ch, eps=eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(self.c(x))
+
+    def reparameterized(self) -> nn.Conv2d:
+        return fold_conv_bn(self.c, self.bn)
+
+
+@torch.no_grad()
+def fold_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
+    """w' = w * g/sqrt(var+eps), b' = beta + (b - mean) * g/sqrt(var+eps)."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+                      conv.dilation, conv.groups, bias=True, padding_mode=conv.padding_mode)
+    fused.weight.copy_(conv.weight * scale.reshape(-1, 1, 1, 1))
+    b = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+    fused.bias.copy_(bn.bias + (b - bn.running_mean) * scale)
+    return fused.to(conv.weight.device)
+
+
+@torch.no_grad()
+def merge_repvgg_dw(conv3: nn.Conv2d, conv1: nn.Conv2d, identity: bool = True) -> nn.Conv2d:
+    """One depthwise 3x3 conv equal to dw3x3(x) + dw1x1(x) (+ x): the 1x1 kernel and the
+    identity are added at the kernel centre."""
+    fused = nn.Conv2d(conv3.in_channels, conv3.out_channels, 3, 1, 1, groups=conv3.groups, bias=True)
+    w = conv3.weight.clone()
+    w[:, :, 1:2, 1:2] += conv1.weight
+    if identity:
+        w[:, 0, 1, 1] += 1.0
+    fused.weight.copy_(w)
+    fused.bias.copy_(conv3.bias + conv1.bias)
+    return fused.to(conv3.weight.device)
+
+
+def reparameterize(model: nn.Module) -> nn.Module:
+    """Replace, in place, every sub-module that offers `reparameterized()` (outermost first)."""
+    for name, child in list(model.named_children()):
+        fn = getattr(child, "reparameterized", None)
+        if callable(fn):
+            setattr(model, name, fn())
+        else:
+            reparameterize(child)
+    return model
