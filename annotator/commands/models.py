@@ -1,0 +1,198 @@
+"""`annotator models list|download|import|verify`: the model manager on the command line."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from annotator.errors import AnnotatorError, CheckpointError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("models", help="list, download, import and verify model checkpoints")
+    msub = p.add_subparsers(dest="models_cmd", metavar="ACTION", required=True)
+
+    pl = msub.add_parser("list", help="every model card: implemented? installed? where, size, licence")
+    pl.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    pl.set_defaults(func=cmd_list)
+
+    pd = msub.add_parser("download", help="download a checkpoint (resumable, sha256-checked) into the models folder")
+    pd.add_argument("name")
+    pd.add_argument("--accept-licence", "--accept-license", dest="accept_licence", action="store_true",
+                    help="accept a non-commercial licence without the interactive question")
+    pd.set_defaults(func=cmd_download)
+
+    pi = msub.add_parser("import", help="install a checkpoint file you downloaded by hand")
+    pi.add_argument("name")
+    pi.add_argument("file", type=Path)
+    pi.add_argument("--allow-checksum-mismatch", action="store_true",
+                    help="install even if the sha256 differs from the published one (keys are still checked)")
+    pi.set_defaults(func=cmd_import)
+
+    pv = msub.add_parser("verify", help="check the sha256 of installed checkpoints")
+    pv.add_argument("name", nargs="?")
+    pv.set_defaults(func=cmd_verify)
+
+
+def _size(n: int | None) -> str:
+    if not n:
+        return "-"
+    return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
+
+
+def _implemented_cell(row: dict) -> str:
+    if row["implemented"]:
+        return "yes"
+    return "unsafe file" if "pickled" in row["status"] else "not yet"
+
+
+def cmd_list(args) -> int:
+    from annotator import paths
+    from annotator.engines import registry
+
+    rows = []
+    for card in sorted(registry.load_cards().values(), key=lambda c: (c.kind, c.name)):
+        where = registry.installed_path(card)
+        reason = registry.not_implemented_reason(card)
+        rows.append({
+            "name": card.name,
+            "kind": card.kind,
+            "implemented": reason is None,
+            "status": reason or "ok",
+            "installed": where is not None,
+            "path": str(where) if where else None,
+            "size": where.stat().st_size if where else card.size,
+            "licence": card.licence.get("name"),
+            "commercial": card.commercial,
+        })
+    if args.json:
+        print(json.dumps({"models_dir": str(paths.models_dir()), "models": rows,
+                          "default": {k: registry.default_engine_name(k) for k in registry.KINDS}}, indent=1))
+        return 0
+    head = ("NAME", "KIND", "IMPLEMENTED", "INSTALLED", "SIZE", "LICENCE")
+    table = [head] + [
+        (
+            r["name"], r["kind"], _implemented_cell(r),
+            "yes" if r["installed"] else "no", _size(r["size"]),
+            r["licence"] + ("" if r["commercial"] else " (non-commercial)"),
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    print(f"\nmodels folder: {paths.models_dir()}")
+    for kind in registry.KINDS:
+        print(registry.describe_engine_choice(kind))
+    return 0
+
+
+def _confirm_licence(card, accept_flag: bool) -> bool:
+    from annotator.engines.download import LicenceNotAccepted, licence_accepted, licence_notice
+
+    notice = licence_notice(card)
+    if notice is None or accept_flag or licence_accepted(card):
+        if notice:
+            print(notice, file=sys.stderr)
+        return True
+    print(notice, file=sys.stderr)
+    if not sys.stdin or not sys.stdin.isatty():
+        raise LicenceNotAccepted(
+            f"model {card.name}: its licence must be accepted before download; not asking because input is not a "
+            f"terminal; rerun with `annotator models download {card.name} --accept-licence`"
+        )
+    answer = input("Accept this licence and download? [y/N] ").strip().lower()
+    if answer not in ("y", "yes"):
+        raise LicenceNotAccepted(f"model {card.name}: licence not accepted; nothing downloaded")
+    return True
+
+
+def cmd_download(args) -> int:
+    from annotator.engines import registry
+    from annotator.engines.download import TextProgress, download_card
+
+    card = registry.get_card(args.name)
+    if card.container == "pickled_module":
+        from annotator.engines.checkpoint import pickled_module_message
+
+        raise CheckpointError(f"not downloading {card.name}: " + pickled_module_message(card))
+    have = registry.installed_path(card)
+    if have is not None:
+        print(f"{card.name} is already installed: {have} (`annotator models verify {card.name}` checks it)")
+        return 0
+    accepted = _confirm_licence(card, args.accept_licence)
+    reason = registry.not_implemented_reason(card)
+    if reason:
+        print(f"note: {card.name}: {reason}; the file is downloaded but cannot be used yet", file=sys.stderr)
+    path = download_card(card, progress=TextProgress(card.file), accept_licence=accepted)
+    check = "sha256 verified" if card.sha256 else "no published sha256, not verified"
+    print(f"installed {card.name}: {path} ({_size(path.stat().st_size)}, {check})")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from annotator.engines import checkpoint, registry
+    from annotator.engines.download import ChecksumError, copy_atomic, sha256_file
+
+    card = registry.get_card(args.name)
+    src: Path = args.file.expanduser()
+    if not src.is_file():
+        raise CheckpointError(f"{src}: file not found")
+    if card.container == "pickled_module":
+        raise CheckpointError(checkpoint.pickled_module_message(card, src))
+    digest = sha256_file(src)
+    if card.sha256 is None:
+        print(f"warning: {card.name} has no published sha256; cannot confirm this is the official file "
+              f"(its sha256 is {digest})", file=sys.stderr)
+    elif digest != card.sha256:
+        if not args.allow_checksum_mismatch:
+            raise ChecksumError(
+                f"{src}: sha256 {digest[:16]}... is not the published {card.name} checkpoint "
+                f"({card.sha256[:16]}...); use --allow-checksum-mismatch for a converted or fine-tuned file"
+            )
+        print(f"warning: {src}: sha256 differs from the published {card.name} file; installing anyway", file=sys.stderr)
+    # Refuse a file of another family even before our architecture exists; check every key
+    # and shape when it does (built on the meta device, the file memory-mapped: cheap).
+    sd = checkpoint.load_checkpoint(card, src)
+    keys_checked = False
+    if registry.is_implemented(card):
+        checkpoint.check_keys(checkpoint.expected_shapes(card), sd, card, src)
+        keys_checked = True
+    del sd
+    suffix = ".safetensors" if src.suffix.lower() == ".safetensors" else Path(card.file).suffix
+    dest = registry.target_path(card).with_suffix(suffix)
+    copy_atomic(src, dest)
+    checks = ["sha256 ok" if card.sha256 == digest else "sha256 not confirmed",
+              "keys ok" if keys_checked else "keys not checked (architecture not implemented yet)"]
+    print(f"imported {card.name}: {dest} ({', '.join(checks)})")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from annotator.engines import registry
+    from annotator.engines.download import sha256_file
+
+    cards = [registry.get_card(args.name)] if args.name else sorted(registry.load_cards().values(), key=lambda c: c.name)
+    bad = 0
+    seen = 0
+    for card in cards:
+        path = registry.installed_path(card)
+        if path is None:
+            if args.name:
+                raise AnnotatorError(f"model {card.name} is not installed (`annotator models download {card.name}`)")
+            continue
+        seen += 1
+        digest = sha256_file(path)
+        if card.sha256 is None:
+            print(f"{card.name}: {path}: no published sha256 (file sha256 {digest})")
+        elif path.suffix == ".safetensors" and not path.name == card.file:
+            print(f"{card.name}: {path}: converted file, published sha256 does not apply (file sha256 {digest})")
+        elif digest == card.sha256:
+            print(f"{card.name}: {path}: OK")
+        else:
+            bad += 1
+            print(f"{card.name}: {path}: MISMATCH sha256 {digest} (published {card.sha256}); "
+                  f"delete it and download again", file=sys.stderr)
+    if not seen:
+        print("no checkpoints installed")
+    return 2 if bad else 0

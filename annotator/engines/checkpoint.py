@@ -1,0 +1,237 @@
+"""Safe checkpoint loading: weights-only files, the card's container, a strict key check, and a
+guess of which model a wrong checkpoint belongs to.
+
+Only `torch.load(weights_only=True)` and safetensors are used: a checkpoint is data, never code.
+Torch is imported inside the functions so that listing models stays cheap.
+"""
+from __future__ import annotations
+
+import logging
+import zipfile
+from pathlib import Path
+from typing import Any, Mapping
+
+from annotator.engines.signatures import LAYOUTS
+from annotator.errors import CheckpointError
+
+log = logging.getLogger(__name__)
+
+SAFETENSORS_SUFFIXES = (".safetensors",)
+_SHOW = 4  # how many names of each kind an error message lists
+
+
+class PickledModuleError(CheckpointError):
+    """The checkpoint is a pickled Python object (a whole model), which we refuse to unpickle."""
+
+
+def _card_name(card) -> str:
+    return getattr(card, "name", None) or str(card)
+
+
+def _container(card) -> str:
+    ck = getattr(card, "checkpoint", None) or {}
+    return (ck.get("container") if isinstance(ck, dict) else None) or "state_dict"
+
+
+def load_state_dict_file(path: str | Path, mmap: bool = True) -> Any:
+    """Read a .pt/.pth (weights-only unpickler) or .safetensors file; return what it holds.
+
+    `mmap=True` maps zip-format torch files instead of reading them, so checking the keys of a
+    2.5 GB file costs almost no memory.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint file not found")
+    if path.suffix.lower() in SAFETENSORS_SUFFIXES:
+        try:
+            from safetensors.torch import load_file
+
+            return load_file(str(path), device="cpu")
+        except Exception as e:  # SafetensorError, OSError: header or body cut short
+            raise CheckpointError(f"{path}: file is truncated or not a safetensors checkpoint ({_short(e)})") from None
+    import torch
+
+    use_mmap = mmap and zipfile.is_zipfile(path)  # legacy (non-zip) torch files cannot be mapped
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=use_mmap)
+    except Exception as e:
+        if "Weights only load failed" in str(e):
+            raise PickledModuleError(
+                f"{path}: holds pickled Python objects (for example a whole model), not plain weights; "
+                "refusing to unpickle it because that can run arbitrary code"
+            ) from None
+        # torch reports cut-off or foreign files as OSError, EOFError, KeyError, RuntimeError...
+        raise CheckpointError(f"{path}: file is truncated or not a PyTorch checkpoint ({_short(e)})") from None
+
+
+def _short(e: BaseException) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    text = text[:120]
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def _is_state_dict(obj: Any) -> bool:
+    if not isinstance(obj, Mapping) or not obj:
+        return False
+    import torch
+
+    return all(isinstance(k, str) for k in obj) and any(isinstance(v, torch.Tensor) for v in obj.values())
+
+
+def unwrap(obj: Any, card, path: str | Path | None = None) -> dict:
+    """Return the state dict inside a loaded checkpoint, following the card's `container`.
+
+    state_dict: the object itself.  model_key: obj["model"] (SAM 2 family).
+    pickled_module: always refused (Q-TinySAM W8A8 ships a whole pickled model).
+    A plain file where a wrapper was expected (or the reverse) is accepted: the key check that
+    follows decides whether the weights fit.
+    """
+    where = f"{path}: " if path else ""
+    container = _container(card)
+    if container == "pickled_module":
+        raise PickledModuleError(pickled_module_message(card, path))
+    if container not in ("state_dict", "model_key"):
+        raise CheckpointError(f"{where}model card {_card_name(card)} has unknown checkpoint container {container!r}")
+    if isinstance(obj, Mapping) and "model" in obj and _is_state_dict(obj["model"]):
+        return dict(obj["model"])
+    if _is_state_dict(obj):
+        return dict(obj)
+    if isinstance(obj, Mapping):
+        keys = ", ".join(sorted(map(str, obj))[:_SHOW])
+        raise CheckpointError(f"{where}no state dict found in the checkpoint (top-level keys: {keys})")
+    raise CheckpointError(f"{where}no state dict found in the checkpoint (it holds a {type(obj).__name__})")
+
+
+def pickled_module_message(card, path: str | Path | None = None) -> str:
+    where = f"{path}: " if path else ""
+    return (
+        f"{where}the {_card_name(card)} checkpoint is a pickled PyTorch module (W8A8 fake-quantised model), "
+        "which cannot be loaded safely because unpickling it runs code from the file; use the float "
+        "tinysam checkpoint instead (our own int8 path for it is planned in a later issue)"
+    )
+
+
+def shapes_of(state_dict: Mapping) -> dict[str, tuple]:
+    """name -> shape tuple, for tensors or for anything already holding shapes."""
+    out = {}
+    for k, v in state_dict.items():
+        shape = getattr(v, "shape", v)
+        out[k] = tuple(int(d) for d in shape)
+    return out
+
+
+def guess_family(state_dict: Mapping) -> str | None:
+    """Name of the official layout this state dict matches (see signatures.py), or None."""
+    shapes = shapes_of(state_dict)
+    hits = []
+    for name, sig in LAYOUTS.items():
+        if any(k in shapes for k in sig["absent"]):
+            continue
+        if all(shapes.get(k) == tuple(s) for k, s in sig["present"].items()):
+            hits.append((len(sig["present"]) + len(sig["absent"]), name))
+    if not hits:
+        return None
+    return max(hits)[1]
+
+
+def layout_names(layout: str) -> list[str]:
+    """Every card name that shares a layout (e.g. mobilesam -> [mobilesam, tinysam])."""
+    return list(LAYOUTS.get(layout, {}).get("names", [layout]))
+
+
+def layout_of_card(card) -> str | None:
+    """The layout group a card's checkpoint should have, when it is one we know."""
+    for key in (getattr(card, "schema", None), _card_name(card)):
+        for name, sig in LAYOUTS.items():
+            if key and (key == name or key in sig["names"]):
+                return name
+    return None
+
+
+def describe_layout(layout: str) -> str:
+    return " / ".join(layout_names(layout))
+
+
+def check_keys(expected: Mapping, got: Mapping, card, path: str | Path | None = None) -> None:
+    """Raise CheckpointError unless `got` has exactly the names and shapes of `expected`.
+
+    The message lists the first few missing, unexpected and shape-mismatched names with counts,
+    and names the model the checkpoint most likely belongs to when it is another one.
+    """
+    exp, have = shapes_of(expected), shapes_of(got)
+    missing = [k for k in exp if k not in have]
+    unexpected = [k for k in have if k not in exp]
+    mismatched = [k for k in exp if k in have and exp[k] != have[k]]
+    if not (missing or unexpected or mismatched):
+        return
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing ({_first(missing)})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected ({_first(unexpected)})")
+    if mismatched:
+        shown = ", ".join(f"{k} file {list(have[k])} vs model {list(exp[k])}" for k in mismatched[:_SHOW])
+        more = f", ... {len(mismatched) - _SHOW} more" if len(mismatched) > _SHOW else ""
+        parts.append(f"{len(mismatched)} with another shape ({shown}{more})")
+    where = f"{path}: " if path else ""
+    msg = f"{where}checkpoint does not fit model {_card_name(card)}: " + "; ".join(parts)
+    guess = guess_family(got)
+    if guess and guess != layout_of_card(card):
+        msg += f"; it looks like a {describe_layout(guess)} checkpoint"
+    raise CheckpointError(msg)
+
+
+def _first(names: list[str]) -> str:
+    shown = ", ".join(names[:_SHOW])
+    return shown + (f", ... {len(names) - _SHOW} more" if len(names) > _SHOW else "")
+
+
+def refuse_other_family(state_dict: Mapping, card, path: str | Path | None = None) -> None:
+    """Refuse early (before building anything) when the file is clearly another known model."""
+    want = layout_of_card(card)
+    guess = guess_family(state_dict)
+    if want and guess and guess != want:
+        where = f"{path}: " if path else ""
+        raise CheckpointError(
+            f"{where}this is a {describe_layout(guess)} checkpoint, not {_card_name(card)}; "
+            f"choose the {layout_names(guess)[0]} model for it"
+        )
+
+
+def load_checkpoint(card, path: str | Path) -> dict:
+    """Read, unwrap and sanity-check a checkpoint for `card`; return its state dict."""
+    if _container(card) == "pickled_module":
+        raise PickledModuleError(pickled_module_message(card, path))
+    sd = unwrap(load_state_dict_file(path), card, path)
+    refuse_other_family(sd, card, path)
+    return sd
+
+
+def load_model(card, weights: str | Path, device: str = "cpu"):
+    """Build the card's model and load `weights` strictly ("random" keeps the random init).
+
+    Used by the learned engines and by `annotator models import` (with device="meta" there is no
+    need to allocate the model to compare key sets).
+    """
+    import torch
+
+    from annotator.nn import factory
+
+    with torch.device(device):
+        model = factory.build(dict(card.arch))
+    if str(weights) != "random":
+        sd = load_checkpoint(card, weights)
+        check_keys(model.state_dict(), sd, card, weights)
+        model.load_state_dict(sd, strict=True, assign=device == "meta")
+    return model.eval()
+
+
+def expected_shapes(card) -> dict[str, tuple]:
+    """The state-dict layout our module for `card` has (built on the meta device: no memory)."""
+    import torch
+
+    from annotator.nn import factory
+
+    with torch.device("meta"):
+        model = factory.build(dict(card.arch))
+    return shapes_of(model.state_dict())

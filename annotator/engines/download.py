@@ -1,0 +1,388 @@
+"""Checkpoint downloads: resumable HTTP(S), sha256 check, atomic install, licence consent.
+
+The file grows as `<models_dir>/<file>.part`; an interrupted download keeps it and the next
+attempt asks the server for the rest (HTTP Range). Only a complete file whose sha256 matches
+the card is renamed to its final name, so a half or corrupt file is never taken for a model.
+urllib's default opener reads http_proxy / https_proxy / no_proxy from the environment.
+No torch here.
+"""
+from __future__ import annotations
+
+import errno
+import http.client
+import hashlib
+import json
+import logging
+import os
+import shutil
+import socket
+import ssl
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Callable, Optional, Union
+
+from annotator import __version__, paths
+from annotator.errors import AnnotatorError
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1 << 20
+Progress = Callable[[int, Optional[int]], None]  # (bytes so far, total bytes or None)
+Cancel = Union[threading.Event, Callable[[], bool], None]
+
+
+class DownloadError(AnnotatorError):
+    """A download failed (network, server, disk); a partial file is kept for resuming."""
+
+    def __init__(self, message: str, retry: bool = False):
+        super().__init__(message)
+        self.retry = retry  # worth trying the same URL again (dropped connection, 5xx, timeout)
+
+
+class ChecksumError(DownloadError):
+    """The downloaded or imported file is not the published one."""
+
+
+class DownloadCancelled(DownloadError):
+    """The user cancelled; the partial file is kept so the next attempt resumes."""
+
+
+class LicenceNotAccepted(AnnotatorError):
+    """A non-commercial licence must be accepted before its weights are downloaded."""
+
+
+# --- hashing -----------------------------------------------------------------------------
+
+
+def sha256_file(path: Path, progress: Progress | None = None, cancel: Cancel = None) -> str:
+    h = hashlib.sha256()
+    total = path.stat().st_size
+    done = 0
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(CHUNK)
+            if not block:
+                break
+            h.update(block)
+            done += len(block)
+            if progress:
+                progress(done, total)
+            _check_cancel(cancel)
+    return h.hexdigest()
+
+
+def _cancelled(cancel: Cancel) -> bool:
+    if cancel is None:
+        return False
+    if isinstance(cancel, threading.Event):
+        return cancel.is_set()
+    return bool(cancel())
+
+
+def _check_cancel(cancel: Cancel) -> None:
+    if _cancelled(cancel):
+        raise DownloadCancelled("download cancelled; the partial file is kept and the next download resumes it")
+
+
+# --- the transfer ------------------------------------------------------------------------
+
+
+def _network_message(url: str, e: BaseException) -> str:
+    """Turn urllib/socket failures into one line a person can act on."""
+    host = urllib.request.urlparse(url).netloc
+    reason = getattr(e, "reason", e)
+    if isinstance(e, urllib.error.HTTPError):
+        return f"{url}: the server answered HTTP {e.code} {e.reason}"
+    if isinstance(reason, socket.gaierror):
+        return f"cannot resolve {host}: no network connection or DNS failure (are you offline? a proxy can be set with https_proxy)"
+    if isinstance(reason, ConnectionRefusedError):
+        return f"cannot connect to {host}: connection refused (offline, or a firewall/proxy blocks it)"
+    if isinstance(reason, (socket.timeout, TimeoutError)):
+        return f"{host} did not answer in time (slow or no network connection)"
+    if isinstance(reason, ssl.SSLError):
+        return f"secure connection to {host} failed ({reason}); a proxy or firewall may intercept HTTPS"
+    if isinstance(reason, OSError) and reason.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return f"cannot reach {host}: network unreachable (are you offline?)"
+    return f"cannot download from {host}: {reason}"
+
+
+def _open(url: str, start: int, timeout: float):
+    req = urllib.request.Request(url, headers={"User-Agent": f"annotator/{__version__}"})
+    if start:
+        req.add_header("Range", f"bytes={start}-")
+    # build_opener() installs ProxyHandler(getproxies()) -> env proxies and no_proxy apply.
+    return urllib.request.build_opener().open(req, timeout=timeout)
+
+
+def _total_from(resp, start: int) -> int | None:
+    cr = resp.headers.get("Content-Range")  # "bytes 100-199/200"
+    if cr and "/" in cr:
+        tail = cr.rsplit("/", 1)[1].strip()
+        if tail.isdigit():
+            return int(tail)
+    cl = resp.headers.get("Content-Length")
+    if cl and cl.isdigit():
+        return start + int(cl)
+    return None
+
+
+def _range_start(resp) -> int | None:
+    cr = resp.headers.get("Content-Range")
+    if not cr:
+        return None
+    try:
+        return int(cr.split()[1].split("-")[0])
+    except (IndexError, ValueError):
+        return None
+
+
+def _ensure_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise DownloadError(f"{folder}: cannot write there ({e.strerror or e}); choose another folder with ANNOTATOR_MODELS_DIR") from None
+
+
+def _transfer(url: str, part: Path, expected_size: int | None, progress: Progress | None, cancel: Cancel,
+              timeout: float) -> None:
+    """Append the rest of `url` to `part` (resuming from its current size)."""
+    start = part.stat().st_size if part.exists() else 0
+    if expected_size is not None and start > expected_size:
+        part.unlink()  # larger than the real file: not a prefix of it
+        start = 0
+    if expected_size is not None and start == expected_size:
+        return  # already complete; the checksum decides whether it is right
+    try:
+        resp = _open(url, start, timeout)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and start:  # nothing left to send: the .part is already whole
+            return
+        raise DownloadError(_network_message(url, e), retry=e.code >= 500) from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+        reason = getattr(e, "reason", e)
+        retry = not isinstance(reason, (socket.gaierror, ConnectionRefusedError, ssl.SSLError))
+        raise DownloadError(_network_message(url, e), retry=retry) from None
+    with resp:
+        status = getattr(resp, "status", 200)
+        if start and (status != 206 or _range_start(resp) != start):
+            log.info("server ignored the Range request for %s; starting over", url)
+            start = 0
+        total = _total_from(resp, start)
+        if expected_size is not None and total is not None and total != expected_size:
+            raise DownloadError(f"{url}: the server offers {total} bytes but the model card expects {expected_size}")
+        total = total or expected_size
+        done = start
+        try:
+            with open(part, "ab" if start else "wb") as f:
+                if progress:
+                    progress(done, total)
+                while True:
+                    _check_cancel(cancel)
+                    try:
+                        block = resp.read(CHUNK)
+                    except (OSError, ValueError, http.client.HTTPException) as e:  # IncompleteRead, reset, timeout
+                        raise DownloadError(
+                            f"{url}: connection lost after {_mb(done)} of {_mb(total)} ({type(e).__name__}); "
+                            "the partial file is kept and the next download resumes it",
+                            retry=True,
+                        ) from None
+                    if not block:
+                        break
+                    f.write(block)
+                    done += len(block)
+                    if progress:
+                        progress(done, total)
+        except OSError as e:
+            if e.errno == errno.ENOSPC:
+                raise DownloadError(f"{part.parent}: disk full after {_mb(done)}; free space and run the download again") from None
+            raise DownloadError(f"{part}: cannot write ({e.strerror or e})") from None
+        if total is not None and done < total:
+            raise DownloadError(
+                f"{url}: connection closed after {_mb(done)} of {_mb(total)}; the partial file is kept and the next download resumes it",
+                retry=True,
+            )
+
+
+def _mb(n: int | None) -> str:
+    return "?" if n is None else f"{n / 1e6:.1f} MB"
+
+
+def download_file(
+    urls: list[str] | str,
+    dest: Path,
+    sha256: str | None = None,
+    size: int | None = None,
+    progress: Progress | None = None,
+    cancel: Cancel = None,
+    retries: int = 2,
+    timeout: float = 30.0,
+) -> Path:
+    """Download to `dest` (atomically, via `dest.part`), resuming a previous partial file.
+
+    Each URL is tried in turn; a dropped connection is retried `retries` times, resuming.
+    A sha256 mismatch deletes the partial file (resuming it cannot help) and installs nothing.
+    """
+    urls = [urls] if isinstance(urls, str) else list(urls)
+    if not urls:
+        raise DownloadError(f"{dest.name}: no download URL is known; download it by hand and use `annotator models import`")
+    dest = Path(dest)
+    _ensure_writable(dest.parent)
+    part = dest.with_name(dest.name + ".part")
+    last: DownloadError | None = None
+    for url in urls:
+        for attempt in range(retries + 1):
+            try:
+                _transfer(url, part, size, progress, cancel, timeout)
+                last = None
+                break
+            except DownloadCancelled:
+                raise
+            except DownloadError as e:
+                last = e
+                log.warning("download attempt %d of %s failed: %s", attempt + 1, url, e)
+                if not e.retry:
+                    break  # retrying the same URL cannot help (404, DNS, disk)
+                if attempt < retries:
+                    time.sleep(min(2.0**attempt, 5.0) * 0.5)
+        if last is None:
+            break
+    if last is not None:
+        raise last
+    got_size = part.stat().st_size
+    if size is not None and got_size != size:
+        part.unlink()
+        raise ChecksumError(f"{dest.name}: downloaded {got_size} bytes but the model card expects {size}; nothing installed")
+    if sha256:
+        digest = sha256_file(part, cancel=cancel)
+        if digest != sha256.lower():
+            part.unlink()
+            raise ChecksumError(
+                f"{dest.name}: sha256 {digest[:16]}... does not match the published {sha256[:16]}...; "
+                "the file was deleted and nothing installed"
+            )
+    else:
+        log.warning("%s: no published sha256; installed without a checksum check", dest.name)
+    os.replace(part, dest)
+    return dest
+
+
+# --- model cards -------------------------------------------------------------------------
+
+
+def _accepted_path() -> Path:
+    return paths.config_dir() / "accepted_licences.json"
+
+
+def licence_accepted(card) -> bool:
+    if card.commercial:
+        return True
+    try:
+        data = json.loads(_accepted_path().read_text())
+    except (OSError, ValueError):
+        return False
+    return card.name in data
+
+
+def record_licence_acceptance(card) -> None:
+    p = _accepted_path()
+    try:
+        data = json.loads(p.read_text())
+    except (OSError, ValueError):
+        data = {}
+    data[card.name] = {"licence": card.licence.get("name"), "accepted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    tmp = p.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, p)
+
+
+def licence_notice(card) -> str | None:
+    """Text to show before downloading weights with a restrictive licence (None if none)."""
+    if card.commercial:
+        return None
+    lic = card.licence
+    url = f" ({lic['url']})" if lic.get("url") else ""
+    return (
+        f"{card.title} weights are released under the {lic.get('name', 'unknown')} licence{url}, "
+        "which does not allow commercial use. Download and use them only if your use is non-commercial."
+    )
+
+
+def download_card(card, progress: Progress | None = None, cancel: Cancel = None,
+                  accept_licence: bool = False, retries: int = 2) -> Path:
+    """Download a card's checkpoint into the models folder (licence consent required first)."""
+    from annotator.engines.registry import installed_path, target_path
+
+    if not card.commercial and not (accept_licence or licence_accepted(card)):
+        raise LicenceNotAccepted(
+            f"model {card.name}: its licence ({card.licence.get('name')}) forbids commercial use and must be "
+            f"accepted first; run `annotator models download {card.name} --accept-licence`"
+        )
+    if card.container == "pickled_module":
+        from annotator.engines.checkpoint import pickled_module_message
+
+        raise DownloadError(f"model {card.name}: not downloaded: " + pickled_module_message(card))
+    if not card.urls:
+        raise DownloadError(
+            f"model {card.name}: no official download URL is published; get {card.file} by hand and run "
+            f"`annotator models import {card.name} FILE`"
+        )
+    have = installed_path(card)
+    if have is not None:
+        return have
+    if not card.commercial:
+        record_licence_acceptance(card)
+    return download_file(card.urls, target_path(card), card.sha256, card.size, progress, cancel, retries)
+
+
+class TextProgress:
+    """A one-line progress bar on a terminal stream (plain lines when not a terminal)."""
+
+    def __init__(self, label: str, stream=None, width: int = 30):
+        self.label, self.stream, self.width = label, stream or sys.stderr, width
+        self.t0 = time.monotonic()
+        self.first: int | None = None
+        self.last_draw = 0.0
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+
+    def __call__(self, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if self.first is None:
+            self.first = done
+        finished = total is not None and done >= total
+        if not finished and now - self.last_draw < (0.1 if self.tty else 5.0):
+            return
+        self.last_draw = now
+        speed = (done - self.first) / max(now - self.t0, 1e-6)
+        if total:
+            frac = min(done / total, 1.0)
+            bar = "#" * int(frac * self.width)
+            text = f"{self.label} [{bar:<{self.width}}] {frac * 100:5.1f}% {_mb(done)}/{_mb(total)} {speed / 1e6:.1f} MB/s"
+        else:
+            text = f"{self.label} {_mb(done)} {speed / 1e6:.1f} MB/s"
+        if self.tty:
+            self.stream.write("\r" + text + ("\n" if finished else ""))
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+def copy_atomic(src: Path, dest: Path) -> Path:
+    """Copy a file into place so a reader never sees it half-written."""
+    _ensure_writable(dest.parent)
+    tmp = dest.with_name(dest.name + f".import-{os.getpid()}")
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if e.errno == errno.ENOSPC:
+            raise DownloadError(f"{dest.parent}: disk full while copying {src.name}") from None
+        raise DownloadError(f"{dest}: cannot write ({e.strerror or e})") from None
+    return dest
