@@ -1,20 +1,33 @@
-"""Application entry point (the full main window is built in annotator.gui.main_window)."""
+"""Application entry point: `annotator [PATHS...]` opens the main window."""
 from __future__ import annotations
 
 import sys
 
 
-def run_app(paths: list[str]) -> int:
-    from PySide6.QtWidgets import QApplication, QMainWindow
+def create_app():
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtWidgets import QApplication
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    try:
-        from annotator.gui.main_window import MainWindow
-    except ImportError:
-        win = QMainWindow()
-        win.setWindowTitle("Annotator")
-    else:
-        win = MainWindow(paths)
-    win.resize(1280, 800)
+    app = QApplication.instance()
+    if app is None:
+        # Fractional scale factors on HiDPI screens are passed through, not rounded.
+        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+        app = QApplication(sys.argv[:1])
+        app.setApplicationName("Annotator")
+        app.setOrganizationName("annotator")
+    return app
+
+
+def run_app(paths: list[str], engine: str | None = None) -> int:
+    from annotator.gui import errors as gui_errors
+    from annotator.gui.main_window import MainWindow
+
+    app = create_app()
+    win = MainWindow(paths, engine=engine)
+    gui_errors.install_excepthook(lambda: win)
+    win.resize(1280, 800) if not (win.settings.get("window") or {}).get("geometry") else None
     win.show()
-    return app.exec()
+    rc = app.exec()
+    win.shutdown()
+    return rc

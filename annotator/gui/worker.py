@@ -11,6 +11,7 @@ checked between frames; each frame's masks are RLE-encoded here and streamed bac
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -75,12 +76,14 @@ class EngineWorker(QThread):
         self._video = None
         self._video_name = ""
         self._video_built = None
+        self._weights = None
         self._video_path = None
         self._encoded_key = None
 
     # ---------------- requests (GUI thread) ----------------
-    def set_engine(self, name: str) -> None:
-        self._q.put(("engine", name))
+    def set_engine(self, name: str, weights=None) -> None:
+        """weights: None = the installed checkpoint; a path; or "random" (tests)."""
+        self._q.put(("engine", (name, weights)))
 
     def predict(self, gen: int, key: tuple, points=None, labels=None, box=None, mask_input=None,
                 multimask=True, ctx: dict | None = None) -> None:
@@ -137,19 +140,23 @@ class EngineWorker(QThread):
                 if op == "predict":
                     self.predictFailed.emit(arg[0], e)
                 elif op == "engine":
-                    self.engineFailed.emit(arg, e)
+                    self.engineFailed.emit(arg[0] if isinstance(arg, tuple) else arg, e)
                 elif op == "propagate":
                     self.jobFinished.emit(arg.job_id, "error", e)
             finally:
                 self.busyChanged.emit("")
         self._image = self._video = None
 
-    def _set_engine(self, name: str) -> None:
+    def _set_engine(self, spec) -> None:
         from annotator.engines import registry
 
+        name, weights = spec if isinstance(spec, tuple) else (spec, None)
         self.busyChanged.emit(f"Loading {name}…")
-        image = registry.create_image_session(name)
+        image = registry.create_image_session(name, weights) if weights is not None else \
+            registry.create_image_session(name)
+        _leave_a_core_for_the_gui()
         self._image, self._engine_name, self._encoded_key = image, name, None
+        self._weights = weights
         self._video = None  # created on first propagation
         try:
             video_names = registry.engine_names("video")
@@ -213,6 +220,8 @@ class EngineWorker(QThread):
             key = self._ahead.pop(0)
         if self._image is None or key == self._encoded_key:
             return
+        if self._encoded_key is not None and _cache_capacity(self._image) < 2:
+            return  # a one-image cache: encoding the next image would evict the one in use
         try:
             # Sessions cache encodings by content, so encoding the next image now makes the
             # switch instant; the current image is re-set from that cache on the next click.
@@ -226,7 +235,11 @@ class EngineWorker(QThread):
         from annotator.engines import registry
 
         if self._video is None or self._video_built != self._video_name:
-            self._video = registry.create_video_session(self._video_name or registry.default_engine_name("video"))
+            vname = self._video_name or registry.default_engine_name("video")
+            if self._weights is not None and vname == self._engine_name:
+                self._video = registry.create_video_session(vname, self._weights)
+            else:
+                self._video = registry.create_video_session(vname)
             self._video_built = self._video_name
             self._video_path = None
         if self._video_path != path:
@@ -263,6 +276,24 @@ class EngineWorker(QThread):
             done += 1
             self.progress.emit(job.job_id, done, max(total, done))
         self.jobFinished.emit(job.job_id, "cancelled" if self._cancel.is_set() else "done", None)
+
+
+def _leave_a_core_for_the_gui() -> None:
+    """Torch would use every core; on a small machine that starves the GUI thread."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        n = os.cpu_count() or 2
+        torch.set_num_threads(max(1, n - 1))
+
+
+def _cache_capacity(session) -> int:
+    """How many image encodings the session keeps (engines expose `cache_size`; default 1)."""
+    try:
+        return int(getattr(session, "cache_size", 1) or 1)
+    except (TypeError, ValueError):
+        return 1
 
 
 def _device_of(session) -> str:

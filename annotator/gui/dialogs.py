@@ -1,0 +1,254 @@
+"""Small dialogs: export, import, frame range, keyboard shortcuts."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from annotator.gui import errors as gui_errors
+from annotator.gui.settings import DEFAULT_SHORTCUTS, LABEL_DIGITS, Settings, settings_path
+
+log = logging.getLogger(__name__)
+
+
+def parse_option(text: str):
+    """Option text -> value: true/false, integers, floats, else the string itself."""
+    t = text.strip()
+    low = t.lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    for conv in (int, float):
+        try:
+            return conv(t)
+        except ValueError:
+            pass
+    return t
+
+
+class FrameRangeDialog(QDialog):
+    """Pick an inclusive frame range (shown 1-based, returned 0-based)."""
+
+    def __init__(self, num_frames: int, current: int, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Delete masks in a frame range")
+        self.first = QSpinBox(self)
+        self.last = QSpinBox(self)
+        for s in (self.first, self.last):
+            s.setRange(1, max(1, num_frames))
+        self.first.setValue(current + 1)
+        self.last.setValue(num_frames)
+        form = QFormLayout(self)
+        form.addRow("First frame", self.first)
+        form.addRow("Last frame", self.last)
+        bb = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
+        bb.accepted.connect(self.accept)
+        bb.rejected.connect(self.reject)
+        form.addRow(bb)
+
+    def range(self) -> tuple[int, int]:
+        a, b = sorted((self.first.value() - 1, self.last.value() - 1))
+        return a, b
+
+
+class _FormatDialog(QDialog):
+    """Shared layout: a format list, a path with Browse, and one field per format option."""
+
+    mode = "export"
+
+    def __init__(self, project, parent=None):
+        super().__init__(parent)
+        from annotator.formats.registry import list_formats
+
+        self.project = project
+        self.formats = list(list_formats())
+        self.fmt_combo = QComboBox(self)
+        for f in self.formats:
+            self.fmt_combo.addItem(f.name, f.name)
+        self.path_edit = QLineEdit(self)
+        browse = QPushButton("Browse…", self)
+        browse.clicked.connect(self._browse)
+        row = QWidget(self)
+        rl = QHBoxLayout(row)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(self.path_edit, 1)
+        rl.addWidget(browse)
+        self.options_box = QWidget(self)
+        self.options_form = QFormLayout(self.options_box)
+        self.option_edits: dict[str, QLineEdit] = {}
+        self.form = QFormLayout()
+        self.form.addRow("Format", self.fmt_combo)
+        self.form.addRow("File or folder", row)
+        lay = QVBoxLayout(self)
+        lay.addLayout(self.form)
+        lay.addWidget(QLabel("Options (leave empty for the default)", self))
+        lay.addWidget(self.options_box)
+        self.extra = QVBoxLayout()
+        lay.addLayout(self.extra)
+        bb = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
+        bb.button(QDialogButtonBox.StandardButton.Ok).setText(self.mode.capitalize())
+        bb.accepted.connect(self._run)
+        bb.rejected.connect(self.reject)
+        lay.addWidget(bb)
+        self.fmt_combo.currentIndexChanged.connect(self._format_changed)
+        last = project.get_state(f"gui.{self.mode}", {}) or {}
+        if last.get("format"):
+            i = self.fmt_combo.findData(last["format"])
+            if i >= 0:
+                self.fmt_combo.setCurrentIndex(i)
+        self._format_changed()
+        if last.get("path"):
+            self.path_edit.setText(last["path"])
+        for k, v in (last.get("options") or {}).items():
+            if k in self.option_edits:
+                self.option_edits[k].setText(str(v))
+        self.resize(560, 320)
+
+    @property
+    def fmt(self):
+        return self.formats[self.fmt_combo.currentIndex()] if self.formats else None
+
+    def _format_changed(self) -> None:
+        while self.options_form.rowCount():
+            self.options_form.removeRow(0)
+        self.option_edits = {}
+        f = self.fmt
+        if f is None:
+            return
+        for name, help_text in (getattr(f, "options", None) or {}).items():
+            e = QLineEdit(self.options_box)
+            e.setPlaceholderText(str(help_text))
+            e.setToolTip(str(help_text))
+            self.options_form.addRow(name, e)
+            self.option_edits[name] = e
+
+    def _browse(self) -> None:
+        f = self.fmt
+        exts = [e if e.startswith(".") else "." + e for e in (getattr(f, "extensions", None) or [])]
+        start = self.path_edit.text() or str(Path(self.project.path).parent)
+        if not exts:
+            p = QFileDialog.getExistingDirectory(self, "Folder", start)
+        elif self.mode == "export":
+            p, _ = QFileDialog.getSaveFileName(self, "Export to", start, f"{f.name} ({' '.join('*' + e for e in exts)})")
+        else:
+            p, _ = QFileDialog.getOpenFileName(self, "Import from", start,
+                                               f"{f.name} ({' '.join('*' + e for e in exts)});;All files (*)")
+        if p:
+            self.path_edit.setText(p)
+
+    def options(self) -> dict:
+        return {k: parse_option(e.text()) for k, e in self.option_edits.items() if e.text().strip()}
+
+    def _run(self) -> None:
+        f = self.fmt
+        path = self.path_edit.text().strip()
+        if f is None or not path:
+            gui_errors.show_info(self, "Choose a format and a file or folder.")
+            return
+        opts = self.options()
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            summary = self.execute(f, path, opts)
+        except Exception as e:
+            QApplication.restoreOverrideCursor()
+            gui_errors.show_error(self, e, f"{self.mode.capitalize()} failed")
+            return
+        QApplication.restoreOverrideCursor()
+        try:
+            self.project.set_state(f"gui.{self.mode}", {"format": f.name, "path": path,
+                                                       "options": {k: e.text() for k, e in self.option_edits.items()}})
+        except Exception as e:
+            log.info("could not remember %s options: %s", self.mode, e)
+        self.result_text = summary
+        if summary:
+            gui_errors.show_info(self, summary)
+        self.accept()
+
+    def execute(self, fmt, path: str, opts: dict) -> str:
+        raise NotImplementedError
+
+
+class ExportDialog(_FormatDialog):
+    mode = "export"
+
+    def __init__(self, project, current_item: int | None = None, parent=None):
+        self.current_item = current_item
+        super().__init__(project, parent)
+        self.setWindowTitle("Export annotations")
+        self.only_current = QCheckBox("Only the current image/video", self)
+        self.only_current.setEnabled(current_item is not None)
+        self.extra.addWidget(self.only_current)
+
+    def execute(self, fmt, path: str, opts: dict) -> str:
+        ids = [self.current_item] if self.only_current.isChecked() and self.current_item is not None else None
+        out = fmt.export(self.project, path, item_ids=ids, **opts)
+        return f"Exported {fmt.name} to {out or path}."
+
+
+class ImportDialog(_FormatDialog):
+    mode = "import"
+
+    def __init__(self, project, parent=None):
+        super().__init__(project, parent)
+        self.setWindowTitle("Import annotations")
+
+    def execute(self, fmt, path: str, opts: dict) -> str:
+        res = fmt.load(self.project, path, **opts)
+        return f"Imported {fmt.name} from {path}." + (f" {res}" if isinstance(res, str) else "")
+
+
+class ShortcutsDialog(QDialog):
+    def __init__(self, settings: Settings, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Keyboard shortcuts")
+        rows = [(desc, ", ".join(QKeySequence(k).toString(QKeySequence.SequenceFormat.NativeText)
+                                  for k in settings.shortcut(a)))
+                for a, (_, desc) in DEFAULT_SHORTCUTS.items()]
+        rows += [("Pick label 1–9 (in list order)", " ".join(LABEL_DIGITS[:1]) + "–" + LABEL_DIGITS[-1]),
+                 ("Positive point", "Left click"), ("Negative point", "Right click or Shift+click"),
+                 ("Box prompt", "Drag with the left button"), ("Pan", "Space+drag or middle button"),
+                 ("Zoom", "Mouse wheel")]
+        table = QTableWidget(len(rows), 2, self)
+        table.setHorizontalHeaderLabels(["Action", "Keys"])
+        table.verticalHeader().hide()
+        table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        for i, (desc, keys) in enumerate(rows):
+            table.setItem(i, 0, QTableWidgetItem(desc))
+            table.setItem(i, 1, QTableWidgetItem(keys))
+        table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.table = table
+        note = QLabel(f"Change them in the <code>shortcuts:</code> section of <code>{settings_path()}</code> "
+                      "(restart to apply).", self)
+        note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        note.setWordWrap(True)
+        bb = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        bb.rejected.connect(self.reject)
+        bb.accepted.connect(self.accept)
+        lay = QVBoxLayout(self)
+        lay.addWidget(table)
+        lay.addWidget(note)
+        lay.addWidget(bb)
+        self.resize(560, 640)

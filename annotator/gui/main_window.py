@@ -1,0 +1,1334 @@
+"""The main window: wires the canvas, timeline and panels to the project store and the
+engine worker.
+
+Rules this file keeps:
+- The store is the truth. Every edit is a store command (so it is durable and
+  undoable) and the views are redrawn from the store after each change, coalesced
+  into one refresh per event-loop turn.
+- No model and no decoding here: prompts go to the EngineWorker, frames come from the
+  MediaLoader; both answer with signals.
+- A propagation run is one undo group, entered when it starts and left when the worker
+  says it finished or was cancelled; edits are blocked meanwhile so nothing else lands
+  in that group.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import qtawesome as qta
+from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QProgressBar,
+    QSlider,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from annotator.errors import AnnotatorError, MediaError
+from annotator.gui import errors as gui_errors
+from annotator.gui.canvas import Canvas
+from annotator.gui.labels import LabelPanel, LabelPickerDialog
+from annotator.gui.media_loader import FrameCache, MediaLoader
+from annotator.gui.objects import ObjectList
+from annotator.gui.settings import DEFAULT_SHORTCUTS, LABEL_DIGITS, Settings
+from annotator.gui.timeline import Timeline
+from annotator.gui.worker import EngineWorker, PropagateJob
+
+log = logging.getLogger(__name__)
+
+PROJECT_SUFFIX = ".annotator"
+STATE_KEY = "gui.last_view"
+
+
+class PromptState:
+    """The clicks of the object being prompted on one frame (lost on undo: re-read from the store)."""
+
+    def __init__(self, item_id: int, frame: int, track_id: int | None):
+        self.item_id, self.frame, self.track_id = item_id, frame, track_id
+        self.points: list[list[float]] = []
+        self.labels: list[int] = []
+        self.box: list[float] | None = None
+        self.logits = None  # low-res logits of the chosen candidate, fed back as mask_input
+        self.candidates = None  # last PredictResult (for cycling multimask candidates)
+        self.choice = 0
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, paths: list[str] | tuple = (), settings: Settings | None = None, engine: str | None = None):
+        super().__init__()
+        self.setWindowTitle("Annotator")
+        self.setAcceptDrops(True)
+        self.settings = settings or Settings()
+        self.project = None
+        self.item = None
+        self.frame = 0
+        self.active_track: int | None = None  # the object clicks/brush go to
+        self.current_label = ""
+        self.prompt: PromptState | None = None
+        self._gen = 0  # prompt generation
+        self._view_gen = 0  # frame display generation
+        self._probe_id = 0
+        self._mask_cache: dict[tuple[int, int], tuple[str, np.ndarray]] = {}
+        self._job = None  # running propagation: dict
+        self._job_ids = 0
+        self._refresh_pending = False
+        self._shown_key = None  # (path, kind, frame) now on the canvas
+        self._paint_tokens: dict = {}
+        self.latencies_ms: list[float] = []  # click -> mask painted
+        self.last_timing = ""
+        self.engine_name = ""
+        self.video_engine_name = ""
+        self.device = ""
+        self.closed = False
+
+        self.cache = FrameCache()
+        self.loader = MediaLoader(self.cache, self)
+        self.worker = EngineWorker(self.cache, self)
+        self._build_ui()
+        self._build_actions()
+        self._connect()
+        self.loader.start()
+        self.worker.start()
+        self._init_engines(engine)
+        self._restore_layout()
+        self._state_timer = QTimer(self, singleShot=True, interval=400, timeout=self._save_view_state)
+        if paths:
+            QTimer.singleShot(0, lambda: self.open_paths(list(paths)))
+        self._update_enabled()
+
+    # =====================================================================
+    # UI construction
+    # =====================================================================
+    def _build_ui(self) -> None:
+        self.canvas = Canvas(self)
+        self.canvas.set_opacity(float(self.settings.get("opacity", 0.5)))
+        self.canvas.set_outlines_only(bool(self.settings.get("outlines_only", False)))
+        self.canvas.brush_radius = int(self.settings.get("brush_radius", 12))
+        self.timeline = Timeline(self)
+        self.frame_label = QLabel("", self)
+        self.prop_progress = QProgressBar(self)
+        self.prop_progress.setMaximumWidth(220)
+        self.prop_progress.setFormat("%v / %m frames")
+        self.prop_progress.hide()
+        self.prop_cancel = QToolButton(self)
+        self.prop_cancel.setText("Cancel")
+        self.prop_cancel.setToolTip("Stop propagating (frames already done are kept) — Esc")
+        self.prop_cancel.hide()
+        self.video_bar = QWidget(self)
+        vb = QHBoxLayout(self.video_bar)
+        vb.setContentsMargins(4, 0, 4, 0)
+        self._video_buttons = []
+        for action_id, icon, tip in (
+            ("first_frame", "fa5s.step-backward", "First frame"),
+            ("prev_frame", "fa5s.chevron-left", "Previous frame"),
+            ("next_frame", "fa5s.chevron-right", "Next frame"),
+            ("last_frame", "fa5s.step-forward", "Last frame"),
+        ):
+            b = QToolButton(self.video_bar)
+            b.setIcon(self._icon(icon))
+            b.setToolTip(tip)
+            b.setProperty("action_id", action_id)
+            vb.addWidget(b)
+            self._video_buttons.append(b)
+        vb.addWidget(self.frame_label)
+        vb.addStretch(1)
+        self.prop_buttons = {}
+        for direction, icon, text in (
+            ("backward", "fa5s.backward", "Propagate backward"),
+            ("both", "fa5s.arrows-alt-h", "Propagate both ways"),
+            ("forward", "fa5s.forward", "Propagate forward"),
+        ):
+            b = QToolButton(self.video_bar)
+            b.setIcon(self._icon(icon))
+            b.setText(text)
+            b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+            b.setToolTip(f"{text} from this frame (only the selected object when "
+                         "'Only selected' is on; manual keyframes are kept)")
+            vb.addWidget(b)
+            self.prop_buttons[direction] = b
+        self.only_selected = QToolButton(self.video_bar)
+        self.only_selected.setText("Only selected")
+        self.only_selected.setCheckable(True)
+        self.only_selected.setChecked(bool(self.settings.get("only_selected_propagation", False)))
+        self.only_selected.setToolTip("Propagate (and replace) only the selected object; others stay untouched")
+        vb.addWidget(self.only_selected)
+        vb.addWidget(self.prop_progress)
+        vb.addWidget(self.prop_cancel)
+
+        center = QWidget(self)
+        lay = QVBoxLayout(center)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(2)
+        lay.addWidget(self.canvas, 1)
+        lay.addWidget(self.video_bar)
+        lay.addWidget(self.timeline)
+        self.setCentralWidget(center)
+
+        self.files = QListWidget(self)
+        self.files.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.objects = ObjectList(self)
+        self.labels = LabelPanel(self)
+        for title, w, name, area in (
+            ("Files", self.files, "files_dock", Qt.DockWidgetArea.LeftDockWidgetArea),
+            ("Objects", self.objects, "objects_dock", Qt.DockWidgetArea.RightDockWidgetArea),
+            ("Labels", self.labels, "labels_dock", Qt.DockWidgetArea.RightDockWidgetArea),
+        ):
+            d = QDockWidget(title, self)
+            d.setObjectName(name)
+            d.setWidget(w)
+            self.addDockWidget(area, d)
+            setattr(self, name, d)
+
+        sb = self.statusBar()
+        self.status_engine = QLabel("Engine: …", self)
+        self.status_busy = QLabel("", self)
+        self.status_timing = QLabel("", self)
+        self.status_zoom = QLabel("", self)
+        sb.addPermanentWidget(self.status_busy)
+        sb.addPermanentWidget(self.status_timing)
+        sb.addPermanentWidget(self.status_zoom)
+        sb.addPermanentWidget(self.status_engine)
+
+    def _icon(self, name: str):
+        return qta.icon(name, color=self.palette().text().color())
+
+    def _build_actions(self) -> None:
+        self.actions: dict[str, QAction] = {}
+
+        def act(action_id, text, slot, icon=None, checkable=False):
+            a = QAction(text, self)
+            if icon:
+                a.setIcon(self._icon(icon))
+            keys = [QKeySequence(k) for k in self.settings.shortcut(action_id)]
+            a.setShortcuts(keys)
+            a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            if keys:
+                a.setToolTip(f"{text} ({keys[0].toString(QKeySequence.SequenceFormat.NativeText)})")
+            a.setCheckable(checkable)
+            a.triggered.connect(slot)
+            self.addAction(a)
+            self.actions[action_id] = a
+            return a
+
+        act("open", "&Open…", self.open_dialog, "fa5s.folder-open")
+        act("open_folder", "Open &Folder of Images…", self.open_folder_dialog, "fa5s.images")
+        act("open_video", "Open &Video or Frame Folder…", self.open_video_dialog, "fa5s.film")
+        act("export", "&Export…", self.export_dialog, "fa5s.file-export")
+        act("import", "&Import…", self.import_dialog, "fa5s.file-import")
+        act("quit", "&Quit", self.close)
+        act("undo", "&Undo", self.undo, "fa5s.undo")
+        act("redo", "&Redo", self.redo, "fa5s.redo")
+        tools = QActionGroup(self)
+        for tid, text, icon in (("prompt", "Prompt (points / box)", "fa5s.mouse-pointer"),
+                                ("brush", "Brush", "fa5s.paint-brush"), ("eraser", "Eraser", "fa5s.eraser")):
+            a = act(f"tool_{tid}", text, lambda _=False, t=tid: self.set_tool(t), icon, checkable=True)
+            tools.addAction(a)
+        self.actions["tool_prompt"].setChecked(True)
+        act("brush_bigger", "Bigger brush", lambda: self.change_brush(1.25))
+        act("brush_smaller", "Smaller brush", lambda: self.change_brush(0.8))
+        act("cycle_mask", "Cycle &candidate masks", self.cycle_mask, "fa5s.sync-alt")
+        act("commit", "&Commit object (next object)", self.commit_object, "fa5s.check")
+        act("deselect", "Cancel / deselect", self.escape)
+        act("delete_object", "&Delete object", self.delete_object, "fa5s.trash")
+        act("delete_range", "Delete masks in &range…", self.delete_range_dialog)
+        act("pick_label", "Pick &label…", self.pick_label_dialog, "fa5s.tag")
+        act("toggle_hide", "&Hide / show object", lambda: self.toggle_hidden(self.active_track))
+        act("toggle_lock", "&Lock / unlock object", lambda: self.toggle_locked(self.active_track))
+        act("toggle_outlines", "&Outlines only", self.toggle_outlines, "fa5s.draw-polygon", checkable=True)
+        self.actions["toggle_outlines"].setChecked(self.canvas.outlines_only)
+        act("opacity_up", "More opacity", lambda: self.set_opacity(self.canvas.opacity + 0.1))
+        act("opacity_down", "Less opacity", lambda: self.set_opacity(self.canvas.opacity - 0.1))
+        act("zoom_fit", "&Fit", self.canvas.fit, "fa5s.expand")
+        act("zoom_1to1", "&Actual size", self.canvas.actual_size)
+        act("zoom_in", "Zoom &in", lambda: self.canvas.zoom_by(1.25), "fa5s.search-plus")
+        act("zoom_out", "Zoom &out", lambda: self.canvas.zoom_by(0.8), "fa5s.search-minus")
+        act("next_item", "&Next image/video", lambda: self.step_item(1), "fa5s.arrow-right")
+        act("prev_item", "&Previous image/video", lambda: self.step_item(-1), "fa5s.arrow-left")
+        act("next_frame", "Next frame", lambda: self.step_frame(1))
+        act("prev_frame", "Previous frame", lambda: self.step_frame(-1))
+        act("next_frame_10", "10 frames forward", lambda: self.step_frame(10))
+        act("prev_frame_10", "10 frames back", lambda: self.step_frame(-10))
+        act("first_frame", "First frame", lambda: self.go_frame(0))
+        act("last_frame", "Last frame", lambda: self.go_frame(10**9))
+        act("propagate_forward", "Propagate &forward", lambda: self.start_propagation("forward"), "fa5s.forward")
+        act("propagate_backward", "Propagate &backward", lambda: self.start_propagation("backward"), "fa5s.backward")
+        act("propagate_both", "Propagate b&oth ways", lambda: self.start_propagation("both"), "fa5s.arrows-alt-h")
+        act("model_manager", "&Model manager…", self.model_manager_dialog, "fa5s.cubes")
+        act("shortcuts", "&Keyboard shortcuts", self.shortcuts_dialog, "fa5s.keyboard")
+        # digits pick labels
+        for i, key in enumerate(LABEL_DIGITS):
+            a = QAction(f"Label {key}", self)
+            a.setShortcut(QKeySequence(key))
+            a.triggered.connect(lambda _=False, n=i: self.pick_label_index(n))
+            self.addAction(a)
+
+        mb = self.menuBar()
+        m = mb.addMenu("&File")
+        for k in ("open", "open_folder", "open_video"):
+            m.addAction(self.actions[k])
+        m.addSeparator()
+        m.addAction(self.actions["import"])
+        m.addAction(self.actions["export"])
+        m.addSeparator()
+        m.addAction(self.actions["quit"])
+        m = mb.addMenu("&Edit")
+        for k in ("undo", "redo", None, "commit", "cycle_mask", "pick_label", None, "delete_object", "delete_range"):
+            m.addSeparator() if k is None else m.addAction(self.actions[k])
+        m = mb.addMenu("&Tools")
+        for k in ("tool_prompt", "tool_brush", "tool_eraser", "brush_bigger", "brush_smaller"):
+            m.addAction(self.actions[k])
+        m = mb.addMenu("&View")
+        for k in ("zoom_fit", "zoom_1to1", "zoom_in", "zoom_out", None, "toggle_outlines", "opacity_up",
+                  "opacity_down", None, "toggle_hide", "toggle_lock", None, "next_item", "prev_item"):
+            m.addSeparator() if k is None else m.addAction(self.actions[k])
+        m.addSeparator()
+        for d in (self.files_dock, self.objects_dock, self.labels_dock):
+            m.addAction(d.toggleViewAction())
+        m = mb.addMenu("V&ideo")
+        for k in ("next_frame", "prev_frame", "next_frame_10", "prev_frame_10", "first_frame", "last_frame", None,
+                  "propagate_forward", "propagate_backward", "propagate_both"):
+            m.addSeparator() if k is None else m.addAction(self.actions[k])
+        m = mb.addMenu("&Models")
+        m.addAction(self.actions["model_manager"])
+        m = mb.addMenu("&Help")
+        m.addAction(self.actions["shortcuts"])
+
+        tb = self.addToolBar("Main")
+        tb.setObjectName("main_toolbar")
+        for k in ("open", "open_folder", "open_video", None, "undo", "redo", None, "tool_prompt", "tool_brush",
+                  "tool_eraser", None, "commit", "cycle_mask", "pick_label", "delete_object", None, "zoom_fit",
+                  "toggle_outlines"):
+            tb.addSeparator() if k is None else tb.addAction(self.actions[k])
+        self.opacity_slider = QSlider(Qt.Orientation.Horizontal, self)
+        self.opacity_slider.setRange(0, 100)
+        self.opacity_slider.setValue(int(round(self.canvas.opacity * 100)))
+        self.opacity_slider.setMaximumWidth(110)
+        self.opacity_slider.setToolTip("Mask opacity")
+        tb.addWidget(QLabel(" Opacity ", self))
+        tb.addWidget(self.opacity_slider)
+        tb.addSeparator()
+        tb.addWidget(QLabel(" Model ", self))
+        self.model_combo = QComboBox(self)
+        self.model_combo.setToolTip("Engine used for clicks and propagation (Models > Model manager adds more)")
+        self.model_combo.setMinimumContentsLength(12)
+        tb.addWidget(self.model_combo)
+        tb.addAction(self.actions["model_manager"])
+
+    def _connect(self) -> None:
+        c = self.canvas
+        c.pointClicked.connect(self.on_point)
+        c.boxDrawn.connect(self.on_box)
+        c.strokeFinished.connect(self.on_stroke)
+        c.maskPainted.connect(self._on_mask_painted)
+        c.zoomChanged.connect(lambda z: self.status_zoom.setText(f"{z * 100:.0f}%"))
+        self.timeline.frameRequested.connect(self.go_frame)
+        self.timeline.laneClicked.connect(self.select_track)
+        for b in self._video_buttons:
+            b.clicked.connect(lambda _=False, a=b.property("action_id"): self.actions[a].trigger())
+        for direction, b in self.prop_buttons.items():
+            b.clicked.connect(lambda _=False, d=direction: self.start_propagation(d))
+        self.prop_cancel.clicked.connect(self.cancel_propagation)
+        self.only_selected.toggled.connect(lambda on: self.settings.__setitem__("only_selected_propagation", on))
+        self.files.currentRowChanged.connect(self._on_file_row)
+        self.objects.trackSelected.connect(lambda t: self.select_track(t if t >= 0 else None))
+        self.objects.hideToggled.connect(self.toggle_hidden)
+        self.objects.lockToggled.connect(self.toggle_locked)
+        self.objects.labelRequested.connect(lambda t: (self.select_track(t), self.pick_label_dialog()))
+        self.labels.labelChosen.connect(self.choose_label)
+        self.opacity_slider.valueChanged.connect(lambda v: self.set_opacity(v / 100, from_slider=True))
+        self.model_combo.activated.connect(lambda _i: self.set_engine(self.model_combo.currentData()))
+        self.loader.frameLoaded.connect(self._on_frame_loaded)
+        self.loader.loadFailed.connect(self._on_load_failed)
+        self.loader.probed.connect(self._on_probed)
+        w = self.worker
+        w.engineReady.connect(self._on_engine_ready)
+        w.engineFailed.connect(self._on_engine_failed)
+        w.encoded.connect(self._on_encoded)
+        w.predicted.connect(self._on_predicted)
+        w.predictFailed.connect(self._on_predict_failed)
+        w.propagated.connect(self._on_propagated)
+        w.progress.connect(self._on_progress)
+        w.jobFinished.connect(self._on_job_finished)
+        w.busyChanged.connect(self.status_busy.setText)
+
+    def _restore_layout(self) -> None:
+        win = self.settings.get("window") or {}
+        try:
+            if win.get("geometry"):
+                self.restoreGeometry(QByteArray.fromBase64(win["geometry"].encode()))
+            if win.get("state"):
+                self.restoreState(QByteArray.fromBase64(win["state"].encode()))
+        except Exception as e:  # a stale layout must not stop the app
+            log.info("ignoring saved window layout: %s", e)
+
+    # =====================================================================
+    # Engines
+    # =====================================================================
+    def _init_engines(self, engine: str | None) -> None:
+        from annotator.engines import registry
+
+        names: list[str] = []
+        for kind in ("image", "video"):
+            try:
+                for n in registry.engine_names(kind):
+                    if n not in names:
+                        names.append(n)
+            except Exception as e:
+                log.warning("engine registry failed for %s: %s", kind, e)
+        if "classic" not in names:
+            names.insert(0, "classic")
+        self.model_combo.clear()
+        for n in names:
+            self.model_combo.addItem(n, n)
+        wanted = engine or self.settings.get("default_model") or ""
+        if wanted not in names:
+            try:
+                wanted = registry.default_engine_name("image")
+            except Exception:
+                wanted = "classic"
+        self.set_engine(wanted if wanted in names else "classic")
+
+    def set_engine(self, name: str, weights=None) -> None:
+        if not name:
+            return
+        if self._job is not None:
+            gui_errors.show_info(self, "Wait for the propagation to finish (or cancel it) before switching models.")
+            self._sync_model_combo()
+            return
+        self.engine_name = name
+        self.settings["default_model"] = name
+        self._sync_model_combo()
+        self.status_engine.setText(f"Engine: {name} (loading…)")
+        if self.prompt is not None:
+            self.prompt.logits = None  # logits belong to the previous model
+        self.worker.set_engine(name, weights)
+        self._hint_encode()
+
+    def _sync_model_combo(self) -> None:
+        i = self.model_combo.findData(self.engine_name)
+        if i >= 0:
+            self.model_combo.setCurrentIndex(i)
+
+    def _on_engine_ready(self, name: str, device: str, video_name: str) -> None:
+        self.device, self.video_engine_name = device, video_name
+        vid = f", video: {video_name}" if video_name and video_name != name else ""
+        self.status_engine.setText(f"Engine: {name}{vid} · {device}")
+
+    def _on_engine_failed(self, name: str, exc) -> None:
+        gui_errors.show_error(self, exc, f"Model {name}")
+        if name != "classic":
+            self.set_engine("classic")
+
+    def refresh_engines(self) -> None:
+        """After the model manager installed something."""
+        current = self.engine_name
+        self.model_combo.blockSignals(True)
+        self._init_engines(current)
+        self.model_combo.blockSignals(False)
+
+    # =====================================================================
+    # Opening media and projects
+    # =====================================================================
+    def open_dialog(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(
+            self, "Open images, videos or a project", self.settings.get("last_folder") or "",
+            "Media and projects (*.annotator *.jpg *.jpeg *.png *.bmp *.tif *.tiff *.webp *.mp4 *.mov *.avi *.mkv "
+            "*.webm *.m4v);;All files (*)")
+        if files:
+            self.open_paths(files)
+
+    def open_folder_dialog(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Open a folder of images", self.settings.get("last_folder") or "")
+        if d:
+            self.open_paths([d], folder_as="images")
+
+    def open_video_dialog(self) -> None:
+        f, _ = QFileDialog.getOpenFileName(self, "Open a video (Cancel to pick a frame folder)",
+                                           self.settings.get("last_folder") or "",
+                                           "Videos (*.mp4 *.mov *.avi *.mkv *.webm *.m4v *.mpg *.ts);;All files (*)")
+        if not f:
+            f = QFileDialog.getExistingDirectory(self, "Open a folder of video frames",
+                                                 self.settings.get("last_folder") or "")
+            if not f:
+                return
+            self.open_paths([f], folder_as="frames")
+            return
+        self.open_paths([f])
+
+    def open_paths(self, paths: list[str], folder_as: str = "auto") -> None:
+        """Open project files and/or add media (files, image folders, frame folders)."""
+        try:
+            self._open_paths(paths, folder_as)
+        except Exception as e:
+            gui_errors.show_error(self, e)
+
+    def _open_paths(self, paths: list[str], folder_as: str) -> None:
+        from annotator.media import IMAGE_EXTENSIONS
+
+        projects = [p for p in paths if str(p).endswith(PROJECT_SUFFIX)]
+        media: list[str] = []
+        for raw in paths:
+            p = Path(raw)
+            if str(p).endswith(PROJECT_SUFFIX):
+                continue
+            if not p.exists():
+                raise MediaError(f"{p}: file not found")
+            if p.is_dir():
+                imgs = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+                as_frames = folder_as == "frames" or (folder_as == "auto" and imgs and all(f.stem.isdigit() for f in imgs))
+                if as_frames:
+                    media.append(str(p))
+                elif imgs:
+                    media.extend(str(f) for f in imgs)
+                else:
+                    raise MediaError(f"{p}: folder has no images")
+            else:
+                media.append(str(p))
+        if paths:
+            first = Path(paths[0])
+            self.settings["last_folder"] = str(first if first.is_dir() else first.parent)
+        if projects:
+            self.open_project(projects[0])
+        if media:
+            if self.project is None:
+                self.open_project(self._default_project_path(Path(media[0])), create=True)
+            self._probe_id += 1
+            self.status_busy.setText(f"Reading {len(media)} file(s)…")
+            self.loader.probe(self._probe_id, media)
+
+    def _default_project_path(self, media: Path) -> Path:
+        """A project beside the media when that folder is writable, else in the user data dir."""
+        folder = media if media.is_dir() and not any(media.glob("*.*")) else media.parent
+        if media.is_dir():
+            folder = media.parent
+        name = (media.name if media.is_dir() else media.parent.name) or "project"
+        cand = folder / f"{name}{PROJECT_SUFFIX}"
+        if os.access(folder, os.W_OK):
+            return cand
+        from annotator.paths import data_dir
+
+        d = data_dir() / "projects"
+        d.mkdir(parents=True, exist_ok=True)
+        return d / f"{name}{PROJECT_SUFFIX}"
+
+    def open_project(self, path, create: bool = False) -> None:
+        from annotator.core.store import Project
+
+        path = Path(path)
+        if self.project is not None and Path(self.project.path).resolve() == path.resolve():
+            return
+        self.close_project()
+        if create and not path.exists():
+            proj = Project.create(path)
+        else:
+            proj = Project.open(path)
+        self.project = proj
+        proj.on_change.append(self._on_store_change)
+        self.setWindowTitle(f"Annotator — {path.name}")
+        recent = [str(path)] + [p for p in self.settings.get("recent_projects", []) if p != str(path)]
+        self.settings["recent_projects"] = recent[:10]
+        self._refresh_files()
+        self._refresh_labels()
+        last = proj.get_state(STATE_KEY, {}) or {}
+        items = proj.items()
+        target = None
+        if last.get("item") is not None and any(i.id == last["item"] for i in items):
+            target = last["item"]
+        elif items:
+            target = items[0].id
+        if target is not None:
+            self.go_item(target, int(last.get("frame", 0)) if target == last.get("item") else 0)
+            if last.get("label"):
+                self.current_label = last["label"]
+                self._refresh_labels()
+        self._update_enabled()
+
+    def close_project(self) -> None:
+        if self.project is None:
+            return
+        if self._job is not None:
+            self.cancel_propagation()
+            self._finish_job("cancelled")
+        self._save_view_state()
+        try:
+            self.project.on_change.remove(self._on_store_change)
+        except ValueError:
+            pass
+        self.project.close()
+        self.project = None
+        self.item = None
+        self.active_track = None
+        self.prompt = None
+        self._mask_cache.clear()
+
+    def _on_probed(self, req_id: int, results: list) -> None:
+        if self.project is None:
+            return
+        self.status_busy.setText("")
+        existing = {str(Path(i.abspath).resolve()) for i in self.project.items()}
+        errors, added = [], []
+        new = [(p, info) for p, info in results if not isinstance(info, Exception)
+               and str(Path(p).resolve()) not in existing]
+        try:
+            with self.project.group(f"Add {len(new)} media"):
+                for p, info in new:
+                    it = self.project.add_item(p, info.kind, info.width, info.height, info.num_frames, info.fps)
+                    added.append(it.id)
+        except Exception as e:
+            gui_errors.show_error(self, e)
+        for p, info in results:
+            if isinstance(info, Exception):
+                errors.append(gui_errors.message_for(info))
+        self._refresh_files()
+        if errors:
+            gui_errors.show_error(self, MediaError("; ".join(errors[:5]) + (" …" if len(errors) > 5 else "")),
+                                  "Some files could not be opened")
+        target = added[0] if added else None
+        if target is None:
+            # re-opening files already in the project jumps to the first of them
+            for p, info in results:
+                if not isinstance(info, Exception):
+                    rp = str(Path(p).resolve())
+                    target = next((i.id for i in self.project.items() if str(Path(i.abspath).resolve()) == rp), None)
+                    break
+        if target is not None:
+            self.go_item(target, 0)
+        self._update_enabled()
+
+    # =====================================================================
+    # Navigation
+    # =====================================================================
+    def _refresh_files(self) -> None:
+        self.files.blockSignals(True)
+        self.files.clear()
+        if self.project is not None:
+            for it in self.project.items():
+                icon = "fa5s.image" if it.kind == "image" else "fa5s.film"
+                lw = QListWidgetItem(self._icon(icon), it.name + ("" if it.exists else "  (missing)"))
+                lw.setData(Qt.ItemDataRole.UserRole, it.id)
+                lw.setToolTip(f"{it.abspath}\n{it.width}x{it.height}, {it.num_frames} frame(s)")
+                self.files.addItem(lw)
+                if self.item is not None and it.id == self.item.id:
+                    self.files.setCurrentItem(lw)
+        self.files.blockSignals(False)
+
+    def _on_file_row(self, row: int) -> None:
+        if row < 0 or self.project is None:
+            return
+        item_id = self.files.item(row).data(Qt.ItemDataRole.UserRole)
+        if self.item is None or item_id != self.item.id:
+            self.go_item(item_id, 0)
+
+    def step_item(self, d: int) -> None:
+        if self.project is None:
+            return
+        ids = [i.id for i in self.project.items()]
+        if not ids:
+            return
+        i = ids.index(self.item.id) if self.item is not None and self.item.id in ids else -d
+        j = min(max(i + d, 0), len(ids) - 1)
+        if self.item is None or ids[j] != self.item.id:
+            self.go_item(ids[j], 0)
+
+    def go_item(self, item_id: int, frame: int = 0) -> None:
+        if self.project is None:
+            return
+        item = self.project.item(item_id)
+        if self._job is not None and (self.item is None or item.id != self.item.id):
+            gui_errors.show_info(self, "Propagation is running on this video; cancel it (Esc) before switching.")
+            return
+        self.item = item
+        self.active_track = None
+        self.prompt = None
+        self.canvas.set_prompts()
+        self._shown_key = None
+        self.canvas.set_layers([])
+        self.timeline.set_video(item.num_frames if item.kind != "image" else 0)
+        self.video_bar.setVisible(item.kind != "image")
+        self.timeline.setVisible(item.kind != "image")
+        for i in range(self.files.count()):
+            if self.files.item(i).data(Qt.ItemDataRole.UserRole) == item.id:
+                self.files.blockSignals(True)
+                self.files.setCurrentRow(i)
+                self.files.blockSignals(False)
+        if not item.exists:
+            gui_errors.show_error(self, MediaError(
+                f"{item.abspath}: media file is missing; its annotations are kept (relink it to see it)"))
+        self.go_frame(frame, force=True)
+        self.schedule_refresh()
+
+    def step_frame(self, d: int) -> None:
+        self.go_frame(self.frame + d)
+
+    def go_frame(self, frame: int, force: bool = False) -> None:
+        if self.item is None:
+            return
+        frame = int(min(max(frame, 0), max(0, self.item.num_frames - 1)))
+        if frame == self.frame and not force:
+            return
+        self.frame = frame
+        self.timeline.set_current(frame)
+        self.frame_label.setText(f"Frame {frame + 1} / {self.item.num_frames}")
+        if self.prompt is not None and self.prompt.frame != frame:
+            self.prompt = None
+            self.canvas.set_prompts()
+        self._request_frame()
+        self._state_timer.start()
+
+    def _key(self, item=None, frame=None) -> tuple:
+        item = item or self.item
+        return (item.abspath, item.kind, self.frame if frame is None else int(frame))
+
+    def _request_frame(self) -> None:
+        if self.item is None or not self.item.exists:
+            return
+        self._view_gen += 1
+        ahead = []
+        if self.item.kind != "image":
+            ahead = [self._key(frame=f) for f in range(self.frame + 1, min(self.item.num_frames, self.frame + 4))]
+        else:
+            items = self.project.items()
+            ids = [i.id for i in items]
+            k = ids.index(self.item.id)
+            ahead = [self._key(item=i, frame=0) for i in items[k + 1:k + 3] if i.exists and i.kind == "image"]
+        self.loader.request(self._view_gen, *self._key(), ahead=ahead)
+        self._hint_encode()
+
+    def _hint_encode(self) -> None:
+        """Ask the worker to encode the current frame (and the next images) while idle."""
+        if self.item is None or not self.item.exists or self.project is None:
+            return
+        keys = [self._key()]
+        if self.item.kind == "image":
+            items = self.project.items()
+            ids = [i.id for i in items]
+            k = ids.index(self.item.id)
+            keys += [self._key(item=i, frame=0) for i in items[k + 1:k + 3] if i.exists and i.kind == "image"]
+        self.worker.encode_ahead(keys)
+
+    def _on_frame_loaded(self, gen: int, key: tuple, qimage) -> None:
+        if self.item is None or key != self._key():
+            return
+        self.canvas.set_image(qimage)
+        self._shown_key = key
+        self.refresh_overlay()
+
+    def _on_load_failed(self, gen: int, key: tuple, exc) -> None:
+        if self.item is not None and key == self._key():
+            gui_errors.show_error(self, exc, "Cannot show this frame")
+
+    def _save_view_state(self) -> None:
+        if self.project is None or self.item is None:
+            return
+        try:
+            self.project.set_state(STATE_KEY, {"item": self.item.id, "frame": self.frame, "label": self.current_label})
+        except Exception as e:  # a read-only project cannot remember the view; not an error
+            log.info("could not save view state: %s", e)
+
+    # =====================================================================
+    # Store -> views
+    # =====================================================================
+    def _on_store_change(self, event: str, payload: dict) -> None:
+        if event != "command":
+            # undo/redo: the clicks we remembered may no longer match the store
+            self.prompt = None
+            self.canvas.set_prompts()
+        if self.active_track is not None and "tracks" in payload.get("tables", ()):
+            try:
+                self.project.track(self.active_track)
+            except AnnotatorError:
+                self.active_track = None
+        if "categories" in payload.get("tables", ()):
+            self._refresh_labels()
+        if "items" in payload.get("tables", ()):
+            self._refresh_files()
+        self.schedule_refresh()
+
+    def schedule_refresh(self) -> None:
+        if not self._refresh_pending:
+            self._refresh_pending = True
+            QTimer.singleShot(0, self._refresh)
+
+    def _refresh(self) -> None:
+        self._refresh_pending = False
+        if self.closed:
+            return
+        self.refresh_overlay()
+        self._refresh_objects()
+        self._update_enabled()
+
+    def _cat_names(self) -> dict[int, str]:
+        return {c.id: c.name for c in self.project.categories()} if self.project else {}
+
+    def _refresh_objects(self) -> None:
+        if self.project is None or self.item is None:
+            self.objects.set_rows([], None)
+            self.timeline.set_lanes([])
+            return
+        cats = self._cat_names()
+        rows, lanes = [], []
+        for t in self.project.tracks(self.item.id):
+            frames = self.project.mask_frames(t.id)
+            label = cats.get(t.category_id, "(no label)")
+            rows.append(dict(track_id=t.id, obj_id=t.obj_id, color=t.color, label=label, frames=len(frames),
+                             hidden=t.hidden, locked=t.locked))
+            lanes.append(dict(track_id=t.id, obj_id=t.obj_id, color=t.color, label=f"{t.obj_id} {label}",
+                              frames=frames, selected=t.id == self.active_track))
+        self.objects.set_rows(rows, self.active_track)
+        if self.item.kind != "image":
+            self.timeline.set_lanes(lanes)
+
+    def _refresh_labels(self) -> None:
+        if self.project is None:
+            self.labels.set_categories([], "")
+            return
+        self.labels.set_categories([(c.name, c.color) for c in self.project.categories()], self.current_label)
+
+    def _decoded(self, rec) -> np.ndarray:
+        key = (rec.track_id, rec.frame)
+        counts = rec.rle["counts"]
+        hit = self._mask_cache.get(key)
+        if hit is not None and hit[0] == counts:
+            return hit[1]
+        m = rec.mask()
+        if len(self._mask_cache) > 256:
+            self._mask_cache.clear()
+        self._mask_cache[key] = (counts, m)
+        return m
+
+    def refresh_overlay(self, token=None) -> None:
+        if self.project is None or self.item is None or self._shown_key != self._key():
+            if token is not None:
+                self._paint_tokens[token] = True
+            return
+        layers = []
+        for t in self.project.tracks(self.item.id):
+            if t.hidden:
+                continue
+            rec = self.project.mask(t.id, self.frame)
+            if rec is None:
+                continue
+            layers.append((self._decoded(rec), t.color, t.id == self.active_track))
+        self.canvas.set_layers(layers, token)
+        if self.prompt is not None and self.prompt.frame == self.frame and self.prompt.item_id == self.item.id:
+            self.canvas.set_prompts(self.prompt.points, self.prompt.labels, self.prompt.box)
+
+    def _update_enabled(self) -> None:
+        p = self.project
+        running = self._job is not None
+        self.actions["undo"].setEnabled(bool(p and p.can_undo and not running))
+        self.actions["redo"].setEnabled(bool(p and p.can_redo and not running))
+        if p is not None:
+            self.actions["undo"].setText(f"&Undo {p.undo_label}" if p.can_undo else "&Undo")
+            self.actions["redo"].setText(f"&Redo {p.redo_label}" if p.can_redo else "&Redo")
+        is_video = self.item is not None and self.item.kind != "image"
+        for k in ("propagate_forward", "propagate_backward", "propagate_both"):
+            self.actions[k].setEnabled(is_video and not running)
+        for b in self.prop_buttons.values():
+            b.setEnabled(is_video and not running)
+        self.actions["export"].setEnabled(p is not None)
+        self.actions["import"].setEnabled(p is not None)
+        self.canvas.readonly = running
+
+    # =====================================================================
+    # Prompting
+    # =====================================================================
+    def _edit_blocked(self) -> bool:
+        if self.project is None or self.item is None:
+            return True
+        if self._job is not None:
+            self.statusBar().showMessage("Propagation is running: cancel it (Esc) before editing.", 3000)
+            return True
+        if self.active_track is not None:
+            t = self.project.track(self.active_track)
+            if t.locked:
+                self.statusBar().showMessage(f"Object {t.obj_id} is locked (L unlocks it).", 3000)
+                return True
+        return False
+
+    def _prompt_state(self) -> PromptState:
+        ps = self.prompt
+        if ps is not None and ps.item_id == self.item.id and ps.frame == self.frame and ps.track_id == self.active_track:
+            return ps
+        ps = PromptState(self.item.id, self.frame, self.active_track)
+        if self.active_track is not None:
+            rec = self.project.mask(self.active_track, self.frame)
+            if rec is not None and rec.prompts is not None and (rec.prompts.points or rec.prompts.box):
+                ps.points = [list(map(float, p)) for p in rec.prompts.points]
+                ps.labels = [int(v) for v in rec.prompts.labels]
+                ps.box = list(rec.prompts.box) if rec.prompts.box else None
+            elif rec is not None and not rec.area == 0:
+                # A propagated or painted mask has no clicks: a box around it keeps the
+                # correction anchored to the object instead of starting from nothing.
+                x, y, w, h = rec.bbox
+                ps.box = [x, y, x + w, y + h]
+        self.prompt = ps
+        return ps
+
+    def on_point(self, x: float, y: float, positive: bool, t_event: float) -> None:
+        if self._edit_blocked():
+            return
+        ps = self._prompt_state()
+        ps.points.append([x, y])
+        ps.labels.append(1 if positive else 0)
+        self._send_prompt(ps, t_event)
+
+    def on_box(self, x0: float, y0: float, x1: float, y1: float, t_event: float) -> None:
+        if self._edit_blocked():
+            return
+        ps = self._prompt_state()
+        ps.box = [x0, y0, x1, y1]
+        self._send_prompt(ps, t_event)
+
+    def _send_prompt(self, ps: PromptState, t_event: float) -> None:
+        self._gen += 1
+        self.canvas.set_prompts(ps.points, ps.labels, ps.box)
+        multimask = len(ps.points) == 1 and ps.box is None
+        self.worker.predict(
+            self._gen, self._key(), points=ps.points or None, labels=ps.labels or None, box=ps.box,
+            mask_input=ps.logits if ps.logits is not None and not multimask else None, multimask=multimask,
+            ctx=dict(item_id=ps.item_id, frame=ps.frame, points=[list(p) for p in ps.points],
+                     labels=list(ps.labels), box=ps.box, t_event=t_event, ps=ps),
+        )
+
+    def _on_predicted(self, res) -> None:
+        if res.gen != self._gen or self.project is None:
+            return  # a newer click is on its way; it includes this one's points
+        ctx = res.ctx
+        ps: PromptState = ctx["ps"]
+        from annotator.core.model import Prompts
+
+        best = int(res.best) if 0 <= res.best < len(res.rles) else 0
+        try:
+            with self.project.group("Click"):
+                tid = ps.track_id
+                if tid is None:
+                    cat = self._label_category()
+                    tid = self.project.add_track(ctx["item_id"], category_id=cat).id
+                    ps.track_id = tid
+                self.project.set_mask(tid, ctx["frame"], res.rles[best], source="manual",
+                                      prompts=Prompts(ctx["points"], ctx["labels"], ctx["box"]),
+                                      model=self.engine_name, score=float(res.scores[best]) if len(res.scores) else None)
+        except Exception as e:
+            gui_errors.show_error(self, e)
+            return
+        ps.candidates, ps.choice = res, best
+        ps.logits = res.lowres_logits[best] if res.lowres_logits is not None and len(res.lowres_logits) else None
+        if self.item is not None and ps.item_id == self.item.id and ps.frame == self.frame:
+            self.active_track = tid
+            self.prompt = ps
+        self.last_timing = f"encode {res.encode_ms:.0f} ms · mask {res.predict_ms:.0f} ms"
+        self.status_timing.setText(self.last_timing)
+        token = ("click", ctx["t_event"])
+        self._refresh_objects()
+        self.refresh_overlay(token)
+        if token in self._paint_tokens:  # not on screen (other frame): nothing to time
+            self._paint_tokens.pop(token, None)
+
+    def _on_mask_painted(self, token) -> None:
+        if isinstance(token, tuple) and token and token[0] == "click":
+            ms = (time.perf_counter() - token[1]) * 1000
+            self.latencies_ms.append(ms)
+            self.status_timing.setText(f"{self.last_timing} · click→mask {ms:.0f} ms")
+
+    def _on_predict_failed(self, gen: int, exc) -> None:
+        if gen == self._gen:
+            gui_errors.show_error(self, exc, "Segmentation failed")
+
+    def _on_encoded(self, key, ms: float) -> None:
+        if self.item is not None and key == self._key():
+            self.status_timing.setText(f"encode {ms:.0f} ms")
+
+    def cycle_mask(self) -> None:
+        ps = self.prompt
+        if ps is None or ps.candidates is None or ps.track_id is None or self._edit_blocked():
+            return
+        res = ps.candidates
+        k = len(res.rles)
+        if k < 2:
+            self.statusBar().showMessage("Only one candidate mask for this prompt.", 2000)
+            return
+        ps.choice = (ps.choice + 1) % k
+        from annotator.core.model import Prompts
+
+        self.project.set_mask(ps.track_id, ps.frame, res.rles[ps.choice], source="manual",
+                              prompts=Prompts(ps.points, ps.labels, ps.box), model=self.engine_name,
+                              score=float(res.scores[ps.choice]))
+        if res.lowres_logits is not None and len(res.lowres_logits) > ps.choice:
+            ps.logits = res.lowres_logits[ps.choice]
+        self.statusBar().showMessage(f"Candidate {ps.choice + 1} of {k} (score {res.scores[ps.choice]:.2f})", 2000)
+
+    def on_stroke(self, stroke: np.ndarray, erase: bool) -> None:
+        if self._edit_blocked():
+            return
+        tid = self.active_track
+        rec = self.project.mask(tid, self.frame) if tid is not None else None
+        if tid is None and erase:
+            self.statusBar().showMessage("Select an object to erase from.", 2000)
+            return
+        old = rec.mask() if rec is not None else np.zeros(stroke.shape, bool)
+        new = (old & ~stroke) if erase else (old | stroke)
+        with self.project.group("Erase" if erase else "Brush"):
+            if tid is None:
+                tid = self.project.add_track(self.item.id, category_id=self._label_category()).id
+            if new.any():
+                self.project.set_mask(tid, self.frame, new, source="manual", prompts=None, model="")
+            elif rec is not None:
+                self.project.delete_masks(tid, self.frame, self.frame)
+        self.active_track = tid
+        self.prompt = None  # the clicks no longer describe this mask
+        self.canvas.set_prompts()
+
+    def set_tool(self, tool: str) -> None:
+        self.canvas.set_tool(tool)
+        self.actions[f"tool_{tool}"].setChecked(True)
+
+    def change_brush(self, f: float) -> None:
+        r = int(min(400, max(1, round(self.canvas.brush_radius * f + (1 if f > 1 else -1)))))
+        self.canvas.brush_radius = r
+        self.settings["brush_radius"] = r
+        self.statusBar().showMessage(f"Brush radius {r} px", 1500)
+
+    def commit_object(self) -> None:
+        """Finish the current object; the next click starts a new one."""
+        if self.project is None:
+            return
+        if self.active_track is not None:
+            cat = self._label_category(create=False)
+            t = self.project.track(self.active_track)
+            if cat is not None and t.category_id is None:
+                self.project.update_track(t.id, category_id=cat)
+            self.statusBar().showMessage(f"Object {t.obj_id} done — click to start the next object.", 3000)
+        self.active_track = None
+        self.prompt = None
+        self.canvas.set_prompts()
+        self.schedule_refresh()
+
+    def escape(self) -> None:
+        if self._job is not None:
+            self.cancel_propagation()
+            return
+        self.commit_object()
+
+    def select_track(self, track_id: int | None) -> None:
+        if track_id == self.active_track:
+            return
+        self.active_track = track_id
+        self.prompt = None
+        self.canvas.set_prompts()
+        if track_id is not None and self.project is not None:
+            t = self.project.track(track_id)
+            if t.category_id is not None:
+                self.current_label = self.project.category(t.category_id).name
+                self._refresh_labels()
+        self.schedule_refresh()
+
+    # =====================================================================
+    # Labels, objects
+    # =====================================================================
+    def _label_category(self, create: bool = True) -> int | None:
+        if not self.current_label or self.project is None:
+            return None
+        c = self.project.category_by_name(self.current_label)
+        if c is None and create:
+            c = self.project.add_category(self.current_label)
+        return c.id if c else None
+
+    def choose_label(self, name: str) -> None:
+        if self.project is None or not name:
+            return
+        self.current_label = name
+        try:
+            with self.project.group(f"Label {name}"):
+                cat = self._label_category()
+                if self.active_track is not None:
+                    self.project.update_track(self.active_track, category_id=cat)
+        except Exception as e:
+            gui_errors.show_error(self, e)
+        self._refresh_labels()
+        self._state_timer.start()
+        self.canvas.setFocus()
+
+    def pick_label_index(self, i: int) -> None:
+        if self.project is None:
+            return
+        cats = self.project.categories()
+        if i < len(cats):
+            self.choose_label(cats[i].name)
+
+    def pick_label_dialog(self) -> None:
+        if self.project is None:
+            return
+        dlg = LabelPickerDialog([(c.name, c.color) for c in self.project.categories()], self.current_label, self)
+        if dlg.exec() and dlg.chosen:
+            self.choose_label(dlg.chosen)
+
+    def toggle_hidden(self, track_id: int | None) -> None:
+        if self.project is None or track_id is None or self._job is not None:
+            return
+        t = self.project.track(track_id)
+        self.project.update_track(track_id, hidden=not t.hidden)
+
+    def toggle_locked(self, track_id: int | None) -> None:
+        if self.project is None or track_id is None or self._job is not None:
+            return
+        t = self.project.track(track_id)
+        self.project.update_track(track_id, locked=not t.locked)
+
+    def delete_object(self) -> None:
+        if self.project is None or self.active_track is None or self._job is not None:
+            return
+        self.project.delete_track(self.active_track)
+        self.active_track = None
+        self.prompt = None
+        self.canvas.set_prompts()
+
+    def delete_range_dialog(self) -> None:
+        if self.project is None or self.active_track is None or self.item is None or self._job is not None:
+            return
+        from annotator.gui.dialogs import FrameRangeDialog
+
+        dlg = FrameRangeDialog(self.item.num_frames, self.frame, self)
+        if dlg.exec():
+            first, last = dlg.range()
+            self.delete_masks_range(self.active_track, first, last)
+
+    def delete_masks_range(self, track_id: int, first: int, last: int) -> int:
+        n = self.project.delete_masks(track_id, first, last)
+        self.statusBar().showMessage(f"Deleted {n} mask(s) of the object in frames {first}–{last}.", 3000)
+        return n
+
+    def toggle_outlines(self) -> None:
+        on = self.actions["toggle_outlines"].isChecked()
+        self.canvas.set_outlines_only(on)
+        self.settings["outlines_only"] = on
+
+    def set_opacity(self, v: float, from_slider: bool = False) -> None:
+        self.canvas.set_opacity(v)
+        self.settings["opacity"] = round(self.canvas.opacity, 2)
+        if not from_slider:
+            self.opacity_slider.blockSignals(True)
+            self.opacity_slider.setValue(int(round(self.canvas.opacity * 100)))
+            self.opacity_slider.blockSignals(False)
+
+    # =====================================================================
+    # Undo
+    # =====================================================================
+    def undo(self) -> None:
+        if self.project is None or self._job is not None:
+            return
+        label = self.project.undo()
+        if label:
+            self.statusBar().showMessage(f"Undid: {label}", 2000)
+
+    def redo(self) -> None:
+        if self.project is None or self._job is not None:
+            return
+        label = self.project.redo()
+        if label:
+            self.statusBar().showMessage(f"Redid: {label}", 2000)
+
+    # =====================================================================
+    # Propagation
+    # =====================================================================
+    def start_propagation(self, direction: str, track_ids: list[int] | None = None) -> bool:
+        if self.project is None or self.item is None or self.item.kind == "image" or self._job is not None:
+            return False
+        if not self.item.exists:
+            gui_errors.show_error(self, MediaError(f"{self.item.abspath}: media file is missing"))
+            return False
+        tracks = self.project.tracks(self.item.id)
+        if track_ids is None:
+            if self.only_selected.isChecked() and self.active_track is not None:
+                track_ids = [self.active_track]
+            else:
+                track_ids = [t.id for t in tracks]
+        scope = {t.id: t for t in tracks if t.id in track_ids and not t.locked}
+        seeds, objmap, keep = {}, {}, {}
+        for tid, t in scope.items():
+            rec = self.project.mask(tid, self.frame)
+            if rec is None or rec.area == 0:
+                continue
+            seeds[t.obj_id] = rec.rle
+            objmap[t.obj_id] = tid
+            # Frames a person made by hand stay: propagation fills in around them.
+            keep[tid] = {f for f, s in self.project.mask_frames(tid).items() if s == "manual" and f != self.frame}
+        if not seeds:
+            gui_errors.show_info(self, f"Nothing to propagate: no unlocked object has a mask on frame {self.frame + 1}. "
+                                       "Click an object on this frame first.")
+            return False
+        self._job_ids += 1
+        n = self.item.num_frames
+        label = f"Propagate {direction} from frame {self.frame + 1}"
+        group = self.project.group(label)
+        group.__enter__()
+        self._job = dict(id=self._job_ids, group=group, objmap=objmap, keep=keep, item_id=self.item.id,
+                         start=self.frame, direction=direction, frames=0, last_follow=0.0, label=label,
+                         user_moved=False)
+        total = {"forward": n - 1 - self.frame, "backward": self.frame, "both": n - 1}[direction]
+        self.prop_progress.setRange(0, max(1, total))
+        self.prop_progress.setValue(0)
+        self.prop_progress.show()
+        self.prop_cancel.show()
+        lo, hi = {"forward": (self.frame, n - 1), "backward": (0, self.frame), "both": (0, n - 1)}[direction]
+        self.timeline.busy_range = (lo, hi)
+        self._update_enabled()
+        self.worker.propagate(PropagateJob(self._job["id"], self.item.abspath, self.item.kind, self.frame, direction,
+                                           None, seeds))
+        return True
+
+    def cancel_propagation(self) -> None:
+        if self._job is not None:
+            self.worker.cancel()
+            self.status_busy.setText("Cancelling…")
+
+    def _on_propagated(self, job_id: int, frame: int, masks: dict) -> None:
+        job = self._job
+        if job is None or job_id != job["id"] or self.project is None:
+            return
+        from annotator.core import rle as rle_mod
+
+        entries = []
+        for obj_id, r in masks.items():
+            tid = job["objmap"].get(obj_id)
+            if tid is None or frame in job["keep"][tid]:
+                continue
+            if rle_mod.is_empty(r):
+                if self.project.mask(tid, frame) is not None:
+                    self.project.delete_masks(tid, frame, frame)
+                continue
+            entries.append(dict(track_id=tid, frame=frame, rle=r, source="propagated", model=self.video_engine_name))
+        if entries:
+            self.project.set_masks(entries, label=job["label"])
+        job["frames"] += 1
+        # Follow the propagation front (a few times a second) so masks appear as they come.
+        now = time.perf_counter()
+        if self.item is not None and self.item.id == job["item_id"] and now - job["last_follow"] > 0.15:
+            job["last_follow"] = now
+            self.go_frame(frame)
+
+    def _on_progress(self, job_id: int, done: int, total: int) -> None:
+        if self._job is not None and job_id == self._job["id"]:
+            self.prop_progress.setMaximum(max(total, 1))
+            self.prop_progress.setValue(done)
+
+    def _on_job_finished(self, job_id: int, status: str, exc) -> None:
+        if self._job is None or job_id != self._job["id"]:
+            return
+        frames = self._job["frames"]
+        self._finish_job(status)
+        if status == "error":
+            gui_errors.show_error(self, exc, "Propagation failed")
+        msg = {"done": f"Propagated {frames} frame(s).",
+               "cancelled": f"Propagation cancelled after {frames} frame(s); they are kept.",
+               "error": f"Propagation stopped after {frames} frame(s)."}[status]
+        self.statusBar().showMessage(msg, 5000)
+        self.last_job_status = status
+
+    def _finish_job(self, status: str) -> None:
+        job, self._job = self._job, None
+        if job is None:
+            return
+        try:
+            job["group"].__exit__(None, None, None)
+        except Exception as e:
+            log.warning("closing the propagation undo group failed: %s", e)
+        self.prop_progress.hide()
+        self.prop_cancel.hide()
+        self.timeline.busy_range = None
+        self.status_busy.setText("")
+        self._update_enabled()
+        self.schedule_refresh()
+
+    @property
+    def propagating(self) -> bool:
+        return self._job is not None
+
+    # =====================================================================
+    # Dialogs
+    # =====================================================================
+    def export_dialog(self) -> None:
+        if self.project is None:
+            return
+        from annotator.gui.dialogs import ExportDialog
+
+        ExportDialog(self.project, self.item.id if self.item else None, self).exec()
+
+    def import_dialog(self) -> None:
+        if self.project is None:
+            return
+        from annotator.gui.dialogs import ImportDialog
+
+        if ImportDialog(self.project, self).exec():
+            self._refresh_files()
+            self._refresh_labels()
+            if self.item is None and self.project.items():
+                self.go_item(self.project.items()[0].id)
+            self.schedule_refresh()
+
+    def model_manager_dialog(self) -> None:
+        from annotator.gui.models_dialog import ModelManagerDialog
+
+        dlg = ModelManagerDialog(self)
+        dlg.modelChosen.connect(lambda name: (self.refresh_engines(), self.set_engine(name)))
+        dlg.exec()
+        self.refresh_engines()
+
+    def shortcuts_dialog(self) -> None:
+        from annotator.gui.dialogs import ShortcutsDialog
+
+        ShortcutsDialog(self.settings, self).exec()
+
+    # =====================================================================
+    # Window events
+    # =====================================================================
+    def dragEnterEvent(self, e) -> None:
+        if e.mimeData().hasUrls():
+            e.acceptProposedAction()
+
+    def dropEvent(self, e) -> None:
+        paths = [u.toLocalFile() for u in e.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            e.acceptProposedAction()
+            self.open_paths(paths)
+
+    def closeEvent(self, e) -> None:
+        self.shutdown()
+        super().closeEvent(e)
+
+    def shutdown(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.settings["window"] = {"geometry": bytes(self.saveGeometry().toBase64()).decode(),
+                                   "state": bytes(self.saveState().toBase64()).decode()}
+        self.settings.save()
+        if self._job is not None:
+            self.worker.cancel()
+        self.worker.stop()
+        self.loader.stop()
+        if self._job is not None:
+            self._finish_job("cancelled")
+        self.close_project()
+
+
+def _app() -> QApplication:
+    return QApplication.instance()
+
+
+__all__ = ["MainWindow", "DEFAULT_SHORTCUTS", "PROJECT_SUFFIX"]
