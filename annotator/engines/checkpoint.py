@@ -177,7 +177,7 @@ def check_keys(expected: Mapping, got: Mapping, card, path: str | Path | None = 
     msg = f"{where}checkpoint does not fit model {_card_name(card)}: " + "; ".join(parts)
     guess = guess_family(got)
     if guess and guess != layout_of_card(card):
-        msg += f"; it looks like a {describe_layout(guess)} checkpoint"
+        msg += f"; it looks like a checkpoint for {describe_layout(guess)}"
     raise CheckpointError(msg)
 
 
@@ -193,7 +193,7 @@ def refuse_other_family(state_dict: Mapping, card, path: str | Path | None = Non
     if want and guess and guess != want:
         where = f"{path}: " if path else ""
         raise CheckpointError(
-            f"{where}this is a {describe_layout(guess)} checkpoint, not {_card_name(card)}; "
+            f"{where}this is a checkpoint for {describe_layout(guess)}, not for {_card_name(card)}; "
             f"choose the {layout_names(guess)[0]} model for it"
         )
 

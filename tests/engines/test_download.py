@@ -1,0 +1,223 @@
+"""Model downloads against a real HTTP server on 127.0.0.1."""
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from annotator.engines import download as dl
+from annotator.engines.registry import Card
+from model_http_server import LocalServer, closed_port
+
+SIZE = 3 * dl.CHUNK + 12345  # several chunks, not a multiple of the chunk size
+
+
+@pytest.fixture(scope="module")
+def body() -> bytes:
+    return os.urandom(SIZE)
+
+
+@pytest.fixture
+def server(body, monkeypatch):
+    # The download must reach 127.0.0.1 directly even where the environment sets a proxy.
+    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("no_proxy", "")
+    s = LocalServer(body)
+    yield s
+    s.close()
+
+
+def sha(b: bytes) -> str:
+    return hashlib.sha256(b).hexdigest()
+
+
+def test_full_download(server, body, tmp_path):
+    seen = []
+    dest = dl.download_file(server.url, tmp_path / "m.pt", sha256=sha(body), size=len(body),
+                            progress=lambda d, t: seen.append((d, t)))
+    assert dest.read_bytes() == body
+    assert not (tmp_path / "m.pt.part").exists()
+    assert seen[-1] == (len(body), len(body))
+    assert all(b[0] >= a[0] for a, b in zip(seen, seen[1:]))
+    assert server.state.requests[0]["range"] is None
+    assert server.state.requests[0]["user_agent"].startswith("annotator/")
+
+
+def test_interrupted_then_resumed(server, body, tmp_path):
+    server.state.plan = ["drop"]
+    dest = tmp_path / "m.pt"
+    with pytest.raises(dl.DownloadError, match="connection lost|connection closed") as e:
+        dl.download_file(server.url, dest, sha256=sha(body), size=len(body), retries=0)
+    assert "resume" in str(e.value)
+    part = tmp_path / "m.pt.part"
+    kept = part.stat().st_size
+    assert 0 < kept < len(body) and not dest.exists()
+    assert part.read_bytes() == body[:kept]
+
+    dl.download_file(server.url, dest, sha256=sha(body), size=len(body), retries=0)
+    assert server.state.requests[1]["range"] == f"bytes={kept}-"
+    assert dest.read_bytes() == body and not part.exists()
+
+
+def test_dropped_connection_is_retried_with_range_in_one_call(server, body, tmp_path):
+    server.state.plan = ["drop"]
+    dest = dl.download_file(server.url, tmp_path / "m.pt", sha256=sha(body), size=len(body), retries=1)
+    assert dest.read_bytes() == body
+    assert len(server.state.requests) == 2
+    assert server.state.requests[1]["range"].startswith("bytes=") and server.state.requests[1]["range"] != "bytes=0-"
+
+
+def test_resume_survives_redirect(server, body, tmp_path):
+    server.state.plan = ["ok", "drop"]  # request 0 is the redirect itself
+    dest = tmp_path / "m.pt"
+    with pytest.raises(dl.DownloadError):
+        dl.download_file(server.base + "/redirect", dest, sha256=sha(body), size=len(body), retries=0)
+    kept = (tmp_path / "m.pt.part").stat().st_size
+    dl.download_file(server.base + "/redirect", dest, sha256=sha(body), size=len(body), retries=0)
+    ranges = [r["range"] for r in server.state.requests if r["path"] == "/file.bin"]
+    assert ranges[-1] == f"bytes={kept}-"
+    assert dest.read_bytes() == body
+
+
+def test_server_ignoring_range_restarts_cleanly(server, body, tmp_path):
+    (tmp_path / "m.pt.part").write_bytes(body[:1000])
+    server.state.plan = ["no-range"]
+    dest = dl.download_file(server.url, tmp_path / "m.pt", sha256=sha(body), size=len(body))
+    assert server.state.requests[0]["range"] == "bytes=1000-"
+    assert dest.read_bytes() == body
+
+
+def test_wrong_checksum_is_rejected_and_not_installed(server, body, tmp_path):
+    dest = tmp_path / "m.pt"
+    with pytest.raises(dl.ChecksumError, match="does not match"):
+        dl.download_file(server.url, dest, sha256="0" * 64, size=len(body))
+    assert not dest.exists() and not (tmp_path / "m.pt.part").exists()
+
+
+def test_wrong_size_is_rejected(server, body, tmp_path):
+    with pytest.raises(dl.DownloadError, match="expects"):
+        dl.download_file(server.url, tmp_path / "m.pt", sha256=sha(body), size=len(body) + 1)
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_server_error_is_retried_then_reported(server, body, tmp_path):
+    server.state.plan = ["500", "500"]
+    with pytest.raises(dl.DownloadError, match="HTTP 500"):
+        dl.download_file(server.url, tmp_path / "m.pt", sha256=sha(body), retries=1)
+    assert len(server.state.requests) == 2  # a 5xx is worth one more try
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_not_found_is_not_retried_and_next_url_is_tried(server, body, tmp_path):
+    with pytest.raises(dl.DownloadError, match="HTTP 404"):
+        dl.download_file(server.base + "/missing.bin", tmp_path / "m.pt", retries=3)
+    assert len(server.state.requests) == 1
+    dest = dl.download_file([server.base + "/missing.bin", server.url], tmp_path / "m.pt", sha256=sha(body))
+    assert dest.read_bytes() == body
+
+
+def test_unwritable_destination(server, body, tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    with pytest.raises(dl.DownloadError, match="cannot write"):
+        dl.download_file(server.url, blocker / "models" / "m.pt", sha256=sha(body))
+    assert server.state.requests == []  # refused before any network traffic
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root ignores directory permissions")
+def test_read_only_folder(server, body, tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        with pytest.raises(dl.DownloadError, match="cannot write"):
+            dl.download_file(server.url, ro / "m.pt", sha256=sha(body))
+    finally:
+        ro.chmod(0o700)
+
+
+def test_offline_closed_port(tmp_path, monkeypatch):
+    monkeypatch.setenv("no_proxy", "*")
+    with pytest.raises(dl.DownloadError, match="connection refused"):
+        dl.download_file(f"http://127.0.0.1:{closed_port()}/file.bin", tmp_path / "m.pt")
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_offline_dns_failure(tmp_path, monkeypatch):
+    monkeypatch.setenv("no_proxy", "*")
+    with pytest.raises(dl.DownloadError, match="cannot resolve models.example.invalid"):
+        dl.download_file("http://models.example.invalid/file.bin", tmp_path / "m.pt", timeout=5)
+
+
+def test_http_proxy_variable_is_honoured(server, body, tmp_path, monkeypatch):
+    # The host does not exist: only a proxy (our server) can answer for it.
+    monkeypatch.setenv("http_proxy", server.base)
+    dest = dl.download_file("http://models.example.invalid/file.bin", tmp_path / "m.pt", sha256=sha(body))
+    assert dest.read_bytes() == body
+    assert server.state.requests[0]["path"] == "http://models.example.invalid/file.bin"
+
+
+def test_no_proxy_bypasses_the_proxy(server, body, tmp_path, monkeypatch):
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    dest = dl.download_file(server.url, tmp_path / "m.pt", sha256=sha(body))
+    assert dest.read_bytes() == body
+
+
+def test_cancel_keeps_partial_and_resumes(server, body, tmp_path):
+    stop = threading.Event()
+
+    def progress(done, total):
+        if done >= dl.CHUNK:
+            stop.set()
+
+    dest = tmp_path / "m.pt"
+    with pytest.raises(dl.DownloadCancelled):
+        dl.download_file(server.url, dest, sha256=sha(body), size=len(body), progress=progress, cancel=stop)
+    kept = (tmp_path / "m.pt.part").stat().st_size
+    assert dl.CHUNK <= kept < len(body) and not dest.exists()
+    dl.download_file(server.url, dest, sha256=sha(body), size=len(body), cancel=lambda: False)
+    assert server.state.requests[-1]["range"] == f"bytes={kept}-"
+    assert dest.read_bytes() == body
+
+
+def _card(tmp_path: Path, url: str, digest: str, commercial: bool) -> Card:
+    return Card(
+        name="testnet", title="TestNet", kind="image", arch={"family": "none"},
+        input={"image_size": 1024, "resize": "longest_side", "pixel_mean": [0, 0, 0], "pixel_std": [1, 1, 1]},
+        checkpoint={"file": "testnet.pth", "urls": [url], "sha256": digest, "size": None, "container": "state_dict"},
+        licence={"name": "Test Non-Commercial", "commercial": commercial}, schema=None, params=None,
+        path=tmp_path / "testnet.yaml",
+    )
+
+
+def test_non_commercial_licence_must_be_accepted(server, body, tmp_path):
+    card = _card(tmp_path, server.url, sha(body), commercial=False)
+    assert "commercial" in dl.licence_notice(card)
+    with pytest.raises(dl.LicenceNotAccepted, match="--accept-licence"):
+        dl.download_card(card)
+    assert server.state.requests == []
+    path = dl.download_card(card, accept_licence=True)
+    assert path.read_bytes() == body and path.name == "testnet.pth"
+    assert dl.licence_accepted(card)  # remembered: the GUI does not ask twice
+
+
+def test_commercial_card_needs_no_consent(server, body, tmp_path):
+    card = _card(tmp_path, server.url, sha(body), commercial=True)
+    assert dl.licence_notice(card) is None
+    assert dl.download_card(card).read_bytes() == body
+
+
+def test_text_progress_bar(tmp_path):
+    import io
+
+    out = io.StringIO()
+    bar = dl.TextProgress("m.pt", stream=out)
+    bar(0, 2_000_000)
+    bar(2_000_000, 2_000_000)
+    text = out.getvalue()
+    assert "100.0%" in text and "2.0 MB/2.0 MB" in text
