@@ -1,0 +1,472 @@
+"""What every format shares: the Format base class, option parsing, atomic writes, and the
+import *plan* that is validated completely before the project is touched.
+
+Importers parse and check the whole input into an ImportPlan (plain data, RLE already checked
+against the media size); only then `apply_plan` writes it, inside one undo group. If writing
+still fails half way (disk full...), the group is undone so the project is left as it was.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from annotator.core import rle as _rle
+from annotator.errors import FormatError
+
+log = logging.getLogger(__name__)
+
+
+# ----------------------------------------------------------------------------- the format object
+class Format:
+    """Subclasses set the class attributes and implement `export` and/or `load`."""
+
+    name: str = ""
+    description: str = ""
+    extensions: tuple[str, ...] = ()
+    # option name -> help text (shown by `annotator formats` and in the GUI dialogs)
+    export_options: dict[str, str] = {}
+    import_options: dict[str, str] = {}
+    can_export = True
+    can_import = True
+
+    @property
+    def options(self) -> dict[str, str]:
+        """All options, name -> help, each help saying whether it applies to export or import."""
+        out = {k: f"[export] {v}" for k, v in self.export_options.items()}
+        for k, v in self.import_options.items():
+            if k in out:
+                out[k] = (f"[export, import] {v}" if self.export_options[k] == v
+                          else f"{out[k]}; [import] {v}")
+            else:
+                out[k] = f"[import] {v}"
+        return out
+
+    def export(self, project, out, item_ids=None, **opts) -> None:  # pragma: no cover
+        raise FormatError(f"{self.name}: export is not supported")
+
+    def load(self, project, path, **opts):  # pragma: no cover
+        raise FormatError(f"{self.name}: import is not supported")
+
+    def __repr__(self) -> str:
+        return f"<format {self.name}>"
+
+
+# ----------------------------------------------------------------------------- options
+class Options:
+    """Typed access to **opts; values may arrive as strings from the command line."""
+
+    def __init__(self, fmt: str, where: str, opts: dict, known: Iterable[str]):
+        self.fmt, self.where, self.opts = fmt, where, dict(opts)
+        unknown = sorted(set(self.opts) - set(known))
+        if unknown:
+            raise FormatError(f"{where}: unknown option {unknown[0]!r} for format {fmt} "
+                              f"(known: {', '.join(sorted(known)) or 'none'})")
+
+    def _bad(self, key, want):
+        return FormatError(f"{self.where}: option {key}={self.opts[key]!r} is not {want}")
+
+    def bool(self, key: str, default: bool) -> bool:
+        v = self.opts.get(key, default)
+        if isinstance(v, bool):
+            return v
+        if isinstance(v, (int, float)) and v in (0, 1):
+            return bool(v)
+        if isinstance(v, str) and v.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return v.lower() in ("1", "true", "yes", "on")
+        raise self._bad(key, "true/false")
+
+    def int(self, key: str, default: int | None, minimum: int | None = None) -> int | None:
+        v = self.opts.get(key, default)
+        if v is None:
+            return None
+        try:
+            out = int(v)
+            if isinstance(v, float) and out != v:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise self._bad(key, "an integer") from None
+        if minimum is not None and out < minimum:
+            raise self._bad(key, f">= {minimum}")
+        return out
+
+    def float(self, key: str, default: float, minimum: float | None = None) -> float:
+        v = self.opts.get(key, default)
+        try:
+            out = float(v)
+        except (TypeError, ValueError):
+            raise self._bad(key, "a number") from None
+        if minimum is not None and out < minimum:
+            raise self._bad(key, f">= {minimum}")
+        return out
+
+    def choice(self, key: str, default: str, choices: Iterable[str]) -> str:
+        v = str(self.opts.get(key, default)).lower()
+        choices = tuple(choices)
+        if v not in choices:
+            raise self._bad(key, "one of " + ", ".join(choices))
+        return v
+
+    def str(self, key: str, default: str | None = None) -> str | None:
+        v = self.opts.get(key, default)
+        return None if v is None else str(v)
+
+    def path(self, key: str, must_exist: bool = True) -> Path | None:
+        v = self.opts.get(key)
+        if v is None or v == "":
+            return None
+        p = Path(v).expanduser()
+        if must_exist and not p.exists():
+            raise FormatError(f"{self.where}: option {key}: {p} does not exist")
+        return p
+
+
+# ----------------------------------------------------------------------------- writing
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write beside the target, fsync, then rename: readers never see a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any, indent: int | None = None) -> None:
+    atomic_write_bytes(Path(path), json.dumps(obj, indent=indent, ensure_ascii=False).encode("utf-8"))
+
+
+class AtomicFolder:
+    """Build a folder of outputs next to its destination, then move it into place.
+
+    A new destination appears in one rename. An existing destination keeps its other files;
+    ours replace theirs one rename each (a reader sees every file either old or new)."""
+
+    def __init__(self, dest: Path):
+        self.dest = Path(dest)
+        if self.dest.exists() and not self.dest.is_dir():
+            raise FormatError(f"{self.dest}: exists and is not a folder")
+        self.dest.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.dest.name}.", suffix=".tmp", dir=self.dest.parent))
+
+    def __enter__(self) -> Path:
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            return False
+        if not self.dest.exists():
+            os.replace(self.tmp, self.dest)
+            return False
+        for root, dirs, files in os.walk(self.tmp):
+            rel = Path(root).relative_to(self.tmp)
+            (self.dest / rel).mkdir(parents=True, exist_ok=True)
+            for f in files:
+                os.replace(Path(root) / f, self.dest / rel / f)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        return False
+
+
+# ----------------------------------------------------------------------------- reading
+def read_json(path: Path) -> Any:
+    path = Path(path)
+    if not path.exists():
+        raise FormatError(f"{path}: file not found")
+    if path.is_dir():
+        raise FormatError(f"{path}: is a folder, expected a JSON file")
+    try:
+        with open(path, "rb") as f:
+            return json.loads(f.read().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise FormatError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except json.JSONDecodeError as e:
+        raise FormatError(f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+
+
+def expect(cond: bool, where: str, problem: str) -> None:
+    if not cond:
+        raise FormatError(f"{where}: {problem}")
+
+
+def expect_type(value, types, where: str, what: str):
+    if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+        ok = False
+    else:
+        ok = isinstance(value, types)
+    if not ok:
+        names = " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
+        raise FormatError(f"{where}: {what} should be {names}, got {type(value).__name__}")
+    return value
+
+
+def is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) or (isinstance(v, float) and v.is_integer())
+
+
+def check_rle(r, h: int, w: int, where: str) -> dict:
+    """A COCO RLE (compressed or not) checked against the media size -> compressed, str counts."""
+    if not isinstance(r, dict) or "size" not in r or "counts" not in r:
+        raise FormatError(f"{where}: not an RLE dict with 'size' and 'counts'")
+    size = r["size"]
+    if (not isinstance(size, (list, tuple)) or len(size) != 2 or not all(is_int(v) for v in size)):
+        raise FormatError(f"{where}: RLE size should be [height, width], got {size!r}")
+    rh, rw = int(size[0]), int(size[1])
+    if (rh, rw) != (int(h), int(w)):
+        raise FormatError(f"{where}: RLE size {rw}x{rh} (WxH) disagrees with the media size {w}x{h}")
+    counts = r["counts"]
+    if isinstance(counts, list):
+        if not all(is_int(c) and c >= 0 for c in counts):
+            raise FormatError(f"{where}: uncompressed RLE counts must be non-negative integers")
+        if sum(int(c) for c in counts) != rh * rw:
+            raise FormatError(f"{where}: RLE counts cover {sum(int(c) for c in counts)} pixels, "
+                              f"expected {rh * rw}")
+        return _rle.encode(_rle.decode({"size": [rh, rw], "counts": [int(c) for c in counts]}))
+    if isinstance(counts, bytes):
+        counts = counts.decode("ascii", "replace")
+    if not isinstance(counts, str):
+        raise FormatError(f"{where}: RLE counts should be a string or a list, got {type(counts).__name__}")
+    if not counts.isascii() or any(not (48 <= ord(c) < 48 + 64) for c in counts):
+        raise FormatError(f"{where}: RLE counts string has characters outside the COCO codec")
+    try:
+        total = _rle_total(counts)
+    except ValueError as e:
+        raise FormatError(f"{where}: corrupt RLE counts ({e})") from None
+    if total != rh * rw:
+        raise FormatError(f"{where}: RLE counts cover {total} pixels, expected {rh}x{rw} = {rh * rw}")
+    return {"size": [rh, rw], "counts": counts}
+
+
+def _rle_total(s: str) -> int:
+    """Sum of the run lengths in a compressed counts string (the COCO LEB128-like codec).
+
+    pycocotools does not validate: a corrupt string decodes to garbage or crashes, so we check
+    that the runs add up to h*w before trusting it."""
+    cnts: list[int] = []
+    p = 0
+    n = len(s)
+    while p < n:
+        x = 0
+        k = 0
+        more = True
+        while more:
+            if p >= n:
+                raise ValueError("truncated run")
+            c = ord(s[p]) - 48
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p += 1
+            k += 1
+            if not more and (c & 0x10):
+                x |= -1 << (5 * k)
+        if len(cnts) > 2:
+            x += cnts[-2]
+        if x < 0:
+            raise ValueError("negative run")
+        cnts.append(x)
+    return sum(cnts)
+
+
+def mask_rle(mask: np.ndarray) -> dict:
+    return _rle.encode(np.asarray(mask, bool))
+
+
+# ----------------------------------------------------------------------------- the import plan
+@dataclass
+class PlannedTrack:
+    masks: dict[int, dict] = field(default_factory=dict)      # frame -> checked RLE
+    scores: dict[int, float | None] = field(default_factory=dict)
+    category: str | None = None                                # category *name*
+    obj_id: int | None = None                                  # wanted; a free one if taken
+    color: tuple[int, int, int] | None = None
+    attributes: dict = field(default_factory=dict)
+
+
+@dataclass
+class PlannedItem:
+    path: str
+    kind: str
+    width: int
+    height: int
+    num_frames: int = 1
+    fps: float = 0.0
+    name: str | None = None
+    meta: dict = field(default_factory=dict)
+    existing_id: int | None = None     # attach to this project item instead of adding one
+    tracks: list[PlannedTrack] = field(default_factory=list)
+
+
+@dataclass
+class ImportPlan:
+    source: Path
+    # name -> (supercategory, color or None), in first-seen order
+    categories: dict[str, tuple[str, tuple | None]] = field(default_factory=dict)
+    items: list[PlannedItem] = field(default_factory=list)
+
+    def want_category(self, name: str, supercategory: str = "", color=None) -> None:
+        if name not in self.categories:
+            self.categories[name] = (supercategory or "", tuple(color) if color else None)
+
+
+@dataclass
+class ImportResult:
+    item_ids: list[int]
+    tracks: int
+    masks: int
+
+
+def find_item(project, path: Path | str | None = None, name: str | None = None,
+              size: tuple[int, int] | None = None):
+    """A project item for this media: same file first, then same file name (and size)."""
+    items = project.items()
+    if path is not None:
+        target = os.path.normcase(os.path.abspath(str(path)))
+        for it in items:
+            if os.path.normcase(os.path.abspath(str(it.abspath))) == target:
+                return it
+    if name:
+        for it in items:
+            if Path(it.path).name == name or it.name == name or Path(it.name).stem == name:
+                if size is None or (it.width, it.height) == tuple(size):
+                    return it
+    return None
+
+
+def apply_plan(project, plan: ImportPlan, label: str, source: str = "imported") -> ImportResult:
+    """Write a validated plan as ONE undo step; undo it again if anything fails half way."""
+    wrote = False
+    ids: list[int] = []
+    n_tracks = n_masks = 0
+    try:
+        with project.group(label):
+            cat_ids: dict[str, int] = {}
+            for name, (sup, color) in plan.categories.items():
+                c = project.category_by_name(name)
+                if c is None:
+                    c = project.add_category(name, color=color, supercategory=sup)
+                    wrote = True
+                cat_ids[name] = c.id
+            for pi in plan.items:
+                if pi.existing_id is not None:
+                    item = project.item(pi.existing_id)
+                    if pi.meta:
+                        merged = dict(item.meta)
+                        merged.update(pi.meta)
+                        if merged != item.meta:
+                            project.update_item_meta(item.id, merged)
+                            wrote = True
+                else:
+                    item = project.add_item(pi.path, pi.kind, pi.width, pi.height, pi.num_frames, pi.fps,
+                                            name=pi.name, meta=pi.meta)
+                    wrote = True
+                ids.append(item.id)
+                used = {t.obj_id for t in project.tracks(item.id)}
+                for pt in pi.tracks:
+                    obj = pt.obj_id if (pt.obj_id is not None and pt.obj_id not in used and pt.obj_id > 0) else None
+                    if obj is None:
+                        obj = max(used | {0}) + 1
+                    used.add(obj)
+                    t = project.add_track(item.id, category_id=cat_ids.get(pt.category) if pt.category else None,
+                                          color=pt.color, attributes=pt.attributes or None, obj_id=obj)
+                    wrote = True
+                    n_tracks += 1
+                    entries = [{"track_id": t.id, "frame": f, "rle": r, "source": source,
+                                "score": pt.scores.get(f)} for f, r in sorted(pt.masks.items())]
+                    for k in range(0, len(entries), 2000):  # bounded transactions
+                        project.set_masks(entries[k:k + 2000], label=label)
+                    n_masks += len(entries)
+    except Exception as e:
+        if wrote:
+            try:
+                project.undo()
+            except Exception:  # pragma: no cover - the original error matters more
+                log.exception("could not undo a failed import")
+        if isinstance(e, FormatError):
+            raise
+        raise FormatError(f"{plan.source}: import failed and was undone ({type(e).__name__}: {e})") from e
+    return ImportResult(ids, n_tracks, n_masks)
+
+
+# ----------------------------------------------------------------------------- export helpers
+def select_items(project, item_ids, where: str, kinds: tuple[str, ...] | None = None):
+    items = project.items()
+    if item_ids:
+        wanted = [int(i) for i in item_ids]
+        by_id = {it.id: it for it in items}
+        missing = [i for i in wanted if i not in by_id]
+        if missing:
+            raise FormatError(f"{where}: the project has no media item {missing[0]}")
+        items = [by_id[i] for i in wanted]
+    if kinds is not None:
+        items = [it for it in items if it.kind in kinds]
+    return items
+
+
+UNCATEGORISED = "uncategorised"
+
+
+def category_table(project) -> tuple[list[dict], dict[int | None, int]]:
+    """COCO-style categories, plus a map from track category_id (None allowed) to output id.
+
+    Tracks without a category get an extra "object" category so that every annotation has a
+    valid category_id (COCOeval silently skips annotations with unknown ones)."""
+    cats = [{"id": c.id, "name": c.name, "supercategory": c.supercategory or "", "color": list(c.color)}
+            for c in project.categories()]
+    mapping: dict[int | None, int] = {c["id"]: c["id"] for c in cats}
+    uncategorised = any(t.category_id is None for t in project.tracks())
+    if uncategorised:
+        names = {c["name"] for c in cats}
+        name = "object"
+        while name in names:
+            name = "_" + name
+        new_id = max([c["id"] for c in cats] + [0]) + 1
+        # flagged so that importing our own file gives those objects no category again
+        cats.append({"id": new_id, "name": name, "supercategory": "", "color": [128, 128, 128],
+                     UNCATEGORISED: True})
+        mapping[None] = new_id
+    return cats, mapping
+
+
+def frame_names(item) -> list[str] | None:
+    """File names of a frame folder's frames (None when the folder is missing)."""
+    if item.kind != "frames" or not item.exists:
+        return None
+    try:
+        from annotator.media import list_frame_files
+
+        files = list_frame_files(item.abspath)
+    except Exception:
+        return None
+    return [f.name for f in files] if len(files) == item.num_frames else None
+
+
+def relative_or_absolute(path: Path, base: Path) -> str:
+    """`path` relative to `base` when they share a folder below the root (at most two levels
+    up), else absolute: a dataset folder stays movable, an unrelated path stays readable."""
+    path = Path(os.path.abspath(path))
+    base = Path(os.path.abspath(base))
+    try:
+        common = Path(os.path.commonpath([path, base]))
+        rel = Path(os.path.relpath(path, base))
+    except ValueError:  # another drive on Windows
+        return str(path)
+    ups = sum(1 for part in rel.parts if part == os.pardir)
+    if common == Path(common.anchor) or ups > 2:
+        return str(path)
+    return rel.as_posix()

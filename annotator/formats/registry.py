@@ -1,0 +1,249 @@
+"""The one place formats (and other plugin contributions) are found.
+
+Built-in formats are modules of this package. Plugins come from
+  * the entry-point group `annotator.plugins` (installed packages), and
+  * plugin folders: the repository's top-level `plugins/`, `<user data dir>/plugins`, and any
+    folder in ANNOTATOR_PLUGIN_PATH (os.pathsep-separated).
+In a folder, a plugin is a `name.py` file or a `name/` package with `__init__.py`.
+
+A plugin module (or the object an entry point names) either defines `register(api)` and calls
+`api.add_format(fmt)` / `api.add(kind, obj)` there, or simply exposes `FORMAT` / `FORMATS`.
+A plugin that fails to import or register is logged with its traceback, listed by
+`broken_plugins()`, and skipped: one bad plugin never stops the app.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import os
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from annotator.errors import FormatError
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "annotator.plugins"
+BUILTIN_FORMATS = ("annotator.formats.coco", "annotator.formats.sav", "annotator.formats.ytvis",
+                   "annotator.formats.davis")
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    name: str
+    origin: str          # file/folder path or "entry point <name>"
+    ok: bool
+    error: str = ""      # one line when broken
+    provides: tuple[str, ...] = ()
+
+
+class PluginAPI:
+    """Handed to a plugin's register(api)."""
+
+    def __init__(self, registry: "_Registry", plugin: str):
+        self._reg = registry
+        self._plugin = plugin
+        self.provided: list[str] = []
+
+    def add_format(self, fmt) -> None:
+        self._reg._add_format(fmt, self._plugin)
+        self.provided.append(f"format:{fmt.name}")
+
+    def add(self, kind: str, obj) -> None:
+        """Any other contribution (an engine, a tool): kept for the subsystem that asks for it."""
+        self._reg.extras.setdefault(kind, []).append(obj)
+        self.provided.append(f"{kind}:{getattr(obj, 'name', type(obj).__name__)}")
+
+
+def plugin_dirs() -> list[Path]:
+    from annotator import paths
+
+    dirs = [paths.repo_root() / "plugins"]
+    try:
+        dirs.append(paths.data_dir() / "plugins")
+    except OSError:
+        pass
+    for p in os.environ.get("ANNOTATOR_PLUGIN_PATH", "").split(os.pathsep):
+        if p.strip():
+            dirs.append(Path(p.strip()))
+    seen, out = set(), []
+    for d in dirs:
+        key = os.path.normcase(os.path.abspath(d))
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out
+
+
+class _Registry:
+    def __init__(self):
+        self.formats: dict[str, object] = {}
+        self.format_origin: dict[str, str] = {}
+        self.extras: dict[str, list] = {}
+        self.plugins: list[PluginInfo] = []
+        self.loaded = False
+        self.lock = threading.RLock()
+
+    # -- adding -------------------------------------------------------------------------------
+    def _add_format(self, fmt, origin: str) -> None:
+        for attr in ("name", "export", "load"):
+            if not hasattr(fmt, attr):
+                raise TypeError(f"format object {fmt!r} has no '{attr}'")
+        name = str(fmt.name).lower()
+        if not name:
+            raise TypeError(f"format object {fmt!r} has an empty name")
+        if name in self.formats:
+            raise ValueError(f"format '{name}' is already provided by {self.format_origin[name]}")
+        self.formats[name] = fmt
+        self.format_origin[name] = origin
+
+    def _register_module(self, mod, origin: str) -> list[str]:
+        api = PluginAPI(self, origin)
+        target = mod
+        if callable(getattr(target, "register", None)):
+            target.register(api)
+        else:
+            fmts = list(getattr(target, "FORMATS", []) or [])
+            if getattr(target, "FORMAT", None) is not None:
+                fmts.append(target.FORMAT)
+            if not fmts and hasattr(target, "name") and hasattr(target, "export"):
+                fmts = [target]  # an entry point may name a format object directly
+            if not fmts:
+                raise TypeError("defines neither register(api) nor FORMAT/FORMATS")
+            for f in fmts:
+                api.add_format(f)
+        return api.provided
+
+    def _try_plugin(self, name: str, origin: str, loader) -> None:
+        # Roll back partial registrations of a plugin that fails half way.
+        before_formats = dict(self.formats)
+        before_extras = {k: list(v) for k, v in self.extras.items()}
+        try:
+            mod = loader()
+            provided = self._register_module(mod, origin)
+            self.plugins.append(PluginInfo(name, origin, True, "", tuple(provided)))
+            log.info("plugin %s loaded from %s (%s)", name, origin, ", ".join(provided) or "nothing")
+        except BaseException as e:  # noqa: BLE001 - SystemExit from a plugin must not stop us either
+            if isinstance(e, KeyboardInterrupt):
+                raise
+            self.formats = before_formats
+            self.format_origin = {k: v for k, v in self.format_origin.items() if k in before_formats}
+            self.extras = before_extras
+            msg = f"{type(e).__name__}: {e}".splitlines()[0] if str(e) else type(e).__name__
+            log.warning("plugin %s (%s) is broken and was skipped: %s", name, origin, msg, exc_info=True)
+            self.plugins.append(PluginInfo(name, origin, False, msg))
+
+    # -- discovery ----------------------------------------------------------------------------
+    def load(self) -> None:
+        with self.lock:
+            if self.loaded:
+                return
+            for modname in BUILTIN_FORMATS:
+                # A failing built-in is a bug, but it is reported like a broken plugin so the
+                # other formats (and the app) keep working.
+                self._try_plugin(modname.rsplit(".", 1)[-1], modname,
+                                 lambda m=modname: importlib.import_module(m))
+            self._load_entry_points()
+            for d in plugin_dirs():
+                self._load_folder(d)
+            self.loaded = True
+
+    def _load_entry_points(self) -> None:
+        try:
+            from importlib.metadata import entry_points
+
+            eps = entry_points(group=ENTRY_POINT_GROUP)
+        except Exception as e:  # pragma: no cover - broken metadata in site-packages
+            log.warning("cannot read entry points: %s", e)
+            return
+        for ep in eps:
+            self._try_plugin(ep.name, f"entry point {ep.value}", ep.load)
+
+    def _load_folder(self, folder: Path) -> None:
+        if not folder.is_dir():
+            return
+        for entry in sorted(folder.iterdir()):
+            if entry.name.startswith((".", "_")):
+                continue
+            if entry.is_dir() and (entry / "__init__.py").exists():
+                file, name = entry / "__init__.py", entry.name
+            elif entry.is_file() and entry.suffix == ".py":
+                file, name = entry, entry.stem
+            else:
+                continue
+            self._try_plugin(name, str(entry), lambda f=file, n=name: _import_file(f, n))
+
+
+def _import_file(file: Path, name: str):
+    modname = f"annotator_plugins.{name}"
+    spec = importlib.util.spec_from_file_location(
+        modname, file, submodule_search_locations=[str(file.parent)] if file.name == "__init__.py" else None)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {file}")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[modname] = mod
+    try:
+        spec.loader.exec_module(mod)
+    except BaseException:
+        sys.modules.pop(modname, None)
+        raise
+    return mod
+
+
+_REG = _Registry()
+
+
+def _registry() -> _Registry:
+    if not _REG.loaded:
+        _REG.load()
+    return _REG
+
+
+def list_formats() -> list:
+    """Every available format object, built-ins first, then plugins, each in name order."""
+    reg = _registry()
+    builtin = [f for n, f in sorted(reg.formats.items()) if reg.format_origin[n] in BUILTIN_FORMATS]
+    rest = [f for n, f in sorted(reg.formats.items()) if reg.format_origin[n] not in BUILTIN_FORMATS]
+    return builtin + rest
+
+
+def get_format(name: str):
+    reg = _registry()
+    fmt = reg.formats.get(str(name).lower())
+    if fmt is None:
+        broken = [p for p in reg.plugins if not p.ok and p.name.lower().startswith(str(name).lower())]
+        hint = f"; plugin {broken[0].name} is broken: {broken[0].error}" if broken else ""
+        raise FormatError(f"unknown format '{name}' (available: {', '.join(sorted(reg.formats))}){hint}")
+    return fmt
+
+
+def format_for_path(path) -> object | None:
+    """The format whose extension list matches this file name, if exactly one does."""
+    low = str(path).lower()
+    hits = [f for f in list_formats() if any(low.endswith(e) for e in getattr(f, "extensions", ()) or ())]
+    return hits[0] if len(hits) == 1 else None
+
+
+def plugins() -> list[PluginInfo]:
+    return list(_registry().plugins)
+
+
+def broken_plugins() -> list[PluginInfo]:
+    return [p for p in _registry().plugins if not p.ok]
+
+
+def extras(kind: str) -> list:
+    """Non-format plugin contributions of one kind (e.g. "engine")."""
+    return list(_registry().extras.get(kind, []))
+
+
+def reload() -> None:
+    """Forget everything and discover again (tests; after installing a plugin)."""
+    global _REG
+    with _REG.lock:
+        for m in [m for m in sys.modules if m.startswith("annotator_plugins.")]:
+            sys.modules.pop(m, None)
+        _REG = _Registry()
