@@ -7,6 +7,7 @@ Torch is imported inside the functions so that listing models stays cheap.
 from __future__ import annotations
 
 import logging
+import re
 import zipfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -55,9 +56,12 @@ def load_state_dict_file(path: str | Path, mmap: bool = True) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=use_mmap)
     except Exception as e:
-        if "Weights only load failed" in str(e):
+        text = str(e)
+        if "Weights only load failed" in text and "Unsupported global" in text:
+            m = re.search(r"GLOBAL ([\w.]+)", text)
+            what = f" ({m.group(1)})" if m else ""
             raise PickledModuleError(
-                f"{path}: holds pickled Python objects (for example a whole model), not plain weights; "
+                f"{path}: holds pickled Python objects{what}, for example a whole model, not plain weights; "
                 "refusing to unpickle it because that can run arbitrary code"
             ) from None
         # torch reports cut-off or foreign files as OSError, EOFError, KeyError, RuntimeError...
