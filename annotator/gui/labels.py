@@ -6,10 +6,23 @@ the T shortcut, in a small popup dialog.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import QDialog, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 from annotator.gui.objects import swatch
+
+
+class TextField(QLineEdit):
+    """A line edit that keeps plain keys (letters, digits, Enter) for typing instead of
+    letting the window's one-key shortcuts (B, 1, Return...) take them."""
+
+    def event(self, e):
+        if e.type() == QEvent.Type.ShortcutOverride:
+            mods = e.modifiers() & ~(Qt.KeyboardModifier.ShiftModifier | Qt.KeyboardModifier.KeypadModifier)
+            if not mods and e.key() not in (Qt.Key.Key_Escape, Qt.Key.Key_F1):
+                e.accept()
+                return True
+        return super().event(e)
 
 
 class LabelPanel(QWidget):
@@ -17,7 +30,7 @@ class LabelPanel(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.filter = QLineEdit(self)
+        self.filter = TextField(self)
         self.filter.setPlaceholderText("Type to filter or add a label, Enter to pick")
         self.filter.setClearButtonEnabled(True)
         self.list = QListWidget(self)
