@@ -200,7 +200,7 @@ class CocoFormat(Format):
                 fps = float(im.get("fps") or 0.0) if video else 0.0
                 pi = PlannedItem(path=str(media_path), kind=kind, width=wh[0], height=wh[1],
                                  num_frames=nframes, fps=fps)
-                _attach_or_check(project, pi, media_path, f"{w}: image {img_id} ({rel})", require_media)
+                attach_or_check(project, pi, media_path, f"{w}: image {img_id} ({rel})", require_media)
                 items[key] = pi
                 plan.items.append(pi)
             else:
@@ -219,7 +219,7 @@ class CocoFormat(Format):
                    f"unknown category_id {a['category_id']} (not in 'categories')")
             expect("segmentation" in a, where, "missing 'segmentation'")
             pi, frame = where_img[int(a["image_id"])]
-            r = _segmentation_rle(a["segmentation"], pi.height, pi.width, where)
+            r = _segmentation_rle(a["segmentation"], pi.height, pi.width, where + ".segmentation")
             if _rle.is_empty(r):
                 continue
             score = a.get("score")
@@ -261,11 +261,11 @@ def _is_color(c) -> bool:
 
 def _segmentation_rle(seg, h: int, w: int, where: str) -> dict:
     if isinstance(seg, dict):
-        return check_rle(seg, h, w, where + ".segmentation")
+        return check_rle(seg, h, w, where)
     if isinstance(seg, list):
         polys = []
         for k, poly in enumerate(seg):
-            pw = f"{where}.segmentation[{k}]"
+            pw = f"{where}[{k}]"
             expect(isinstance(poly, list), pw, "a polygon should be a list of numbers")
             expect(all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in poly), pw,
                    "polygon coordinates should be numbers")
@@ -273,12 +273,13 @@ def _segmentation_rle(seg, h: int, w: int, where: str) -> dict:
             if len(poly) >= 6:  # fewer than 3 points has no area (and 4 numbers would read as a box)
                 polys.append([float(v) for v in poly])
         return _rle.from_polygons(polys, h, w)
-    raise FormatError(f"{where}: 'segmentation' should be polygons (a list) or an RLE dict, "
+    raise FormatError(f"{where}: should be polygons (a list) or an RLE dict, "
                       f"got {type(seg).__name__}")
 
 
-def _attach_or_check(project, pi: PlannedItem, media_path: Path, where: str, require_media: bool) -> None:
-    """Reuse a matching project item, or check the file on disk agrees with the JSON."""
+def attach_or_check(project, pi: PlannedItem, media_path: Path, where: str, require_media: bool) -> None:
+    """Reuse a matching project item, or check the file on disk agrees with the annotations.
+    (Shared by the COCO, YouTube-VIS and labelme importers.)"""
     existing = find_item(project, media_path) or find_item(project, None, media_path.name,
                                                            (pi.width, pi.height))
     if existing is not None:

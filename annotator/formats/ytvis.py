@@ -1,0 +1,219 @@
+"""YouTube-VIS JSON: `videos` (frame file names), `annotations` (one per object track, with
+one segmentation per listed frame, null where the object has no mask) and `categories`.
+
+Video entries also carry `media`, `media_kind`, `num_frames`, `fps` and, when not every frame
+is listed, `frame_indices`, so our own files import back onto the same frames; readers of the
+format ignore extra keys.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import os
+from pathlib import Path
+
+from annotator import __version__
+from annotator.core import rle as _rle
+from annotator.errors import FormatError
+from annotator.formats import base
+from annotator.formats.base import (
+    UNCATEGORISED,
+    Format,
+    ImportPlan,
+    Options,
+    PlannedItem,
+    PlannedTrack,
+    apply_plan,
+    atomic_write_json,
+    category_table,
+    expect,
+    expect_type,
+    is_int,
+    read_json,
+    relative_or_absolute,
+    select_items,
+)
+from annotator.formats.coco import _is_color, _segmentation_rle, attach_or_check, frame_file_name, segmentation_of
+
+log = logging.getLogger(__name__)
+
+
+class YtvisFormat(Format):
+    name = "ytvis"
+    description = "YouTube-VIS video instance segmentation JSON"
+    extensions = (".json",)
+    export_options = {
+        "segmentation": "rle (default, exact) or polygon",
+        "tolerance": "polygon simplification in pixels; 0 (default) keeps pixel-exact outlines",
+        "frames": "all (default: every frame of the video is listed) or annotated (only frames with a mask)",
+        "indent": "JSON indentation (default none: compact)",
+    }
+    import_options = {
+        "image_root": "folder the file_names are relative to (default: the JSON file's folder)",
+        "require_media": "true: refuse videos whose frames are not on disk (default false: import as missing)",
+    }
+
+    # ------------------------------------------------------------------------------ export
+    def export(self, project, out, item_ids=None, **opts) -> None:
+        out = Path(out)
+        o = Options(self.name, str(out), opts, self.export_options)
+        mode = o.choice("segmentation", "rle", ("rle", "polygon", "polygons"))
+        mode = "polygon" if mode == "polygons" else mode
+        tol = o.float("tolerance", 0.0, minimum=0.0)
+        which = o.choice("frames", "all", ("all", "annotated"))
+        indent = o.int("indent", None, minimum=0)
+        if out.is_dir():
+            raise FormatError(f"{out}: is a folder; give the JSON file to write")
+        items = select_items(project, item_ids, str(out))
+        skipped = [it for it in items if it.kind == "image"]
+        items = [it for it in items if it.kind != "image"]
+        if skipped:
+            log.info("ytvis export: %d image items skipped (the format holds videos)", len(skipped))
+        if not items:
+            raise FormatError(f"{out}: no video in the selection (YouTube-VIS holds videos only)")
+        base_dir = out.parent
+        cats, cat_map = category_table(project)
+        videos, anns = [], []
+        for vid, item in enumerate(items, start=1):
+            tracks = project.tracks(item.id)
+            masks = {t.id: {m.frame: m for m in project.masks(track_id=t.id)} for t in tracks}
+            if which == "all":
+                frames = list(range(item.num_frames))
+            else:
+                frames = sorted({f for per in masks.values() for f in per})
+            names = base.frame_names(item) if item.kind == "frames" else None
+            entry = {"id": vid, "width": item.width, "height": item.height, "length": len(frames),
+                     "file_names": [frame_file_name(item, f, names) for f in frames],
+                     "media": relative_or_absolute(item.abspath, base_dir), "media_kind": item.kind,
+                     "num_frames": item.num_frames, "fps": item.fps}
+            if frames != list(range(item.num_frames)):
+                entry["frame_indices"] = frames
+            videos.append(entry)
+            for t in tracks:
+                segs, boxes, areas = [], [], []
+                for f in frames:
+                    m = masks[t.id].get(f)
+                    area = m.area if m is not None else 0
+                    if area == 0:
+                        segs.append(None)
+                        boxes.append(None)
+                        areas.append(None)
+                        continue
+                    seg = segmentation_of(m.rle, mode, tol)
+                    segs.append(seg if seg else None)
+                    boxes.append(m.bbox if seg else None)
+                    areas.append(float(area) if seg else None)
+                if all(s is None for s in segs):
+                    continue
+                ann = {"id": len(anns) + 1, "video_id": vid, "category_id": cat_map[t.category_id],
+                       "iscrowd": 1 if t.attributes.get("iscrowd") else 0, "segmentations": segs,
+                       "bboxes": boxes, "areas": areas, "height": item.height, "width": item.width,
+                       "length": len(frames), "track_id": t.obj_id}
+                extra = {k: v for k, v in t.attributes.items() if k != "iscrowd"}
+                if extra:
+                    ann["attributes"] = extra
+                anns.append(ann)
+        doc = {"info": {"description": f"exported from {Path(project.path).name}", "version": "1.0",
+                        "contributor": f"annotator {__version__}",
+                        "date_created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")},
+               "licenses": [], "videos": videos, "annotations": anns, "categories": cats}
+        atomic_write_json(out, doc, indent=indent)
+
+    # ------------------------------------------------------------------------------ import
+    def load(self, project, path, **opts):
+        path = Path(path)
+        o = Options(self.name, str(path), opts, self.import_options)
+        root = o.path("image_root") or path.parent
+        require = o.bool("require_media", False)
+        doc = read_json(path)
+        plan = self.plan(project, doc, path, root, require)
+        return apply_plan(project, plan, f"Import YouTube-VIS {path.name}")
+
+    def plan(self, project, doc, path: Path, root: Path, require_media: bool) -> ImportPlan:
+        w = str(path)
+        expect_type(doc, dict, w, "the top level")
+        for key in ("videos", "annotations", "categories"):
+            expect(key in doc, w, f"missing '{key}'")
+            expect_type(doc[key], list, w, f"'{key}'")
+        cats: dict[int, dict] = {}
+        for i, c in enumerate(doc["categories"]):
+            where = f"{w}: categories[{i}]"
+            expect_type(c, dict, where, "a category")
+            expect(is_int(c.get("id")), where, "'id' should be an integer")
+            expect(isinstance(c.get("name"), str) and c["name"].strip() != "", where,
+                   "'name' should be a non-empty string")
+            expect(int(c["id"]) not in cats, where, f"duplicate category id {c['id']}")
+            cats[int(c["id"])] = c
+
+        plan = ImportPlan(path)
+        videos: dict[int, tuple[PlannedItem, list[int]]] = {}
+        for i, v in enumerate(doc["videos"]):
+            where = f"{w}: videos[{i}]"
+            expect_type(v, dict, where, "a video")
+            expect(is_int(v.get("id")), where, "'id' should be an integer")
+            expect(int(v["id"]) not in videos, where, f"duplicate video id {v['id']}")
+            for k in ("width", "height"):
+                expect(is_int(v.get(k)) and int(v[k]) > 0, where, f"'{k}' should be a positive integer")
+            names = expect_type(v.get("file_names"), list, where, "'file_names'")
+            expect(len(names) > 0 and all(isinstance(n, str) and n for n in names), where,
+                   "'file_names' should be a non-empty list of file names")
+            length = v.get("length", len(names))
+            expect(is_int(length) and int(length) == len(names), where,
+                   f"'length' {length!r} disagrees with {len(names)} file_names")
+            n_frames = v.get("num_frames", len(names))
+            expect(is_int(n_frames) and int(n_frames) >= len(names), where, "'num_frames' should be an integer "
+                   ">= length")
+            idx = v.get("frame_indices", list(range(len(names))))
+            expect(isinstance(idx, list) and len(idx) == len(names) and all(is_int(f) for f in idx)
+                   and len(set(idx)) == len(idx) and all(0 <= int(f) < int(n_frames) for f in idx), where,
+                   "'frame_indices' should be distinct frame numbers, one per file name")
+            if isinstance(v.get("media"), str) and v["media"]:
+                rel = v["media"]
+                kind = str(v.get("media_kind") or "frames")
+                expect(kind in ("video", "frames"), where, f"unknown media_kind {kind!r}")
+            else:
+                rel = os.path.dirname(names[0]) or "."
+                kind = "frames"
+            media_path = Path(rel) if os.path.isabs(rel) else root / rel
+            pi = PlannedItem(path=str(media_path), kind=kind, width=int(v["width"]), height=int(v["height"]),
+                             num_frames=int(n_frames), fps=float(v.get("fps") or 0.0))
+            attach_or_check(project, pi, media_path, f"{where} ({rel})", require_media)
+            plan.items.append(pi)
+            videos[int(v["id"])] = (pi, [int(f) for f in idx])
+
+        for i, a in enumerate(doc["annotations"]):
+            where = f"{w}: annotations[{i}]"
+            expect_type(a, dict, where, "an annotation")
+            expect(is_int(a.get("video_id")) and int(a["video_id"]) in videos, where,
+                   f"video_id {a.get('video_id')!r} is not in 'videos'")
+            expect(is_int(a.get("category_id")), where, "'category_id' should be an integer")
+            expect(int(a["category_id"]) in cats, where,
+                   f"unknown category_id {a['category_id']} (not in 'categories')")
+            pi, idx = videos[int(a["video_id"])]
+            segs = expect_type(a.get("segmentations"), list, where, "'segmentations'")
+            expect(len(segs) == len(idx), where,
+                   f"{len(segs)} segmentations for a video of {len(idx)} listed frames")
+            cat = cats[int(a["category_id"])]
+            tid = a.get("track_id")
+            expect(tid is None or (is_int(tid) and int(tid) > 0), where, "'track_id' should be a positive integer")
+            attrs = dict(a["attributes"]) if isinstance(a.get("attributes"), dict) else {}
+            if a.get("iscrowd"):
+                attrs["iscrowd"] = 1
+            pt = PlannedTrack(category=None if cat.get(UNCATEGORISED) else cat["name"].strip(),
+                              obj_id=int(tid) if tid is not None else None, attributes=attrs)
+            for t, seg in enumerate(segs):
+                if seg is None:
+                    continue
+                r = _segmentation_rle(seg, pi.height, pi.width, f"{where}.segmentations[{t}]")
+                if not _rle.is_empty(r):
+                    pt.masks[idx[t]] = r
+            if pt.masks:
+                pi.tracks.append(pt)
+        for c in cats.values():
+            if not c.get(UNCATEGORISED):
+                plan.want_category(c["name"].strip(), str(c.get("supercategory") or ""),
+                                   c.get("color") if _is_color(c.get("color")) else None)
+        return plan
+
+
+FORMAT = YtvisFormat()
