@@ -831,8 +831,10 @@ class MainWindow(QMainWindow):
     def _update_enabled(self) -> None:
         p = self.project
         running = self._job is not None
-        self.actions["undo"].setEnabled(bool(p and p.can_undo and not running))
-        self.actions["redo"].setEnabled(bool(p and p.can_redo and not running))
+        # Enabled whenever a project is open: the store says whether there is anything to
+        # undo at the moment the key is pressed (the refresh may not have run yet).
+        self.actions["undo"].setEnabled(bool(p) and not running)
+        self.actions["redo"].setEnabled(bool(p) and not running)
         if p is not None:
             self.actions["undo"].setText(f"&Undo {p.undo_label}" if p.can_undo else "&Undo")
             self.actions["redo"].setText(f"&Redo {p.redo_label}" if p.can_redo else "&Redo")
@@ -844,6 +846,8 @@ class MainWindow(QMainWindow):
         self.actions["export"].setEnabled(p is not None)
         self.actions["import"].setEnabled(p is not None)
         self.canvas.readonly = running
+        if running != getattr(self, "_was_running", False):
+            self._was_running = running
 
     # =====================================================================
     # Prompting
