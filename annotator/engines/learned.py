@@ -1,0 +1,327 @@
+"""ImageSession over the learned SAM-family models (DESIGN.md "The two protocols").
+
+SAM1 family (SAM ViT-B/L/H, MobileSAM, TinySAM, EdgeSAM): the official SamPredictor's
+pre/post-processing (longest side -> 1024 with PIL bilinear, mean/std on 0-255, zero pad
+bottom/right; low-res logits -> 1024 -> crop -> original size, threshold 0) and each
+family's output rule:
+
+    rule      outputs
+    sam       multimask -> tokens 1..3, else token 0; IoU scores; best = argmax
+              (multimask=None applies SAM's rule: one click without a box -> 3 masks)
+    tinysam   always tokens 1..3 (TinySAM's decoder has no single-mask output)
+    edgesam   clicks -> all 4 tokens scored by stability (offset 1 on the 256x256 logits);
+              a box, or multimask=False -> token 0 (the EdgeSAM demo's behaviour)
+
+Encoded images are cached by content hash: in memory (LRU) and on disk under the user
+cache dir, so reopening an image costs no encoder run. SAM 2 family cards are handed to
+`annotator.engines.sam2_image`. torch is imported lazily (engines layer rule).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+from annotator.engines.protocols import Prediction, as_points
+from annotator.errors import AnnotatorError, CheckpointError
+
+log = logging.getLogger(__name__)
+
+RULES = ("sam", "tinysam", "edgesam")
+MEMORY_CACHE_ITEMS = 8
+DISK_CACHE_BYTES = 1 << 30  # oldest embeddings are dropped beyond this
+
+
+def _card(card):
+    if isinstance(card, str):
+        from annotator.engines.registry import get_card
+
+        return get_card(card)
+    return card
+
+
+def _get(card, key, default=None):
+    if isinstance(card, dict):
+        return card.get(key, default)
+    return getattr(card, key, default)
+
+
+def default_rule(card) -> str:
+    arch = _get(card, "arch", {}) or {}
+    rule = arch.get("outputs")
+    if rule in RULES:
+        return rule
+    name = str(_get(card, "name", ""))
+    return "tinysam" if name.startswith("tinysam") else "edgesam" if name.startswith("edgesam") else "sam"
+
+
+def load_weights(model, card, weights) -> str:
+    """Put `weights` into `model` strictly; returns an identity string for the cache key.
+
+    weights: "random" (deterministic fill, salt "random"), a state dict, or a checkpoint path
+    (weights-only torch file or safetensors, checked against the card's layout)."""
+    from annotator.engines import checkpoint as ck
+    from annotator.nn.fill import fill_model, state_digest
+
+    if isinstance(weights, str) and weights == "random":
+        fill_model(model, "random")
+        return "random"
+    if isinstance(weights, dict):
+        ck.check_keys(model.state_dict(), weights, card)
+        model.load_state_dict(weights, strict=True)
+        return "sd-" + state_digest(weights)[:16]
+    path = Path(weights)
+    sd = ck.load_checkpoint(card, path)
+    ck.check_keys(model.state_dict(), sd, card, path)
+    model.load_state_dict(sd, strict=True)
+    st = path.stat()
+    return "file-" + hashlib.sha256(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
+
+
+def LearnedImageSession(card, weights="random", **kw):
+    """Factory: the SAM1-family session, or the SAM 2 family's image predictor."""
+    card = _card(card)
+    arch = _get(card, "arch", {}) or {}
+    if arch.get("family") == "sam2":
+        return _sam2_session(card, weights)
+    return SamImageSession(card, weights, **kw)
+
+
+def _sam2_session(card, weights):
+    import importlib
+
+    mod = importlib.import_module("annotator.engines.sam2_image")
+    if hasattr(mod, "Sam2ImageSession"):
+        return mod.Sam2ImageSession(card, weights)
+    import torch
+
+    from annotator.nn import factory
+
+    with torch.device("cpu"):
+        model = factory.build(dict(card.arch))
+    load_weights(model, card, weights)
+    model.eval()
+    pred = mod.Sam2ImagePredictor(model, card)
+    return pred
+
+
+class SamImageSession:
+    """ImageSession for SAM1-family cards. `output_rule` overrides the card's rule."""
+
+    def __init__(self, card, weights="random", output_rule: str | None = None, disk_cache: bool = True,
+                 fuse: bool = True) -> None:
+        import torch
+
+        from annotator.nn import factory
+        from annotator.nn.fuse import reparameterize
+
+        card = _card(card)
+        self.card = card
+        self.name = str(_get(card, "name", "sam"))
+        arch = dict(_get(card, "arch"))
+        if _get(card, "checkpoint", {}).get("container") == "pickled_module" and weights != "random":
+            from annotator.engines.checkpoint import pickled_module_message
+
+            raise CheckpointError(pickled_module_message(card, weights))
+        inp = _get(card, "input", {}) or {}
+        if inp.get("resize", "longest_side") != "longest_side":
+            raise AnnotatorError(f"model {self.name}: resize {inp.get('resize')!r} is not a SAM1-family input")
+        self.rule = output_rule or default_rule(card)
+        if self.rule not in RULES:
+            raise ValueError(f"output_rule must be one of {RULES}")
+        with torch.device("cpu"):
+            model = factory.build(arch)
+        self.weights_id = load_weights(model, card, weights)
+        model.eval()
+        if fuse:
+            reparameterize(model.image_encoder)  # fold BN / RepVGG branches: same function, fewer kernels
+        self.model = model
+        self.image_size = int(inp.get("image_size", 1024))
+        scale = float(inp.get("pixel_scale", 255) or 255)
+        # normalisation on 0-255 values
+        self._mean = torch.tensor([float(m) * 255.0 / scale for m in inp["pixel_mean"]]).view(1, 3, 1, 1)
+        self._std = torch.tensor([float(s) * 255.0 / scale for s in inp["pixel_std"]]).view(1, 3, 1, 1)
+        with torch.inference_mode():
+            self._dense_pe = model.prompt_encoder.get_dense_pe()
+        self.disk_cache = disk_cache
+        self._mem: OrderedDict[str, object] = OrderedDict()
+        self.features = None
+        self.orig_hw: tuple[int, int] | None = None
+        self.input_hw: tuple[int, int] | None = None
+        self.last: Prediction | None = None
+        self.encoder_runs = 0  # how many times the encoder actually ran (cache hits do not count)
+
+    # ------------------------------------------------------------------ image
+
+    def _resized_hw(self, h: int, w: int) -> tuple[int, int]:
+        s = self.image_size / max(h, w)
+        return int(h * s + 0.5), int(w * s + 0.5)
+
+    def preprocess(self, rgb: np.ndarray):
+        import torch
+        import torch.nn.functional as F
+
+        h, w = rgb.shape[:2]
+        nh, nw = self._resized_hw(h, w)
+        if (nh, nw) != (h, w):
+            from PIL import Image
+
+            rgb = np.asarray(Image.fromarray(rgb).resize((nw, nh), Image.BILINEAR))
+        x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float()
+        x = (x - self._mean) / self._std
+        s = self.image_size
+        return F.pad(x, (0, s - nw, 0, s - nh))
+
+    def _cache_key(self, rgb: np.ndarray) -> str:
+        h = hashlib.sha256()
+        h.update(f"{self.name}|{self.weights_id}|{self.image_size}|{rgb.shape}|{rgb.dtype}".encode())
+        h.update(np.ascontiguousarray(rgb).data)
+        return h.hexdigest()
+
+    def _disk_path(self, key: str) -> Path:
+        from annotator.paths import cache_dir
+
+        return cache_dir() / "embeddings" / self.name / f"{key}.npy"
+
+    def set_image(self, rgb: np.ndarray) -> None:
+        import torch
+
+        rgb = np.asarray(rgb)
+        if rgb.ndim != 3 or rgb.shape[2] < 3 or rgb.dtype != np.uint8:
+            raise ValueError(f"expected an RGB uint8 HxWx3 image, got {rgb.dtype} {rgb.shape}")
+        rgb = rgb[..., :3]
+        key = self._cache_key(rgb)
+        self.orig_hw = rgb.shape[:2]
+        self.input_hw = self._resized_hw(*self.orig_hw)
+        self.last = None
+        feats = self._mem.get(key)
+        if feats is not None:
+            self._mem.move_to_end(key)
+            self.features = feats
+            return
+        feats = self._load_disk(key)
+        if feats is None:
+            with torch.inference_mode():
+                feats = self.model.image_encoder(self.preprocess(rgb)).contiguous()
+            self.encoder_runs += 1
+            self._save_disk(key, feats)
+        self._mem[key] = feats
+        while len(self._mem) > MEMORY_CACHE_ITEMS:
+            self._mem.popitem(last=False)
+        self.features = feats
+
+    def _load_disk(self, key: str):
+        if not self.disk_cache:
+            return None
+        p = self._disk_path(key)
+        if not p.is_file():
+            return None
+        import torch
+
+        try:
+            a = np.load(p, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            log.warning("dropping unreadable cached embedding %s: %s", p, e)
+            p.unlink(missing_ok=True)
+            return None
+        os.utime(p)  # recently used: evicted last
+        return torch.from_numpy(a)
+
+    def _save_disk(self, key: str, feats) -> None:
+        if not self.disk_cache:
+            return
+        p = self._disk_path(key)
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            tmp = p.with_suffix(f".{os.getpid()}.tmp")
+            with open(tmp, "wb") as f:
+                np.save(f, feats.numpy(), allow_pickle=False)
+            os.replace(tmp, p)  # atomic: a reader never sees half a file
+            _trim_cache(p.parent.parent, DISK_CACHE_BYTES)
+        except OSError as e:  # a full or read-only cache dir must not stop segmentation
+            log.warning("cannot write embedding cache %s: %s", p, e)
+
+    # ---------------------------------------------------------------- predict
+
+    def _prompt_tensors(self, points, labels, box):
+        import torch
+
+        h, w = self.orig_hw
+        nh, nw = self.input_hw
+        sx, sy = nw / w, nh / h
+        pts = as_points(points)
+        point_in = box_in = None
+        if pts is not None:
+            lab = np.ones(len(pts), np.int64) if labels is None else np.asarray(labels, np.int64).reshape(-1)
+            if len(lab) != len(pts):
+                raise ValueError(f"{len(pts)} points but {len(lab)} labels")
+            c = pts.astype(np.float64) * (sx, sy)
+            point_in = (torch.from_numpy(c.astype(np.float32))[None], torch.from_numpy(lab)[None])
+        if box is not None:
+            b = np.asarray(box, np.float64).reshape(2, 2) * (sx, sy)
+            box_in = torch.from_numpy(b.reshape(1, 4).astype(np.float32))
+        return pts, point_in, box_in
+
+    def predict(self, points=None, labels=None, box=None, mask_input=None, multimask: bool | None = True) -> Prediction:
+        import torch
+        import torch.nn.functional as F
+
+        from annotator.nn.sam_heads import stability_score
+
+        if self.features is None:
+            raise RuntimeError("set_image must be called before predict")
+        pts, point_in, box_in = self._prompt_tensors(points, labels, box)
+        if isinstance(mask_input, str) and mask_input == "previous":
+            mask_input = None if self.last is None else self.last.lowres_logits[self.last.best]
+        if multimask is None:  # SAM's rule: an ambiguous single click gets three candidates
+            multimask = box is None and (pts is None or len(pts) == 1)
+        m = self.model
+        with torch.inference_mode():
+            mask_t = None
+            if mask_input is not None:
+                mi = np.asarray(mask_input, np.float32)
+                mask_t = torch.from_numpy(np.ascontiguousarray(mi.reshape(1, 1, *mi.shape[-2:])))
+            sparse, dense = m.prompt_encoder(point_in, box_in, mask_t, batch_size=1)
+            out = m.mask_decoder(self.features, self._dense_pe, sparse, dense)
+            if self.rule == "tinysam":
+                low, scores = out.masks[0, 1:], out.iou_pred[0, 1:]
+            elif self.rule == "edgesam":
+                low = out.masks[0, :1] if (box is not None or not multimask) else out.masks[0]
+                scores = stability_score(low, 0.0, 1.0)
+            else:
+                sl = slice(1, None) if multimask else slice(0, 1)
+                low, scores = out.masks[0, sl], out.iou_pred[0, sl]
+            masks = self._postprocess(low)
+        scores = scores.numpy().astype(np.float32)
+        pred = Prediction(masks=masks, scores=scores, lowres_logits=low.numpy().astype(np.float32).copy(),
+                          best=int(np.argmax(scores)) if len(scores) > 1 else 0)
+        self.last = pred
+        return pred
+
+    def _postprocess(self, low) -> np.ndarray:
+        """Low-res logits [k,256,256] -> bool masks [k,H,W] (official two-step bilinear)."""
+        import torch.nn.functional as F
+
+        s = self.image_size
+        nh, nw = self.input_hw
+        up = F.interpolate(low[None], size=(s, s), mode="bilinear", align_corners=False)
+        up = up[..., :nh, :nw]
+        if (nh, nw) != tuple(self.orig_hw):
+            up = F.interpolate(up, size=tuple(self.orig_hw), mode="bilinear", align_corners=False)
+        return (up[0] > 0.0).numpy()
+
+
+def _trim_cache(root: Path, budget: int) -> None:
+    files = [p for p in root.rglob("*.npy") if p.is_file()]
+    total = sum(p.stat().st_size for p in files)
+    if total <= budget:
+        return
+    for p in sorted(files, key=lambda q: q.stat().st_mtime):
+        if total <= budget:
+            break
+        total -= p.stat().st_size
+        p.unlink(missing_ok=True)
