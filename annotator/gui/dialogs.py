@@ -32,22 +32,6 @@ from annotator.gui.settings import DEFAULT_SHORTCUTS, LABEL_DIGITS, Settings, se
 log = logging.getLogger(__name__)
 
 
-def parse_option(text: str):
-    """Option text -> value: true/false, integers, floats, else the string itself."""
-    t = text.strip()
-    low = t.lower()
-    if low in ("true", "yes", "on"):
-        return True
-    if low in ("false", "no", "off"):
-        return False
-    for conv in (int, float):
-        try:
-            return conv(t)
-        except ValueError:
-            pass
-    return t
-
-
 class FrameRangeDialog(QDialog):
     """Pick an inclusive frame range (shown 1-based, returned 0-based)."""
 
@@ -83,10 +67,12 @@ class _FormatDialog(QDialog):
         from annotator.formats.registry import list_formats
 
         self.project = project
-        self.formats = list(list_formats())
+        flag = "can_export" if self.mode == "export" else "can_import"
+        self.formats = [f for f in list_formats() if getattr(f, flag, True)]
         self.fmt_combo = QComboBox(self)
         for f in self.formats:
-            self.fmt_combo.addItem(f.name, f.name)
+            desc = getattr(f, "description", "")
+            self.fmt_combo.addItem(f"{f.name} — {desc}" if desc else f.name, f.name)
         self.path_edit = QLineEdit(self)
         browse = QPushButton("Browse…", self)
         browse.clicked.connect(self._browse)
@@ -137,7 +123,10 @@ class _FormatDialog(QDialog):
         f = self.fmt
         if f is None:
             return
-        for name, help_text in (getattr(f, "options", None) or {}).items():
+        opts = getattr(f, f"{self.mode}_options", None)
+        if opts is None:
+            opts = getattr(f, "options", None) or {}
+        for name, help_text in opts.items():
             e = QLineEdit(self.options_box)
             e.setPlaceholderText(str(help_text))
             e.setToolTip(str(help_text))
@@ -159,7 +148,8 @@ class _FormatDialog(QDialog):
             self.path_edit.setText(p)
 
     def options(self) -> dict:
-        return {k: parse_option(e.text()) for k, e in self.option_edits.items() if e.text().strip()}
+        # The formats parse option strings themselves (the CLI passes strings too).
+        return {k: e.text().strip() for k, e in self.option_edits.items() if e.text().strip()}
 
     def _run(self) -> None:
         f = self.fmt

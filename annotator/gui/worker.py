@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -280,8 +281,6 @@ class EngineWorker(QThread):
 
 def _leave_a_core_for_the_gui() -> None:
     """Torch would use every core; on a small machine that starves the GUI thread."""
-    import sys
-
     torch = sys.modules.get("torch")
     if torch is not None:
         n = os.cpu_count() or 2
@@ -291,7 +290,11 @@ def _leave_a_core_for_the_gui() -> None:
 def _cache_capacity(session) -> int:
     """How many image encodings the session keeps (engines expose `cache_size`; default 1)."""
     try:
-        return int(getattr(session, "cache_size", 1) or 1)
+        if hasattr(session, "cache_size"):
+            return int(session.cache_size or 1)
+        # learned SAM sessions keep an LRU of encodings (annotator.engines.learned)
+        mod = sys.modules.get(type(session).__module__)
+        return int(getattr(mod, "MEMORY_CACHE_ITEMS", 1) or 1) if hasattr(session, "_mem") else 1
     except (TypeError, ValueError):
         return 1
 
