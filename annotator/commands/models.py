@@ -74,7 +74,7 @@ def cmd_list(args) -> int:
         (
             r["name"], r["kind"], _implemented_cell(r),
             "yes" if r["installed"] else "no", _size(r["size"]),
-            r["licence"] + ("" if r["commercial"] else " (non-commercial)"),
+            r["licence"] + ("" if r["commercial"] or "commercial" in r["licence"].lower() else " (non-commercial)"),
         )
         for r in rows
     ]

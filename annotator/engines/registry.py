@@ -8,8 +8,11 @@ and creates ImageSession / VideoSession objects by engine name. No torch at impo
 from __future__ import annotations
 
 import difflib
+import hashlib
 import importlib
+import json
 import logging
+import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -191,6 +194,9 @@ def get_card(name: str) -> Card:
     cards = load_cards()
     if name in cards:
         return cards[name]
+    own = paths.cards_dir() / f"{name}.yaml"
+    if own.is_file():
+        parse_card(own)  # raises the card's own problem instead of "no such card"
     close = difflib.get_close_matches(name, list(cards), n=4, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise ModelNotAvailableError(
@@ -212,12 +218,50 @@ def is_implemented(card: Card) -> bool:
     return not_implemented_reason(card) is None
 
 
+def _nn_fingerprint() -> str:
+    """Changes whenever a file under annotator/nn changes, invalidating the on-disk answers."""
+    import annotator.nn as nn_pkg
+
+    h = hashlib.sha1()
+    for f in sorted(Path(nn_pkg.__file__).parent.glob("*.py")):
+        st = f.stat()
+        h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return h.hexdigest()
+
+
+def _probe_cache_path() -> Path:
+    return paths.cache_dir() / "implemented.json"
+
+
 @lru_cache(maxsize=None)
 def _arch_reason(name: str, family: str, arch_yaml: str) -> str | None:
     from annotator.nn import factory
 
     if not factory.family_implemented(family):
         return "not implemented yet"
+    # Building a model to find out takes ~0.3 s per card; remember answers across runs.
+    key = hashlib.sha1(f"{_nn_fingerprint()}|{family}|{arch_yaml}".encode()).hexdigest()
+    cache_file = _probe_cache_path()
+    try:
+        cache = json.loads(cache_file.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    if key in cache:
+        return cache[key]
+    reason = _probe_arch(name, family, arch_yaml)
+    cache[key] = reason
+    try:
+        tmp = cache_file.with_name(cache_file.name + f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(cache))
+        os.replace(tmp, cache_file)
+    except OSError:  # a read-only cache dir only costs speed
+        pass
+    return reason
+
+
+def _probe_arch(name: str, family: str, arch_yaml: str) -> str | None:
+    from annotator.nn import factory
+
     arch = yaml.safe_load(arch_yaml)
     try:
         mod = importlib.import_module(factory.FAMILY_MODULES[family])
