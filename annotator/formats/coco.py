@@ -114,10 +114,15 @@ class CocoFormat(Format):
                     if area == 0:
                         continue  # an empty mask marks "absent"; COCO has no use for it
                     seg = segmentation_of(m.rle, mode, tol)
-                    if mode == "polygon" and not seg:
-                        continue
+                    bbox = m.bbox
+                    if mode == "polygon":
+                        if not seg:
+                            continue
+                        # area/bbox describe what the polygons cover (holes filled), as COCO expects
+                        drawn = _rle.from_polygons(seg, item.height, item.width)
+                        area, bbox = _rle.area(drawn), _rle.bbox(drawn)
                     ann = {"id": len(anns) + 1, "image_id": img_id, "category_id": cat_map[t.category_id],
-                           "segmentation": seg, "area": float(area), "bbox": m.bbox,
+                           "segmentation": seg, "area": float(area), "bbox": bbox,
                            "iscrowd": 1 if t.attributes.get("iscrowd") else 0, "track_id": t.obj_id}
                     if m.score is not None:
                         ann["score"] = m.score

@@ -178,22 +178,24 @@ class DavisFormat(Format):
         media = o.path("media", must_exist=True)
         if not path.exists():
             raise FormatError(f"{path}: not found")
+        # (folder, pngs, is a single image)
         if path.is_file():
-            seqs = [(path.parent, [path])]
+            seqs = [(path.parent, [path], True)]
         else:
-            pngs = sorted(path.glob("*.png"))
-            if pngs:
-                seqs = [(path, pngs)]
-            else:
-                seqs = [(d, sorted(d.glob("*.png"))) for d in sorted(path.iterdir()) if d.is_dir()]
-                seqs = [(d, p) for d, p in seqs if p]
+            subs = [(d, sorted(d.glob("*.png"))) for d in sorted(path.iterdir()) if d.is_dir()]
+            subs = [(d, p, False) for d, p in subs if p]
+            top = sorted(path.glob("*.png"))
+            if subs:  # a folder of sequences (as we export): loose PNGs beside them are images
+                seqs = subs + [(path, [p], True) for p in top]
+            else:     # one sequence folder
+                seqs = [(path, top, False)] if top else []
         if not seqs:
             raise FormatError(f"{path}: no PNG annotations found")
         if media is not None and len(seqs) > 1:
             raise FormatError(f"{path}: option media needs a single sequence, found {len(seqs)}")
         plan = ImportPlan(path)
-        for seq_dir, pngs in seqs:
-            plan.items.append(self._plan_sequence(project, seq_dir, pngs, media, single_file=path.is_file()))
+        for seq_dir, pngs, single in seqs:
+            plan.items.append(self._plan_sequence(project, seq_dir, pngs, media, single_file=single))
         return apply_plan(project, plan, f"Import DAVIS {path.name}")
 
     def _plan_sequence(self, project, seq_dir: Path, pngs: list[Path], media: Path | None,

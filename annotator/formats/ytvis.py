@@ -100,8 +100,12 @@ class YtvisFormat(Format):
                         areas.append(None)
                         continue
                     seg = segmentation_of(m.rle, mode, tol)
+                    bbox = m.bbox
+                    if mode == "polygon" and seg:
+                        drawn = _rle.from_polygons(seg, item.height, item.width)  # holes filled
+                        area, bbox = _rle.area(drawn), _rle.bbox(drawn)
                     segs.append(seg if seg else None)
-                    boxes.append(m.bbox if seg else None)
+                    boxes.append(bbox if seg else None)
                     areas.append(float(area) if seg else None)
                 if all(s is None for s in segs):
                     continue
