@@ -161,6 +161,8 @@ class EngineWorker(QThread):
         self._video = None  # created on first propagation
         try:
             video_names = registry.engine_names("video")
+            if weights is not None and name not in video_names and registry.get_card(name).segments_kind("video"):
+                video_names.append(name)  # explicit weights (a file, or "random" in tests)
         except Exception:  # registry problems must not block image work
             video_names = []
         self._video_name = name if name in video_names else registry.default_engine_name("video")
