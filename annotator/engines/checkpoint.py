@@ -25,13 +25,20 @@ class PickledModuleError(CheckpointError):
     """The checkpoint is a pickled Python object (a whole model), which we refuse to unpickle."""
 
 
+def _field(card, key: str):
+    """Cards arrive as registry.Card objects or as plain dicts (a parsed YAML file)."""
+    if isinstance(card, Mapping):
+        return card.get(key)
+    return getattr(card, key, None)
+
+
 def _card_name(card) -> str:
-    return getattr(card, "name", None) or str(card)
+    return _field(card, "name") or (card if isinstance(card, str) else "this model")
 
 
 def _container(card) -> str:
-    ck = getattr(card, "checkpoint", None) or {}
-    return (ck.get("container") if isinstance(ck, dict) else None) or "state_dict"
+    ck = _field(card, "checkpoint") or {}
+    return (ck.get("container") if isinstance(ck, Mapping) else None) or "state_dict"
 
 
 def load_state_dict_file(path: str | Path, mmap: bool = True) -> Any:
@@ -145,7 +152,7 @@ def layout_names(layout: str) -> list[str]:
 
 def layout_of_card(card) -> str | None:
     """The layout group a card's checkpoint should have, when it is one we know."""
-    for key in (getattr(card, "schema", None), _card_name(card)):
+    for key in (_field(card, "schema"), _field(card, "name")):
         for name, sig in LAYOUTS.items():
             if key and (key == name or key in sig["names"]):
                 return name
@@ -222,7 +229,7 @@ def load_model(card, weights: str | Path, device: str = "cpu"):
     from annotator.nn import factory
 
     with torch.device(device):
-        model = factory.build(dict(card.arch))
+        model = factory.build(dict(_field(card, "arch")))
     if str(weights) != "random":
         sd = load_checkpoint(card, weights)
         check_keys(model.state_dict(), sd, card, weights)
@@ -237,5 +244,5 @@ def expected_shapes(card) -> dict[str, tuple]:
     from annotator.nn import factory
 
     with torch.device("meta"):
-        model = factory.build(dict(card.arch))
+        model = factory.build(dict(_field(card, "arch")))
     return shapes_of(model.state_dict())

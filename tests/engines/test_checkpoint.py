@@ -216,3 +216,14 @@ def test_load_model_strictly_with_our_modules(tmp_path):
     torch.save(bad, tmp_path / "bad.pth")
     with pytest.raises(CheckpointError, match=rf"1 missing \({first}\).*1 unexpected \(renamed\.{first}\)"):
         ck.load_model(c, tmp_path / "bad.pth")
+
+
+def test_plain_dict_cards_work_too():
+    """Engines may pass the parsed YAML (a dict) instead of a registry.Card."""
+    d = {"name": "edgesam", "schema": "edgesam", "checkpoint": {"container": "model_key"}}
+    with pytest.raises(CheckpointError) as e:
+        ck.check_keys({"x": (1,)}, fake_state_dict("edgetam"), d)
+    assert "model edgesam:" in str(e.value) and "checkpoint for edgetam" in str(e.value)
+    q = {"name": "tinysam_w8a8", "checkpoint": {"container": "pickled_module"}}
+    with pytest.raises(ck.PickledModuleError):
+        ck.unwrap({}, q)
