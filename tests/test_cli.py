@@ -72,3 +72,28 @@ def test_internal_errors_go_to_log(tmp_path, monkeypatch, capsys):
 
     log = (log_dir() / "annotator.log").read_text()
     assert "Traceback" in log and "kaboom" in log
+
+
+def test_import_export_roundtrip_via_cli(tmp_path, shared_data, capsys):
+    import json
+
+    proj = tmp_path / "p.annotator"
+    assert main(["new", str(proj)]) == 0
+    src = shared_data / "sav/sav_000001_manual.json"
+    assert main(["import", str(proj), str(src), "--format", "sav"]) == 0
+    for fmt, out in [("sav", "out.json"), ("coco", "coco.json"), ("ytvis", "yt.json"), ("davis", "davis")]:
+        assert main(["export", str(proj), "--format", fmt, "-o", str(tmp_path / out)]) == 0
+    assert json.loads((tmp_path / "out.json").read_text())["masklet_id"] == json.loads(src.read_text())["masklet_id"]
+    assert main(["info", str(proj)]) == 0
+    assert "MISSING" in capsys.readouterr().out  # the SA-V video is not shipped: kept, shown missing
+    # bad input: one line, project untouched
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"masklet": [')
+    with Project.open(proj) as p:
+        before = p.counts()
+    r = run_cli("import", proj, bad, "--format", "sav")
+    assert r.returncode == 2 and "bad.json" in r.stderr and "Traceback" not in r.stderr
+    with Project.open(proj) as p:
+        assert p.counts() == before
+    r = run_cli("export", proj, "--format", "nosuch", "-o", tmp_path / "x")
+    assert r.returncode == 2 and "nosuch" in r.stderr
