@@ -235,6 +235,68 @@ def download_file(
     dest = Path(dest)
     _ensure_writable(dest.parent)
     part = dest.with_name(dest.name + ".part")
+    _check_free_space(part, size)
+    with _DownloadLock(dest):
+        return _download_locked(urls, dest, part, sha256, size, progress, cancel, retries, timeout)
+
+
+def _check_free_space(part: Path, size: int | None) -> None:
+    if size is None:
+        return
+    have = part.stat().st_size if part.exists() else 0
+    free = shutil.disk_usage(part.parent).free
+    if free < size - have:
+        raise DownloadError(
+            f"{part.parent}: not enough free disk space ({_mb(free)} free, {_mb(size - have)} needed); "
+            "free some space or choose another folder with ANNOTATOR_MODELS_DIR"
+        )
+
+
+class _DownloadLock:
+    """One download per file at a time (the GUI and the CLI may both try): a lock file holding
+    the owner's pid; a lock left by a process that no longer exists is taken over."""
+
+    def __init__(self, dest: Path):
+        self.path = dest.with_name(dest.name + ".lock")
+
+    def __enter__(self):
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                pid = _read_pid(self.path)
+                if pid is not None and pid != os.getpid() and _pid_alive(pid):
+                    raise DownloadError(
+                        f"{self.path.parent / self.path.stem}: already being downloaded by another process (pid {pid})"
+                    ) from None
+                self.path.unlink(missing_ok=True)  # stale: its owner is gone
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            return self
+        raise DownloadError(f"{self.path}: cannot take the download lock")
+
+    def __exit__(self, *exc) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        import psutil
+
+        return psutil.pid_exists(pid)
+    except ImportError:  # pragma: no cover - psutil is a pinned dependency
+        return True
+
+
+def _download_locked(urls, dest, part, sha256, size, progress, cancel, retries, timeout) -> Path:
     last: DownloadError | None = None
     for url in urls:
         for attempt in range(retries + 1):

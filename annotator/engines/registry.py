@@ -354,6 +354,8 @@ def describe_engine_choice(kind: str, name: str | None = None) -> str:
 
 def resolve_weights(card: Card, weights=None) -> Path | str:
     """An explicit file, "random", or the installed checkpoint; a clear error otherwise."""
+    if isinstance(weights, dict):  # an in-memory state dict (tests, converters)
+        return weights
     if weights is not None:
         if str(weights) == "random":
             return "random"

@@ -221,3 +221,19 @@ def test_text_progress_bar(tmp_path):
     bar(2_000_000, 2_000_000)
     text = out.getvalue()
     assert "100.0%" in text and "2.0 MB/2.0 MB" in text
+
+
+def test_not_enough_disk_space_is_said_before_downloading(server, tmp_path):
+    with pytest.raises(dl.DownloadError, match="not enough free disk space"):
+        dl.download_file(server.url, tmp_path / "m.pt", size=10**18)
+    assert server.state.requests == []
+
+
+def test_one_download_per_file(server, body, tmp_path):
+    lock = tmp_path / "m.pt.lock"
+    lock.write_text(str(os.getppid()))  # a live process holds it
+    with pytest.raises(dl.DownloadError, match="already being downloaded"):
+        dl.download_file(server.url, tmp_path / "m.pt", sha256=sha(body))
+    lock.write_text("999999999")  # its owner is gone: taken over
+    assert dl.download_file(server.url, tmp_path / "m.pt", sha256=sha(body)).read_bytes() == body
+    assert not lock.exists()
