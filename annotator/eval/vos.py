@@ -1,0 +1,155 @@
+"""Semi-supervised video object segmentation evaluation (DAVIS protocol).
+
+Each object of a sequence is started on the first frame, from its ground-truth mask
+(init="mask") or from `init_clicks` simulated clicks on it (init="clicks"), then the
+engine propagates forward to the last frame. J and F are averaged over the frames
+that have ground truth, excluding the first and the last (as both DAVIS toolkits do),
+per object; a sequence's score is the mean over its objects and the global score the
+mean over all objects (DAVIS 2017 convention; equal to the per-sequence mean on
+single-object DAVIS 2016). J&F = (J + F) / 2. Everything is in percent.
+"""
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from annotator.eval.clicker import Click, clicks_to_arrays, next_click
+from annotator.eval.davis import VOID, Sequence
+from annotator.eval.metrics import f_measure, j_measure
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+@dataclass
+class SequenceResult:
+    name: str
+    objects: dict[int, tuple[float, float]]  # obj_id -> (J, F) in percent
+    frames: int
+    seconds: float  # propagation time
+    init_iou: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def J(self) -> float:
+        return float(np.mean([j for j, _ in self.objects.values()]))
+
+    @property
+    def F(self) -> float:
+        return float(np.mean([f for _, f in self.objects.values()]))
+
+
+def _init_with_clicks(session, gt: np.ndarray, ignore, obj_id: int, n_clicks: int) -> float:
+    clicks: list[Click] = []
+    pred = None
+    iou = 0.0
+    for _ in range(n_clicks):
+        c = next_click(gt, pred, clicks, ignore)
+        if c is None:
+            break
+        clicks.append(c)
+        pts, lbl = clicks_to_arrays(clicks)
+        out = session.add_prompt(0, obj_id, points=pts, labels=lbl)
+        pred = np.asarray(out[obj_id], bool)
+        iou = j_measure(pred, gt, ignore)
+    return iou
+
+
+def evaluate_sequence(session, seq: Sequence, init: str = "mask", init_clicks: int = 3) -> SequenceResult:
+    frames = seq.frames()
+    first = seq.labels(0)
+    ids = seq.object_ids()
+    ignore0 = first == VOID
+    session.open(frames)
+    init_iou = {}
+    for oid in ids:
+        gt = first == oid
+        if init == "mask":
+            session.add_prompt(0, oid, mask=gt)
+            init_iou[oid] = 1.0
+        else:
+            init_iou[oid] = _init_with_clicks(session, gt, ignore0 if ignore0.any() else None, oid, init_clicks)
+    n = frames.num_frames
+    scores: dict[int, list[tuple[float, float]]] = {oid: [] for oid in ids}
+    t0 = time.perf_counter()
+    done = 0
+    for fi, masks in session.propagate(0, "forward"):
+        done += 1
+        if fi == 0 or fi == n - 1:  # the toolkits score neither the prompt frame nor the last one
+            continue
+        labels = seq.labels(fi)
+        if labels is None:
+            continue
+        for oid in ids:
+            pred = masks.get(oid)
+            pred = np.zeros(labels.shape, bool) if pred is None else np.asarray(pred, bool)
+            gt = labels == oid
+            scores[oid].append((j_measure(pred, gt), f_measure(pred, gt)))
+    secs = time.perf_counter() - t0
+    objects = {}
+    for oid, vals in scores.items():
+        if vals:
+            objects[oid] = (100 * float(np.mean([v[0] for v in vals])), 100 * float(np.mean([v[1] for v in vals])))
+    return SequenceResult(seq.name, objects, done, secs, init_iou)
+
+
+@dataclass
+class VosReport:
+    engine: str
+    init: str
+    sequences: list[SequenceResult] = field(default_factory=list)
+    peak_mb: float = 0.0
+
+    def to_json(self) -> dict:
+        objs = [jf for s in self.sequences for jf in s.objects.values()]
+        J = float(np.mean([j for j, _ in objs])) if objs else None
+        F = float(np.mean([f for _, f in objs])) if objs else None
+        frames = sum(s.frames for s in self.sequences)
+        secs = sum(s.seconds for s in self.sequences)
+        return {
+            "J": J,
+            "F": F,
+            "JF": (J + F) / 2 if objs else None,
+            "fps": frames / secs if secs > 0 else None,
+            "per_sequence": {
+                s.name: {
+                    "J": s.J,
+                    "F": s.F,
+                    "JF": (s.J + s.F) / 2,
+                    "fps": s.frames / s.seconds if s.seconds > 0 else None,
+                    "frames": s.frames,
+                    "objects": {str(k): {"J": v[0], "F": v[1]} for k, v in s.objects.items()},
+                    "init_iou": {str(k): v for k, v in s.init_iou.items()},
+                }
+                for s in self.sequences
+            },
+            "engine": self.engine,
+            "init": self.init,
+            "peak_rss_mb": self.peak_mb,
+        }
+
+
+def evaluate_vos(
+    session,
+    sequences: list[Sequence],
+    engine_name: str,
+    init: str = "mask",
+    init_clicks: int = 3,
+    progress: Callable[[str], None] | None = None,
+) -> VosReport:
+    report = VosReport(engine_name, init)
+    for seq in sequences:
+        r = evaluate_sequence(session, seq, init, init_clicks)
+        report.sequences.append(r)
+        session.reset()
+        if progress:
+            progress(f"{seq.name}: J {r.J:.1f} F {r.F:.1f} J&F {(r.J + r.F) / 2:.1f} ({r.frames / max(r.seconds, 1e-9):.1f} fps)")
+    report.peak_mb = peak_rss_mb()
+    return report
