@@ -170,8 +170,8 @@ class SamImageSession:
         if (nh, nw) != (h, w):
             from PIL import Image
 
-            rgb = np.asarray(Image.fromarray(rgb).resize((nw, nh), Image.BILINEAR))
-        x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float()
+            rgb = np.array(Image.fromarray(rgb).resize((nw, nh), Image.BILINEAR))
+        x = torch.as_tensor(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float()
         x = (x - self._mean) / self._std
         s = self.image_size
         return F.pad(x, (0, s - nw, 0, s - nh))
@@ -205,14 +205,21 @@ class SamImageSession:
             return
         feats = self._load_disk(key)
         if feats is None:
-            with torch.inference_mode():
-                feats = self.model.image_encoder(self.preprocess(rgb)).contiguous()
-            self.encoder_runs += 1
+            feats = self.encode_uncached(rgb)
             self._save_disk(key, feats)
         self._mem[key] = feats
         while len(self._mem) > MEMORY_CACHE_ITEMS:
             self._mem.popitem(last=False)
         self.features = feats
+
+    def encode_uncached(self, rgb: np.ndarray):
+        """Run the image encoder (no cache lookup): [1,256,64,64] float32."""
+        import torch
+
+        with torch.inference_mode():
+            feats = self.model.image_encoder(self.preprocess(np.asarray(rgb)[..., :3])).contiguous()
+        self.encoder_runs += 1
+        return feats
 
     def _load_disk(self, key: str):
         if not self.disk_cache:

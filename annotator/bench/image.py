@@ -1,0 +1,162 @@
+"""`annotator bench image --model NAME`: parameters, encoder and per-click decoder latency, peak RSS.
+
+Encoder latency is the median of N runs (after warm-up) of preprocessing + image encoder on a
+1024-long-side image; decoder latency is one whole `predict` call (prompt encoder, mask decoder,
+upsampling to the image size) over a sequence of clicks that feed back the previous low-res
+logits, as the app does. Process CPU time is reported beside wall time: on a shared machine the
+wall time includes waiting for the CPU, CPU time / threads is what the run would take alone.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+# Official implementation on the parity machine kind (2 threads, float32 eager, median of 5 after
+# warm-up; ../shared/parity/README.md §6): encoder s, one predictor.predict call s (ranges).
+OFFICIAL = {
+    "edgesam": ((0.50, 0.52), (0.056, 0.074)),
+    "edgesam_3x": ((0.50, 0.52), (0.056, 0.074)),
+    "mobilesam": ((1.42, 1.46), (0.068, 0.073)),
+    "tinysam": ((1.42, 1.46), (0.068, 0.073)),
+}
+
+
+def register(sub) -> None:
+    p = sub.add_parser("image", help="image model speed: encoder, decoder per click, peak memory")
+    p.add_argument("--model", required=True, help="model card name (see `annotator models list`)")
+    p.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
+    p.add_argument("--weights", default=None,
+                   help="'random' or a checkpoint file (default: the installed checkpoint, else random)")
+    p.add_argument("--repeats", type=int, default=10, help="timed encoder runs (default 10)")
+    p.add_argument("--clicks", type=int, default=20, help="timed decoder calls (default 20)")
+    p.add_argument("--json", dest="json_out", default=None, help="write the results as JSON here")
+    p.set_defaults(func=run)
+
+
+def synthetic_image(h: int = 768, w: int = 1024):
+    """A deterministic photo-like test image (gradients, blobs, texture), 1024 on the long side."""
+    import numpy as np
+
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.stack([xx / w * 200, yy / h * 180, (xx + yy) / (w + h) * 160], -1) + 30
+    for cx, cy, r, col in ((300, 300, 140, (220, 40, 40)), (700, 450, 200, (40, 200, 60)), (520, 200, 90, (30, 60, 230))):
+        inside = (xx - cx) ** 2 + (yy - cy) ** 2 < r * r
+        img[inside] = col
+    rng = np.random.default_rng(0)
+    img += rng.normal(0, 6, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _timed(fn):
+    w0, c0 = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - w0, time.process_time() - c0
+
+
+def measure(model: str, threads: int = 2, weights=None, repeats: int = 10, clicks: int = 20) -> dict:
+    import numpy as np
+    import torch
+
+    from annotator.engines import registry
+    from annotator.engines.learned import LearnedImageSession
+
+    torch.set_num_threads(threads)
+    card = registry.get_card(model)
+    if weights is None:
+        weights = registry.installed_path(card) or "random"
+    else:
+        weights = registry.resolve_weights(card, weights)
+    t0 = time.perf_counter()
+    sess = LearnedImageSession(card, weights, disk_cache=False)
+    load_s = time.perf_counter() - t0
+    img = synthetic_image()
+    h, w = img.shape[:2]
+
+    encode_fn = getattr(sess, "encode_uncached", None)
+    if encode_fn is None:  # SAM 2 family sessions: no cache to bypass
+        def encode_fn(rgb):
+            sess.set_image(rgb)
+
+    for _ in range(2):
+        encode_fn(img)
+    enc = [_timed(lambda: encode_fn(img)) for _ in range(repeats)]
+    sess.set_image(img)
+
+    # clicks spread over the image; each refines the previous mask like the app does
+    rng = np.random.default_rng(1)
+    pts = np.stack([rng.uniform(0.1, 0.9, clicks + 2) * w, rng.uniform(0.1, 0.9, clicks + 2) * h], 1)
+    sess.predict(points=pts[:1], labels=np.array([1]))
+    dec = []
+    prev = None
+    for i in range(clicks):
+        n = 1 + i % 3
+        p, lab = pts[i: i + n], np.array([1] + [i % 2] * (n - 1))
+        kw = {} if prev is None else {"mask_input": prev}
+        out = {}
+        dec.append(_timed(lambda: out.setdefault("p", sess.predict(points=p, labels=lab, multimask=n == 1, **kw))))
+        pred = out["p"]
+        prev = pred.lowres_logits[pred.best]
+        if i % 3 == 2:
+            prev = None  # start a new object now and then
+    params = sum(int(p.numel()) for p in getattr(sess, "model").parameters()) if hasattr(sess, "model") else None
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    res = {
+        "model": model,
+        "weights": "random" if str(weights) == "random" else str(weights),
+        "threads": threads,
+        "image": f"{w}x{h}",
+        "params_official": card.params,
+        "params_runtime": params,
+        "load_s": round(load_s, 3),
+        "encoder_s_median": statistics.median(e[0] for e in enc),
+        "encoder_cpu_s_median": statistics.median(e[1] for e in enc),
+        "decoder_ms_median": 1000 * statistics.median(d[0] for d in dec),
+        "decoder_cpu_ms_median": 1000 * statistics.median(d[1] for d in dec),
+        "peak_rss_mb": round(peak_kb / 1024, 1),
+        "repeats": repeats,
+        "clicks": clicks,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
+    off = OFFICIAL.get(model)
+    if off:
+        res["official_encoder_s"] = list(off[0])
+        res["official_decoder_s"] = list(off[1])
+        res["encoder_speedup_vs_official"] = round(min(off[0]) / res["encoder_s_median"], 2)
+    return res
+
+
+def format_table(r: dict) -> str:
+    rows = [
+        ("model", r["model"]),
+        ("weights", r["weights"]),
+        ("threads", r["threads"]),
+        ("parameters (official / runtime)", f"{r['params_official']:,} / {r['params_runtime']:,}"
+         if r.get("params_runtime") and r.get("params_official") else str(r.get("params_official"))),
+        ("encoder s (median, wall)", f"{r['encoder_s_median']:.3f}"),
+        ("encoder CPU s / threads", f"{r['encoder_cpu_s_median'] / r['threads']:.3f}"),
+        ("decoder ms per click (median, wall)", f"{r['decoder_ms_median']:.1f}"),
+        ("decoder CPU ms / threads", f"{r['decoder_cpu_ms_median'] / r['threads']:.1f}"),
+        ("peak RSS MB", f"{r['peak_rss_mb']:.0f}"),
+    ]
+    if "official_encoder_s" in r:
+        a, b = r["official_encoder_s"]
+        rows.append(("official encoder s (README §6)", f"{a:.2f}-{b:.2f}"))
+        rows.append(("encoder speed-up vs official", f"{r['encoder_speedup_vs_official']:.2f}x"))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
+
+
+def run(args) -> int:
+    r = measure(args.model, args.threads, args.weights, args.repeats, args.clicks)
+    print(format_table(r))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(r, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.json_out}", file=sys.stderr)
+    return 0
