@@ -371,8 +371,8 @@ def licence_notice(card) -> str | None:
     lic = card.licence
     url = f" ({lic['url']})" if lic.get("url") else ""
     return (
-        f"{card.title} weights are released under the {lic.get('name', 'unknown')} licence{url}, "
-        "which does not allow commercial use. Download and use them only if your use is non-commercial."
+        f"Licence of the {card.title} weights: {lic.get('name', 'unknown')}{url}. It does not allow "
+        "commercial use: download and use them only if your use is non-commercial."
     )
 
 
