@@ -106,7 +106,7 @@ class VideoFileSource(FrameSource):
             self._gen = None
             self.seek_count = 0  # seeks done so far (sequential reading should add none)
             self._pos: int | None = None  # index of the last frame the decoder produced
-            first = self.frame(0)  # proves the codec works and gives the real frame size
+            first = self.frame(0)  # proves the codec works; gives the displayed (rotated) size
             self.height, self.width = first.shape[:2]
         except MediaError:
             self._close()
@@ -224,11 +224,22 @@ class VideoFileSource(FrameSource):
                     return None
             self._pos = j
             if j == i:
-                return fr.to_ndarray(format="rgb24")
+                return self._to_rgb(fr)
             if j > i:
                 if may_overshoot:
                     return None
                 raise MediaError(f"{self.path}: frame {i} missing from the stream")
+
+    @staticmethod
+    def _to_rgb(fr) -> np.ndarray:
+        arr = fr.to_ndarray(format="rgb24")
+        # Phone videos store portrait footage sideways plus a display matrix; show it upright
+        # like every player does. PyAV reports the counter-clockwise angle, as np.rot90 turns.
+        try:
+            k = int(round((fr.rotation or 0) / 90.0)) % 4
+        except Exception:  # no display matrix
+            k = 0
+        return np.ascontiguousarray(np.rot90(arr, k)) if k else arr
 
     def _close(self) -> None:
         c = getattr(self, "_container", None)
