@@ -131,40 +131,12 @@ def cmd_download(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from annotator.engines import checkpoint, registry
-    from annotator.engines.download import ChecksumError, copy_atomic, sha256_file
+    from annotator.engines.importer import import_checkpoint
 
-    card = registry.get_card(args.name)
-    src: Path = args.file.expanduser()
-    if not src.is_file():
-        raise CheckpointError(f"{src}: file not found")
-    if card.container == "pickled_module":
-        raise CheckpointError(checkpoint.pickled_module_message(card, src))
-    digest = sha256_file(src)
-    if card.sha256 is None:
-        print(f"warning: {card.name} has no published sha256; cannot confirm this is the official file "
-              f"(its sha256 is {digest})", file=sys.stderr)
-    elif digest != card.sha256:
-        if not args.allow_checksum_mismatch:
-            raise ChecksumError(
-                f"{src}: sha256 {digest[:16]}... is not the published {card.name} checkpoint "
-                f"({card.sha256[:16]}...); use --allow-checksum-mismatch for a converted or fine-tuned file"
-            )
-        print(f"warning: {src}: sha256 differs from the published {card.name} file; installing anyway", file=sys.stderr)
-    # Refuse a file of another family even before our architecture exists; check every key
-    # and shape when it does (built on the meta device, the file memory-mapped: cheap).
-    sd = checkpoint.load_checkpoint(card, src)
-    keys_checked = False
-    if registry.is_implemented(card):
-        checkpoint.check_keys(checkpoint.expected_shapes(card), sd, card, src)
-        keys_checked = True
-    del sd
-    suffix = ".safetensors" if src.suffix.lower() == ".safetensors" else Path(card.file).suffix
-    dest = registry.target_path(card).with_suffix(suffix)
-    copy_atomic(src, dest)
-    checks = ["sha256 ok" if card.sha256 == digest else "sha256 not confirmed",
-              "keys ok" if keys_checked else "keys not checked (architecture not implemented yet)"]
-    print(f"imported {card.name}: {dest} ({', '.join(checks)})")
+    result = import_checkpoint(args.name, args.file, args.allow_checksum_mismatch)
+    for w in result.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    print(result.summary(args.name))
     return 0
 
 
