@@ -85,10 +85,13 @@ class SavFormat(Format):
         "stride": "video frames per annotated frame (default: the imported file's, else 1 = every frame; "
                   "SA-V itself uses 4)",
         "indent": "JSON indentation (default none: compact)",
+        "layout": "json (default: <video_id>_manual.json) or png (SA-V val/test style "
+                  "<out>/<video_id>/<masklet_id:03d>/<frame:05d>.png, 0/255, every annotated frame)",
     }
     import_options = {
-        "media": "the video file or frame folder the JSON belongs to (default: <video_id>.mp4 beside the "
-                 "JSON, or a project item of that name; missing media is allowed and can be relinked)",
+        "media": "the video file or frame folder the annotations belong to (default: <video_id>.mp4 beside "
+                 "the JSON, JPEGImages_24fps/<video_id> for PNG folders, or a project item of that name; "
+                 "missing media is allowed and can be relinked)",
         "stride": "video frames per annotated frame (default: masklet_stride in the file, else 4)",
     }
 
@@ -100,6 +103,14 @@ class SavFormat(Format):
         stride = o.int("stride", None, minimum=1)
         if not path.exists():
             raise FormatError(f"{path}: file not found")
+        png_videos = _png_video_dirs(path) if path.is_dir() else []
+        if png_videos:
+            if media is not None and len(png_videos) > 1:
+                raise FormatError(f"{path}: option media needs a single video, found {len(png_videos)}")
+            plan = ImportPlan(path)
+            for vdir in png_videos:
+                plan.items.append(self._plan_png_video(project, vdir, media))
+            return apply_plan(project, plan, f"Import SA-V {path.name}")
         files = sorted(path.glob("*.json")) if path.is_dir() else [path]
         if not files:
             raise FormatError(f"{path}: no .json files in folder")
@@ -237,11 +248,15 @@ class SavFormat(Format):
         o = Options(self.name, str(out), opts, self.export_options)
         stride_opt = o.int("stride", None, minimum=1)
         indent = o.int("indent", None, minimum=0)
+        layout = o.choice("layout", "json", ("json", "png"))
         items = select_items(project, item_ids, str(out), kinds=("video", "frames"))
         items = [it for it in items if project.tracks(it.id)]
         if not items:
             raise FormatError(f"{out}: no annotated video in the selection (SA-V holds videos only)")
         docs = [(self._file_name(it), self.document(project, it, stride_opt)) for it in items]
+        if layout == "png":
+            self._write_pngs(out, docs)
+            return
         if out.suffix.lower() == ".json":
             if len(docs) != 1:
                 raise FormatError(f"{out}: {len(docs)} videos need a folder, not one .json file")
@@ -250,6 +265,79 @@ class SavFormat(Format):
         with AtomicFolder(out) as tmp:
             for name, doc in docs:
                 atomic_write_json(tmp / name, doc, indent=indent)
+
+    @staticmethod
+    def _write_pngs(out: Path, docs) -> None:
+        from PIL import Image
+
+        if out.suffix:
+            raise FormatError(f"{out}: layout=png writes a folder; give a folder name")
+        stride_of = lambda d: d.get("masklet_stride", SAV_STRIDE)  # noqa: E731
+        with AtomicFolder(out) as tmp:
+            for _, doc in docs:
+                for j, mid in enumerate(doc["masklet_id"]):
+                    folder = tmp / doc["video_id"] / f"{mid:03d}"
+                    folder.mkdir(parents=True, exist_ok=True)
+                    for k, frame in enumerate(doc["masklet"]):
+                        m = _rle.decode(frame[j]).astype(np.uint8) * 255
+                        Image.fromarray(m, mode="L").save(folder / f"{k * stride_of(doc):05d}.png", compress_level=1)
+
+    def _plan_png_video(self, project, vdir: Path, media: Path | None) -> PlannedItem:
+        from annotator.errors import MediaError
+        from annotator.formats.davis import read_png
+        from annotator.media import probe
+
+        w = str(vdir)
+        vid = vdir.name
+        tracks: list[PlannedTrack] = []
+        size = None
+        all_frames: set[int] = set()
+        for odir in sorted((d for d in vdir.iterdir() if d.is_dir() and d.name.isdigit()), key=lambda d: int(d.name)):
+            mid = int(odir.name)
+            pt = PlannedTrack(obj_id=mid + 1, attributes={"sav": {"masklet_id": mid}})
+            for png in sorted(odir.glob("*.png")):
+                expect(png.stem.isdigit(), str(png), "PNG names should be frame numbers (00000.png)")
+                ids = read_png(png)
+                size = size or ids.shape
+                expect(ids.shape == size, str(png), f"size {ids.shape[1]}x{ids.shape[0]} differs from "
+                       f"{size[1]}x{size[0]}")
+                f = int(png.stem)
+                all_frames.add(f)
+                if ids.any():
+                    pt.masks[f] = _rle.encode(ids > 0)
+            tracks.append(pt)
+        expect(size is not None, w, "no object folders with PNG masks")
+        h, wd = size
+        frames = sorted(all_frames)
+        stride = math.gcd(*[b - a for a, b in zip(frames, frames[1:])]) if len(frames) > 1 else SAV_STRIDE
+        stride = stride or SAV_STRIDE
+        if media is None:
+            parts = list(vdir.parts)
+            if "Annotations_6fps" in parts:
+                parts[len(parts) - 1 - parts[::-1].index("Annotations_6fps")] = "JPEGImages_24fps"
+                media = Path(*parts)
+            else:
+                media = vdir.parent / "JPEGImages_24fps" / vid
+        kind, n, fps = "frames", frames[-1] + 1, 24.0
+        if media.exists():
+            try:
+                info = probe(media)
+            except MediaError as e:
+                raise FormatError(f"{w}: {e}") from None
+            expect((info.width, info.height) == (wd, h) and frames[-1] < info.num_frames, w,
+                   f"masks are {wd}x{h} up to frame {frames[-1]} but {media.name} is {info.width}x{info.height} "
+                   f"with {info.num_frames} frames")
+            kind, n, fps = info.kind, info.num_frames, info.fps or fps
+        meta = {"sav": {"stride": stride, "annotated_frames": frames[-1] // stride + 1,
+                        "fields": {"video_id": vid}}}
+        pi = PlannedItem(path=str(media), kind=kind, width=wd, height=h, num_frames=n, fps=fps, meta=meta,
+                         tracks=tracks)
+        existing = find_item(project, media) if media.exists() else None
+        if existing is not None:
+            expect((existing.width, existing.height) == (wd, h) and frames[-1] < existing.num_frames, w,
+                   f"does not fit project item #{existing.id}")
+            pi.existing_id = existing.id
+        return pi
 
     @staticmethod
     def _file_name(item) -> str:
@@ -355,6 +443,18 @@ class SavFormat(Format):
         order += [k for k in _ORDER if k not in order]
         order += [k for k in values if k not in order]
         return {k: values[k] for k in order if k in values}
+
+
+def _png_video_dirs(path: Path) -> list[Path]:
+    """SA-V val/test PNG layout: <video>/<obj:03d>/<frame:05d>.png; `path` is one video folder or
+    a folder of them."""
+    def is_video(d: Path) -> bool:
+        subs = [s for s in d.iterdir() if s.is_dir()]
+        return bool(subs) and all(s.name.isdigit() for s in subs) and any(any(s.glob("*.png")) for s in subs)
+
+    if is_video(path):
+        return [path]
+    return [d for d in sorted(path.iterdir()) if d.is_dir() and is_video(d)]
 
 
 FORMAT = SavFormat()

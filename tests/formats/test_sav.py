@@ -171,3 +171,35 @@ def test_small_doc_imports_onto_existing_item(tmp_path):
     assert sorted(p.mask_frames(p.tracks(it.id)[1].id)) == [4]
     with pytest.raises(FormatError, match="option media.*does not exist"):
         SAV.load(p, f, media=str(tmp_path / "none.mp4"))
+
+
+def test_png_layout_real_file(tmp_path, shared_data):
+    from PIL import Image
+
+    p = Project.create(tmp_path / "p.annotator")
+    SAV.load(p, shared_data / "sav" / "sav_000001_manual.json")
+    out = tmp_path / "Annotations_6fps"
+    SAV.export(p, out, layout="png")
+    objs = sorted(d.name for d in (out / "sav_000001").iterdir())
+    assert objs == ["000", "001", "002", "003", "004"]
+    pngs = sorted((out / "sav_000001" / "003").glob("*.png"))
+    assert len(pngs) == 121 and pngs[1].name == "00004.png"  # every annotated frame, empty ones too
+    orig = json.loads((shared_data / "sav" / "sav_000001_manual.json").read_text())
+    got = np.array(Image.open(out / "sav_000001" / "003" / "00452.png"))
+    assert set(np.unique(got)) <= {0, 255}
+    assert np.array_equal(got > 0, mask_util.decode(orig["masklet"][113][3]).astype(bool))
+
+
+def test_png_layout_roundtrip(tmp_path):
+    src = sample_project(tmp_path)
+    out = tmp_path / "Annotations_6fps"
+    SAV.export(src, out, layout="png", stride=2)
+    assert sorted(p.name for p in (out / "clip" / "001").iterdir()) == [f"{f:05d}.png" for f in range(0, 12, 2)]
+    q = Project.create(tmp_path / "q.annotator")
+    SAV.load(q, out)
+    [item] = q.items()
+    assert item.meta["sav"]["stride"] == 2 and item.num_frames == 11
+    assert item.path.endswith("JPEGImages_24fps/clip")
+    a = {(t.obj_id, m.frame): m.rle["counts"] for t in src.tracks(2) for m in src.masks(track_id=t.id)}
+    b = {(t.obj_id, m.frame): m.rle["counts"] for t in q.tracks() for m in q.masks(track_id=t.id)}
+    assert a == b
