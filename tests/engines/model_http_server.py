@@ -70,6 +70,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.wfile.write(rest)
 
+    def do_CONNECT(self) -> None:  # an HTTPS tunnel request sent to us as a proxy
+        self.state.requests.append({"path": "CONNECT " + self.path, "range": None,
+                                    "user_agent": self.headers.get("User-Agent")})
+        self._reply(403, b"", {})
+
     def _reply(self, code: int, body: bytes, headers: dict) -> None:
         self.send_response(code)
         self.send_header("Content-Length", str(len(body)))

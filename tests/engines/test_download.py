@@ -237,3 +237,11 @@ def test_one_download_per_file(server, body, tmp_path):
     lock.write_text("999999999")  # its owner is gone: taken over
     assert dl.download_file(server.url, tmp_path / "m.pt", sha256=sha(body)).read_bytes() == body
     assert not lock.exists()
+
+
+def test_https_proxy_variable_is_honoured(server, tmp_path, monkeypatch):
+    # urllib must ask the proxy for a tunnel to the real host; our proxy refuses it.
+    monkeypatch.setenv("https_proxy", server.base)
+    with pytest.raises(dl.DownloadError, match="models.example.invalid"):
+        dl.download_file("https://models.example.invalid/file.bin", tmp_path / "m.pt", retries=0)
+    assert server.state.requests[0]["path"] == "CONNECT models.example.invalid:443"

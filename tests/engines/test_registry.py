@@ -230,3 +230,35 @@ def test_classic_sessions_by_name():
     assert hasattr(v, "propagate")
     with pytest.raises(ModelNotAvailableError):
         registry.create_image_session("flow-warp")
+
+
+@pytest.mark.slow
+def test_installed_checkpoint_becomes_the_default_engine(tmp_path):
+    """End to end: a checkpoint saved into the models folder is picked up as the default image
+    engine, and the session it creates loads that file and segments."""
+    import numpy as np
+    import torch
+
+    from annotator.engines import checkpoint as ck
+
+    cards = [c for c in _implemented("image") if c.kind == "image" and c.container == "state_dict"
+             and c.params and c.params < 12_000_000]
+    if not cards:
+        pytest.skip("no small image architecture implemented yet")
+    card = min(cards, key=lambda c: registry._rank(c, "image"))
+    model = ck.load_model(card, "random")
+    torch.save(model.state_dict(), paths.models_dir() / card.file)
+    assert registry.default_engine_name("image") == card.name
+    session = registry.create_image_session(registry.default_engine_name("image"))
+    rgb = (np.random.default_rng(0).random((120, 160, 3)) * 255).astype(np.uint8)
+    session.set_image(rgb)
+    pred = session.predict(points=np.array([[80.0, 60.0]]), labels=np.array([1]))
+    assert pred.masks.shape[1:] == (120, 160) and pred.masks.dtype == bool
+
+
+def test_preference_lists_name_real_cards():
+    cards = registry.load_cards()
+    for kind, names in registry.PREFERENCE.items():
+        for name in names:
+            assert name in cards, name
+            assert cards[name].segments_kind(kind), name
