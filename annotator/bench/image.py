@@ -59,6 +59,16 @@ def _timed(fn):
 
 
 def measure(model: str, threads: int = 2, weights=None, repeats: int = 10, clicks: int = 20) -> dict:
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        return _measure(model, threads, weights, repeats, clicks)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _measure(model: str, threads: int, weights, repeats: int, clicks: int) -> dict:
     import numpy as np
     import torch
 

@@ -171,7 +171,9 @@ class SamImageSession:
             from PIL import Image
 
             rgb = np.array(Image.fromarray(rgb).resize((nw, nh), Image.BILINEAR))
-        x = torch.as_tensor(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float()
+        if not rgb.flags.writeable or not rgb.flags.c_contiguous:
+            rgb = np.array(rgb)  # torch wants a writable, contiguous buffer
+        x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float()
         x = (x - self._mean) / self._std
         s = self.image_size
         return F.pad(x, (0, s - nw, 0, s - nh))
