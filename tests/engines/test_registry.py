@@ -262,3 +262,29 @@ def test_preference_lists_name_real_cards():
         for name in names:
             assert name in cards, name
             assert cards[name].segments_kind(kind), name
+
+
+@pytest.mark.parametrize("size", ["tiny", "small", "base_plus", "large"])
+def test_sam2_0_cards_are_sam2_1_minus_its_additions(size, parity_dir):
+    """SAM 2.0 = SAM 2.1 of the same size without no_obj_embed_spatial / obj_ptr_tpos_proj
+    (MODELS.md 5.1); tiny is also compared with the official 2.0 layout dump."""
+    import torch
+
+    from annotator.engines.checkpoint import expected_shapes
+
+    old, new = registry.get_card(f"sam2_hiera_{size}"), registry.get_card(f"sam2.1_hiera_{size}")
+    if not (registry.is_implemented(old) and registry.is_implemented(new)):
+        pytest.skip("SAM 2 family not implemented yet")
+    a, b = expected_shapes(old), expected_shapes(new)
+    assert set(b) - set(a) == {"no_obj_embed_spatial", "obj_ptr_tpos_proj.weight", "obj_ptr_tpos_proj.bias"}
+    assert set(a) <= set(b) and all(a[k] == b[k] for k in a)
+    assert old.params == new.params - 64 * 256 - 64 - 64
+    tsv = parity_dir / "schemas" / f"sam2_hiera_{size}.tsv"
+    if tsv.is_file():
+        rows = [line.split("\t") for line in tsv.read_text().splitlines() if line and not line.startswith("#")]
+        assert {r[0]: tuple(int(d) for d in r[1].strip("()").split(",") if d.strip()) for r in rows} == a
+    from annotator.nn import factory
+
+    with torch.device("meta"):
+        model = factory.build(dict(old.arch))
+    assert sum(p.numel() for p in model.parameters()) == old.params
