@@ -50,7 +50,7 @@ def load_state_dict_file(path: str | Path, mmap: bool = True) -> Any:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
-    if path.suffix.lower() in SAFETENSORS_SUFFIXES:
+    if path.suffix.lower() in SAFETENSORS_SUFFIXES or _looks_like_safetensors(path):
         try:
             from safetensors.torch import load_file
 
@@ -73,6 +73,17 @@ def load_state_dict_file(path: str | Path, mmap: bool = True) -> Any:
             ) from None
         # torch reports cut-off or foreign files as OSError, EOFError, KeyError, RuntimeError...
         raise CheckpointError(f"{path}: file is truncated or not a PyTorch checkpoint ({_short(e)})") from None
+
+
+def _looks_like_safetensors(path: Path) -> bool:
+    """safetensors: 8-byte little-endian header length, then a JSON header; torch files start
+    with a zip ("PK") or pickle (0x80) signature instead. Lets a .part file be recognised."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(9)
+    except OSError:
+        return False
+    return len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < (1 << 30)
 
 
 def _short(e: BaseException) -> str:

@@ -223,11 +223,14 @@ def download_file(
     cancel: Cancel = None,
     retries: int = 2,
     timeout: float = 30.0,
+    check: Callable[[Path], None] | None = None,
 ) -> Path:
     """Download to `dest` (atomically, via `dest.part`), resuming a previous partial file.
 
     Each URL is tried in turn; a dropped connection is retried `retries` times, resuming.
     A sha256 mismatch deletes the partial file (resuming it cannot help) and installs nothing.
+    `check(part_path)` may inspect the complete file before it is installed; if it raises, the
+    file is deleted and nothing is installed.
     """
     urls = [urls] if isinstance(urls, str) else list(urls)
     if not urls:
@@ -237,7 +240,7 @@ def download_file(
     part = dest.with_name(dest.name + ".part")
     _check_free_space(part, size)
     with _DownloadLock(dest):
-        return _download_locked(urls, dest, part, sha256, size, progress, cancel, retries, timeout)
+        return _download_locked(urls, dest, part, sha256, size, progress, cancel, retries, timeout, check)
 
 
 def _check_free_space(part: Path, size: int | None) -> None:
@@ -296,7 +299,7 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
-def _download_locked(urls, dest, part, sha256, size, progress, cancel, retries, timeout) -> Path:
+def _download_locked(urls, dest, part, sha256, size, progress, cancel, retries, timeout, check) -> Path:
     last: DownloadError | None = None
     for url in urls:
         for attempt in range(retries + 1):
@@ -331,6 +334,12 @@ def _download_locked(urls, dest, part, sha256, size, progress, cancel, retries, 
             )
     else:
         log.warning("%s: no published sha256; installed without a checksum check", dest.name)
+    if check is not None:
+        try:
+            check(part)
+        except AnnotatorError as e:
+            part.unlink(missing_ok=True)
+            raise type(e)(f"downloaded {dest.name} was deleted, nothing installed: {e}") from None
     os.replace(part, dest)
     return dest
 
@@ -400,7 +409,20 @@ def download_card(card, progress: Progress | None = None, cancel: Cancel = None,
         return have
     if not card.commercial:
         record_licence_acceptance(card)
-    return download_file(card.urls, target_path(card), card.sha256, card.size, progress, cancel, retries)
+    check = None if card.sha256 else (lambda p: _check_unverified(card, p))
+    return download_file(card.urls, target_path(card), card.sha256, card.size, progress, cancel, retries,
+                         check=check)
+
+
+def _check_unverified(card, part: Path) -> None:
+    """Without a published sha256, make sure the file is at least this model's checkpoint:
+    weights-only loadable, not another known model, and (when our architecture exists) every
+    key and shape right."""
+    from annotator.engines import checkpoint, registry
+
+    sd = checkpoint.load_checkpoint(card, part)
+    if registry.is_implemented(card):
+        checkpoint.check_keys(checkpoint.expected_shapes(card), sd, card, card.file)
 
 
 class TextProgress:

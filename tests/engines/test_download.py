@@ -245,3 +245,54 @@ def test_https_proxy_variable_is_honoured(server, tmp_path, monkeypatch):
     with pytest.raises(dl.DownloadError, match="models.example.invalid"):
         dl.download_file("https://models.example.invalid/file.bin", tmp_path / "m.pt", retries=0)
     assert server.state.requests[0]["path"] == "CONNECT models.example.invalid:443"
+
+
+def _serve_state_dict(sd: dict, tmp_path) -> tuple[LocalServer, bytes]:
+    import torch
+
+    torch.save(sd, tmp_path / "served.pth")
+    data = (tmp_path / "served.pth").read_bytes()
+    return LocalServer(data), data
+
+
+def test_unverified_download_of_another_model_is_not_installed(tmp_path, monkeypatch):
+    """No published sha256: the file must at least be this model's checkpoint."""
+    import torch
+
+    from annotator.engines.signatures import LAYOUTS
+    from annotator.errors import CheckpointError
+
+    monkeypatch.setenv("no_proxy", "*")
+    sd = {k: torch.zeros(s) for k, s in LAYOUTS["edgetam"]["present"].items()}
+    srv, _ = _serve_state_dict(sd, tmp_path)
+    try:
+        card = _card(tmp_path, srv.url, None, commercial=True)
+        card = Card(**{**card.__dict__, "schema": "edgesam"})
+        with pytest.raises(CheckpointError, match="deleted, nothing installed.*checkpoint for edgetam"):
+            dl.download_card(card)
+        from annotator.engines.registry import target_path
+
+        dest = target_path(card)
+        assert not dest.exists() and not dest.with_name(dest.name + ".part").exists()
+    finally:
+        srv.close()
+
+
+def test_unverified_html_page_is_not_installed(server, tmp_path):
+    server.state.body = b"<html>login required</html>"
+    card = _card(tmp_path, server.url, None, commercial=True)
+    from annotator.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="truncated or not a PyTorch checkpoint"):
+        dl.download_card(card)
+
+
+def test_safetensors_recognised_without_its_suffix(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    from annotator.engines.checkpoint import load_state_dict_file
+
+    save_file({"a": torch.ones(3)}, str(tmp_path / "w.safetensors"))
+    (tmp_path / "w.safetensors").rename(tmp_path / "w.safetensors.part")
+    assert torch.equal(load_state_dict_file(tmp_path / "w.safetensors.part")["a"], torch.ones(3))
