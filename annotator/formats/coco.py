@@ -285,8 +285,10 @@ def _segmentation_rle(seg, h: int, w: int, where: str) -> dict:
 def attach_or_check(project, pi: PlannedItem, media_path: Path, where: str, require_media: bool) -> None:
     """Reuse a matching project item, or check the file on disk agrees with the annotations.
     (Shared by the COCO, YouTube-VIS and labelme importers.)"""
-    existing = find_item(project, media_path) or find_item(project, None, media_path.name,
-                                                           (pi.width, pi.height))
+    existing = find_item(project, media_path)
+    if existing is None and not media_path.exists():
+        # the dataset moved: an item of the same file name and size is the same media
+        existing = find_item(project, None, media_path.name, (pi.width, pi.height))
     if existing is not None:
         if (existing.width, existing.height) != (pi.width, pi.height):
             raise FormatError(f"{where}: annotated as {pi.width}x{pi.height} but project item "

@@ -1,6 +1,4 @@
 import json
-import math
-import shutil
 
 import numpy as np
 import pytest
