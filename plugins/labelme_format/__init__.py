@@ -74,7 +74,8 @@ def _png_from_b64(data: str, where: str) -> np.ndarray:
 class LabelmeFormat(Format):
     name = "labelme"
     description = "labelme JSON, one file per image / annotated video frame (polygons or mask shapes)"
-    extensions = (".json",)
+    # A folder both ways (one JSON per image); an import may also name a single .json file.
+    extensions = ()
     export_options = {
         "shapes": "polygon (default: pixel-edge polygons, holes are lost) or mask (labelme mask shapes, exact)",
         "tolerance": "polygon simplification in pixels; 0 (default) keeps pixel-exact outlines",
