@@ -176,18 +176,29 @@ def card_files(folder: Path | None = None) -> list[Path]:
     return sorted(folder.glob("*.yaml"))
 
 
+_loaded: dict[str, tuple[tuple, dict[str, Card]]] = {}
+
+
 def load_cards(folder: Path | None = None) -> dict[str, Card]:
     """Every valid card by name. A broken card is logged and skipped so one bad file
-    cannot take the whole model list down (tests parse each card strictly)."""
+    cannot take the whole model list down (tests parse each card strictly).
+    Re-read only when a card file is added, removed or changed."""
+    folder = paths.cards_dir() if folder is None else Path(folder)
+    files = card_files(folder)
+    stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+    hit = _loaded.get(str(folder))
+    if hit is not None and hit[0] == stamp:
+        return dict(hit[1])
     cards: dict[str, Card] = {}
-    for p in card_files(folder):
+    for p in files:
         try:
             card = parse_card(p)
         except CardError as e:
             log.warning("skipping model card: %s", e)
             continue
         cards[card.name] = card
-    return cards
+    _loaded[str(folder)] = (stamp, cards)
+    return dict(cards)
 
 
 def get_card(name: str) -> Card:
