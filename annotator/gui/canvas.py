@@ -22,6 +22,8 @@ from PySide6.QtWidgets import (
     QGraphicsView,
 )
 
+from annotator.gui.overlay import OverlayBuilder
+
 DRAG_THRESHOLD_PX = 5
 
 
@@ -47,6 +49,12 @@ class Canvas(QGraphicsView):
         self._img_item.setTransformationMode(Qt.TransformationMode.FastTransformation)
         self._ovl_item = QGraphicsPixmapItem()
         self._ovl_item.setZValue(1)
+        # Keep the scaled image/overlay as device pixmaps: repaints for cursor, prompts or the
+        # brush preview then blit instead of rescaling a full frame.
+        self._img_item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self._ovl_item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.setOptimizationFlags(QGraphicsView.OptimizationFlag.DontSavePainterState
+                                  | QGraphicsView.OptimizationFlag.DontAdjustForAntialiasing)
         self.scene().addItem(self._img_item)
         self.scene().addItem(self._ovl_item)
         self._prompt_items: list[QGraphicsItem] = []
@@ -81,10 +89,26 @@ class Canvas(QGraphicsView):
         self._space = False
         self._stroke: list[QPointF] = []
         self._stroke_erase = False
-        self._pending_token = None
+        self._waiting_tokens: list = []
+        self._paint_tokens: list = []
         self._fit_mode = True
+        self._overlay_req = 0
+        self._pending_image = None
+        self._overlay = OverlayBuilder(self)
+        self._overlay.built.connect(self._on_overlay_built)
+        self._overlay.start()
 
     # ---------------- content ----------------
+    def set_frame(self, image: QImage, layers: list, token=None) -> None:
+        """Show a new frame together with its overlay (both appear in the same paint, so a
+        mask never sits on the wrong frame)."""
+        self._pending_image = image
+        self._layers = layers
+        if image is not None and (image.width(), image.height()) != self.image_size:
+            self.set_image(image)  # new size: show at once, the overlay follows
+            self._pending_image = None
+        self._rebuild_overlay(token)
+
     def set_image(self, image: QImage | None) -> None:
         if image is None:
             self._img_item.setPixmap(QPixmap())
@@ -102,35 +126,31 @@ class Canvas(QGraphicsView):
         return self.image_size[0] > 0
 
     def set_layers(self, layers: list, token=None) -> None:
-        """layers: list of (mask bool HxW, (r, g, b), selected: bool). Rebuilds the overlay."""
+        """layers: list of (mask bool HxW or COCO RLE dict, (r, g, b), selected). The overlay is
+        composed in a background thread; `maskPainted(token)` fires once it is on screen."""
         self._layers = layers
-        self._rebuild_overlay()
+        self._rebuild_overlay(token)
+
+    def _rebuild_overlay(self, token=None) -> None:
         if token is not None:
-            self._pending_token = token
+            self._waiting_tokens.append(token)  # survives being superseded by a newer rebuild
+        self._overlay_req += 1
+        self._overlay.request(self._overlay_req, token, self.image_size, list(self._layers), self.opacity,
+                              self.outlines_only)
+
+    def _on_overlay_built(self, req_id: int, token, qimage) -> None:
+        if req_id != self._overlay_req:
+            return  # superseded while it was being built
+        if self._pending_image is not None:
+            img, self._pending_image = self._pending_image, None
+            self.set_image(img)
+        self._ovl_item.setPixmap(QPixmap.fromImage(qimage) if qimage is not None else QPixmap())
+        self._paint_tokens.extend(self._waiting_tokens)
+        self._waiting_tokens = []
         self.viewport().update()
 
-    def _rebuild_overlay(self) -> None:
-        w, h = self.image_size
-        if not w or not self._layers:
-            self._ovl_item.setPixmap(QPixmap())
-            return
-        ovl = np.zeros((h, w, 4), np.uint8)  # BGRA, matches QImage ARGB32 on little-endian
-        fill_alpha = 0 if self.outlines_only else int(round(255 * self.opacity))
-        for mask, color, selected in self._layers:
-            if mask is None or mask.shape != (h, w):
-                continue
-            bgra = (color[2], color[1], color[0])
-            if fill_alpha:
-                ovl[mask] = (*bgra, fill_alpha)
-            m8 = np.ascontiguousarray(mask, dtype=np.uint8)
-            contours, _ = cv2.findContours(m8, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
-            thick = max(1, int(round(max(w, h) / 500))) * (2 if selected else 1)
-            if selected or self.outlines_only:
-                cv2.drawContours(ovl, contours, -1, (*bgra, 255), thick + 1)
-            else:
-                cv2.drawContours(ovl, contours, -1, (*bgra, 230), thick)
-        qimg = QImage(ovl.data, w, h, 4 * w, QImage.Format.Format_ARGB32).copy()
-        self._ovl_item.setPixmap(QPixmap.fromImage(qimg))
+    def shutdown(self) -> None:
+        self._overlay.stop()
 
     def set_opacity(self, value: float) -> None:
         self.opacity = float(min(1.0, max(0.0, value)))
@@ -205,9 +225,10 @@ class Canvas(QGraphicsView):
     # ---------------- painting hook for latency ----------------
     def paintEvent(self, e) -> None:
         super().paintEvent(e)
-        if self._pending_token is not None:
-            token, self._pending_token = self._pending_token, None
-            self.maskPainted.emit(token)
+        if self._paint_tokens:
+            tokens, self._paint_tokens = self._paint_tokens, []
+            for token in tokens:
+                self.maskPainted.emit(token)
 
     # ---------------- mouse ----------------
     def _in_image(self, p: QPointF) -> QPointF:

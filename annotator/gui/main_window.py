@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -83,7 +84,6 @@ class MainWindow(QMainWindow):
         self._gen = 0  # prompt generation
         self._view_gen = 0  # frame display generation
         self._probe_id = 0
-        self._mask_cache: dict[tuple[int, int], tuple[str, np.ndarray]] = {}
         self._job = None  # running propagation: dict
         self._job_ids = 0
         self._refresh_pending = False
@@ -96,6 +96,9 @@ class MainWindow(QMainWindow):
         self.device = ""
         self.closed = False
 
+        # Worker threads run Python too; a shorter GIL switch interval lets the GUI thread
+        # take the GIL back within ~1 ms instead of 5 ms when it has an event to handle.
+        sys.setswitchinterval(0.001)
         self.cache = FrameCache()
         self.loader = MediaLoader(self.cache, self)
         self.worker = EngineWorker(self.cache, self)
@@ -107,6 +110,7 @@ class MainWindow(QMainWindow):
         self._init_engines(engine)
         self._restore_layout()
         self._state_timer = QTimer(self, singleShot=True, interval=400, timeout=self._save_view_state)
+        self._flush_timer = QTimer(self, singleShot=True, interval=100, timeout=self._flush_propagated)
         if paths:
             QTimer.singleShot(0, lambda: self.open_paths(list(paths)))
         self._update_enabled()
@@ -574,7 +578,6 @@ class MainWindow(QMainWindow):
         self.item = None
         self.active_track = None
         self.prompt = None
-        self._mask_cache.clear()
 
     def _on_probed(self, req_id: int, results: list) -> None:
         if self.project is None:
@@ -724,9 +727,8 @@ class MainWindow(QMainWindow):
     def _on_frame_loaded(self, gen: int, key: tuple, qimage) -> None:
         if self.item is None or key != self._key():
             return
-        self.canvas.set_image(qimage)
         self._shown_key = key
-        self.refresh_overlay()
+        self.canvas.set_frame(qimage, self._layers())
 
     def _on_load_failed(self, gen: int, key: tuple, exc) -> None:
         if self.item is not None and key == self._key():
@@ -762,7 +764,8 @@ class MainWindow(QMainWindow):
     def schedule_refresh(self) -> None:
         if not self._refresh_pending:
             self._refresh_pending = True
-            QTimer.singleShot(0, self._refresh)
+            # While a propagation streams frames in, redraw a few times a second, not per frame.
+            QTimer.singleShot(200 if self._job is not None else 0, self._refresh)
 
     def _refresh(self) -> None:
         self._refresh_pending = False
@@ -799,32 +802,22 @@ class MainWindow(QMainWindow):
             return
         self.labels.set_categories([(c.name, c.color) for c in self.project.categories()], self.current_label)
 
-    def _decoded(self, rec) -> np.ndarray:
-        key = (rec.track_id, rec.frame)
-        counts = rec.rle["counts"]
-        hit = self._mask_cache.get(key)
-        if hit is not None and hit[0] == counts:
-            return hit[1]
-        m = rec.mask()
-        if len(self._mask_cache) > 256:
-            self._mask_cache.clear()
-        self._mask_cache[key] = (counts, m)
-        return m
+    def _layers(self) -> list:
+        layers = []
+        for t in self.project.tracks(self.item.id):
+            if t.hidden:
+                continue
+            rec = self.project.mask(t.id, self.frame)
+            if rec is not None:
+                layers.append((rec.rle, t.color, t.id == self.active_track))
+        return layers
 
     def refresh_overlay(self, token=None) -> None:
         if self.project is None or self.item is None or self._shown_key != self._key():
             if token is not None:
                 self._paint_tokens[token] = True
             return
-        layers = []
-        for t in self.project.tracks(self.item.id):
-            if t.hidden:
-                continue
-            rec = self.project.mask(t.id, self.frame)
-            if rec is None:
-                continue
-            layers.append((self._decoded(rec), t.color, t.id == self.active_track))
-        self.canvas.set_layers(layers, token)
+        self.canvas.set_layers(self._layers(), token)
         if self.prompt is not None and self.prompt.frame == self.frame and self.prompt.item_id == self.item.id:
             self.canvas.set_prompts(self.prompt.points, self.prompt.labels, self.prompt.box)
 
@@ -1182,6 +1175,7 @@ class MainWindow(QMainWindow):
         group = self.project.group(label)
         group.__enter__()
         self._job = dict(id=self._job_ids, group=group, objmap=objmap, keep=keep, item_id=self.item.id,
+                         pending=[], deletes=[],
                          start=self.frame, direction=direction, frames=0, last_follow=0.0, label=label,
                          user_moved=False)
         total = {"forward": n - 1 - self.frame, "backward": self.frame, "both": n - 1}[direction]
@@ -1207,18 +1201,20 @@ class MainWindow(QMainWindow):
             return
         from annotator.core import rle as rle_mod
 
-        entries = []
         for obj_id, r in masks.items():
             tid = job["objmap"].get(obj_id)
             if tid is None or frame in job["keep"][tid]:
                 continue
             if rle_mod.is_empty(r):
                 if self.project.mask(tid, frame) is not None:
-                    self.project.delete_masks(tid, frame, frame)
+                    job["deletes"].append((tid, frame))
                 continue
-            entries.append(dict(track_id=tid, frame=frame, rle=r, source="propagated", model=self.video_engine_name))
-        if entries:
-            self.project.set_masks(entries, label=job["label"])
+            job["pending"].append(dict(track_id=tid, frame=frame, rle=r, source="propagated",
+                                       model=self.video_engine_name))
+        # Frames are written in small batches (one transaction, one fsync, every ~100 ms):
+        # the GUI thread stays free and a crash loses at most the last batch.
+        if not self._flush_timer.isActive():
+            self._flush_timer.start()
         job["frames"] += 1
         # Follow the propagation front (a few times a second) so masks appear as they come.
         now = time.perf_counter()
@@ -1244,7 +1240,24 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(msg, 5000)
         self.last_job_status = status
 
+    def _flush_propagated(self) -> None:
+        job = self._job
+        if job is None or self.project is None:
+            return
+        entries, job["pending"] = job["pending"], []
+        deletes, job["deletes"] = job["deletes"], []
+        try:
+            if entries:
+                self.project.set_masks(entries, label=job["label"])
+            for tid, f in deletes:
+                self.project.delete_masks(tid, f, f)
+        except Exception as e:
+            self.cancel_propagation()
+            gui_errors.show_error(self, e, "Could not save propagated masks")
+
     def _finish_job(self, status: str) -> None:
+        self._flush_timer.stop()
+        self._flush_propagated()
         job, self._job = self._job, None
         if job is None:
             return
@@ -1326,6 +1339,7 @@ class MainWindow(QMainWindow):
             self.worker.cancel()
         self.worker.stop()
         self.loader.stop()
+        self.canvas.shutdown()
         if self._job is not None:
             self._finish_job("cancelled")
         self.close_project()

@@ -119,6 +119,9 @@ class EngineWorker(QThread):
 
     # ---------------- thread ----------------
     def run(self) -> None:
+        from annotator.gui.threads import lower_current_thread_priority
+
+        lower_current_thread_priority()
         while True:
             try:
                 op, arg = self._q.get(timeout=0.05)
