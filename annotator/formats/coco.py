@@ -7,8 +7,9 @@ them. Annotations carry `track_id` (the object id) so a video object keeps its i
 Ids start at 1 (COCOeval treats id 0 as unmatched); `area`/`bbox` come from the mask.
 
 Import: plain COCO files (each annotation becomes one object of its image) and our own exports
-(video frames regrouped, objects rebuilt from `track_id`). Images that are not on disk become
-media items marked missing (relink them later) unless require_media=true.
+(video frames regrouped, objects rebuilt from `track_id`). Images that are not on disk are an
+error by default (a wrong image_root would otherwise add hundreds of broken items); with
+require_media=false they become media items marked missing, to relink later.
 """
 from __future__ import annotations
 
@@ -69,7 +70,8 @@ class CocoFormat(Format):
     }
     import_options = {
         "image_root": "folder that file_name is relative to (default: the JSON file's folder)",
-        "require_media": "true: refuse images that are not on disk (default false: import them as missing)",
+        "require_media": "true (default): refuse images that are not on disk; false: import them as missing media "
+                         "(relink later)",
     }
 
     # ------------------------------------------------------------------------------ export
@@ -146,7 +148,7 @@ class CocoFormat(Format):
         path = Path(path)
         o = Options(self.name, str(path), opts, self.import_options)
         root = o.path("image_root") or path.parent
-        require = o.bool("require_media", False)
+        require = o.bool("require_media", True)
         doc = read_json(path)
         plan = self.plan(project, doc, path, root, require)
         return apply_plan(project, plan, f"Import COCO {path.name}")
@@ -302,7 +304,8 @@ def attach_or_check(project, pi: PlannedItem, media_path: Path, where: str, requ
             return
     if not media_path.exists():
         if require_media:
-            raise FormatError(f"{where}: media file {media_path} does not exist")
+            raise FormatError(f"{where}: media file {media_path} does not exist (set image_root, or "
+                              "require_media=false to import it as missing media)")
         return
     from annotator.errors import MediaError
     from annotator.media import image_size, probe

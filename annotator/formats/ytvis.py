@@ -50,7 +50,8 @@ class YtvisFormat(Format):
     }
     import_options = {
         "image_root": "folder the file_names are relative to (default: the JSON file's folder)",
-        "require_media": "true: refuse videos whose frames are not on disk (default false: import as missing)",
+        "require_media": "true (default): refuse videos that are not on disk; false: import them as missing media "
+                         "(relink later)",
     }
 
     # ------------------------------------------------------------------------------ export
@@ -128,7 +129,7 @@ class YtvisFormat(Format):
         path = Path(path)
         o = Options(self.name, str(path), opts, self.import_options)
         root = o.path("image_root") or path.parent
-        require = o.bool("require_media", False)
+        require = o.bool("require_media", True)
         doc = read_json(path)
         plan = self.plan(project, doc, path, root, require)
         return apply_plan(project, plan, f"Import YouTube-VIS {path.name}")

@@ -9,8 +9,9 @@ shapes=mask each object is one labelme `mask` shape instead (exact, holes includ
 Video frames carry an extra top-level `annotator` key (labelme keeps unknown keys) so they
 import back onto their video.
 
-Import: polygon, rectangle, circle and mask shapes (point/line shapes carry no area and are
-skipped). Polygons are rasterised with pycocotools (pixel (x, y) covers [x, x+1) x [y, y+1));
+Import: a JSON file or a folder of them. Images must be on disk unless require_media=false
+(then they become missing media items, to relink later). Polygon, rectangle, circle and mask
+shapes are read (point/line shapes carry no area and are skipped). Polygons are rasterised with pycocotools (pixel (x, y) covers [x, x+1) x [y, y+1));
 labelme itself draws with PIL, which differs by at most one pixel along the outline.
 """
 from __future__ import annotations
@@ -81,7 +82,8 @@ class LabelmeFormat(Format):
         "tolerance": "polygon simplification in pixels; 0 (default) keeps pixel-exact outlines",
     }
     import_options = {
-        "require_media": "true: refuse JSON files whose image is not on disk (default false: import as missing)",
+        "require_media": "true (default): refuse JSON files whose image is not on disk; false: import them as "
+                         "missing media (relink later)",
     }
 
     # ------------------------------------------------------------------------------ export
@@ -154,7 +156,7 @@ class LabelmeFormat(Format):
     def load(self, project, path, **opts):
         path = Path(path)
         o = Options(self.name, str(path), opts, self.import_options)
-        require = o.bool("require_media", False)
+        require = o.bool("require_media", True)
         if not path.exists():
             raise FormatError(f"{path}: not found")
         files = sorted(path.rglob("*.json")) if path.is_dir() else [path]

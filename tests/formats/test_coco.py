@@ -62,7 +62,7 @@ def test_roundtrip_rle_is_exact(tmp_path):
     out = tmp_path / "coco.json"
     COCO_FMT.export(src, out)
     dst = Project.create(tmp_path / "dst.annotator")
-    res = COCO_FMT.load(dst, out)
+    res = COCO_FMT.load(dst, out, require_media=False)
     assert res.masks == 10 and res.tracks == 4
     assert_same_masks(src, dst)
     assert category_of(src) == category_of(dst)
@@ -87,7 +87,7 @@ def test_polygon_mode(tmp_path):
                for a in doc["annotations"])
     gt = COCO(str(out))  # pycocotools rasterises the polygons back to our pixels, holes filled
     dst = Project.create(tmp_path / "dst.annotator")
-    COCO_FMT.load(dst, out)
+    COCO_FMT.load(dst, out, require_media=False)
     assert_same_masks(src, dst, transform=fill_holes)
     ann = gt.loadAnns(gt.getAnnIds(imgIds=[1]))[0]
     assert gt.annToMask(ann).sum() == ann["area"] == 25 * 25 + 10 * 20  # hole filled, both parts kept
@@ -173,7 +173,7 @@ def test_malformed_input_is_refused_and_project_untouched(tmp_path, case):
     p = sample_project(tmp_path)
     before = snapshot(p)
     with pytest.raises(FormatError, match=pattern) as e:
-        COCO_FMT.load(p, f)
+        COCO_FMT.load(p, f, require_media=False)
     msg = str(e.value)
     assert "bad.json" in msg and "\n" not in msg
     assert snapshot(p) == before
@@ -184,8 +184,9 @@ def test_valid_doc_imports(tmp_path):
     f = tmp_path / "ok.json"
     f.write_text(json.dumps(_valid_doc()))
     p = Project.create(tmp_path / "p.annotator")
-    COCO_FMT.load(p, f)
+    COCO_FMT.load(p, f, require_media=False)
     assert p.masks()[0].mask().sum() == 2
+    assert not p.items()[0].exists
 
 
 def test_missing_paths(tmp_path):
@@ -197,8 +198,8 @@ def test_missing_paths(tmp_path):
     f.write_text(json.dumps(_valid_doc()))
     with pytest.raises(FormatError, match="image_root.*does not exist"):
         COCO_FMT.load(p, f, image_root=str(tmp_path / "no_dir"))
-    with pytest.raises(FormatError, match="media file .*a.jpg does not exist"):
-        COCO_FMT.load(p, f, require_media=True)
+    with pytest.raises(FormatError, match=r"ok.json: image 1 \(a.jpg\): media file .*a.jpg does not exist"):
+        COCO_FMT.load(p, f)  # by default images must exist
     with pytest.raises(FormatError, match="unknown option 'colour'"):
         COCO_FMT.load(p, f, colour=1)
     assert snapshot(p) == before
@@ -222,7 +223,7 @@ def test_failure_while_writing_is_undone(tmp_path, monkeypatch):
 
     monkeypatch.setattr(dst, "set_masks", failing)
     with pytest.raises(FormatError, match="import failed and was undone.*disk full"):
-        COCO_FMT.load(dst, out)
+        COCO_FMT.load(dst, out, require_media=False)
     assert calls["n"] == 2
     assert snapshot(dst)[:5] == before[:5]
 

@@ -79,7 +79,7 @@ def roundtrip(tmp_path_factory, scene, fmt, out_name, video_only=False, transfor
     out = folder / out_name
     f.export(src, out, **opts)
     dst = Project.create(folder / "dst.annotator")
-    f.load(dst, out)
+    f.load(dst, out, **({"require_media": False} if fmt in ("coco", "ytvis", "labelme") else {}))
     got = by_key(dst)
     assert sorted(got) == sorted(want)
     for k, m in want.items():

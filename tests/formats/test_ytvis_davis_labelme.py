@@ -26,7 +26,7 @@ def test_ytvis_layout_and_roundtrip(tmp_path):
     assert len(a["segmentations"]) == 12 and a["segmentations"][1] is None and a["areas"][1] is None
     assert a["areas"][0] == 10 * 18 and a["bboxes"][0] == [2.0, 0.0, 18.0, 10.0]
     dst = Project.create(tmp_path / "dst.annotator")
-    YTVIS.load(dst, out)
+    YTVIS.load(dst, out, require_media=False)
     assert_same_masks(src, dst, names={"clip.mp4"})
     assert category_of(dst) == {k: v for k, v in category_of(src).items() if k[0] == "clip.mp4"}
 
@@ -34,7 +34,7 @@ def test_ytvis_layout_and_roundtrip(tmp_path):
     d2 = json.loads((tmp_path / "annotated.json").read_text())
     assert d2["videos"][0]["frame_indices"] == [0, 2, 4, 6, 8, 10]
     dst2 = Project.create(tmp_path / "dst2.annotator")
-    YTVIS.load(dst2, tmp_path / "annotated.json")
+    YTVIS.load(dst2, tmp_path / "annotated.json", require_media=False)
     assert_same_masks(src, dst2, names={"clip.mp4"}, transform=fill_holes)
 
 
@@ -55,7 +55,7 @@ def test_ytvis_malformed(tmp_path, mutate, pattern):
     out.write_text(json.dumps(d))
     before = snapshot(src)
     with pytest.raises(FormatError, match=pattern) as e:
-        YTVIS.load(src, out)
+        YTVIS.load(src, out, require_media=False)
     assert "y.json" in str(e.value)
     assert snapshot(src) == before
 
@@ -144,7 +144,7 @@ def test_labelme_roundtrip(tmp_path, shapes):
     if shapes == "polygon":  # the two-part object is two polygons sharing a group id
         assert [s["group_id"] for s in doc["shapes"]] == [1, 1, 2]
     dst = Project.create(tmp_path / "dst.annotator")
-    LABELME.load(dst, out)
+    LABELME.load(dst, out, require_media=False)
     assert_same_masks(src, dst, transform=fill_holes if shapes == "polygon" else None)
     assert {c.name for c in dst.categories()} == {"cat", "dog", "object"}
     assert {i.kind for i in dst.items()} == {"image", "frames"}
@@ -159,7 +159,9 @@ def test_labelme_reads_rectangles_circles_and_skips_points(tmp_path):
     f = tmp_path / "x.json"
     f.write_text(json.dumps(doc))
     p = Project.create(tmp_path / "p.annotator")
-    LABELME.load(p, f)
+    with pytest.raises(FormatError, match="x.json .x.png.: media file .*x.png does not exist"):
+        LABELME.load(p, f)
+    LABELME.load(p, f, require_media=False)
     [item] = p.items()
     assert not item.exists and (item.width, item.height) == (30, 20)
     m = {p.category(t.category_id).name: p.mask(t.id, 0).mask() for t in p.tracks(item.id)}
@@ -185,6 +187,6 @@ def test_labelme_malformed(tmp_path, mutate, pattern):
     p = sample_project(tmp_path)
     before = snapshot(p)
     with pytest.raises(FormatError, match=pattern) as e:
-        LABELME.load(p, f)
+        LABELME.load(p, f, require_media=False)
     assert "bad.json" in str(e.value)
     assert snapshot(p) == before
