@@ -210,9 +210,14 @@ def list_formats() -> list:
     return builtin + rest
 
 
+ALIASES = {"sa-v": "sav", "sa_v": "sav", "youtube-vis": "ytvis", "youtubevis": "ytvis", "yvis": "ytvis",
+           "coco-instances": "coco"}
+
+
 def get_format(name: str):
     reg = _registry()
-    fmt = reg.formats.get(str(name).lower())
+    key = str(name).lower()
+    fmt = reg.formats.get(key) or reg.formats.get(ALIASES.get(key, ""))
     if fmt is None:
         broken = [p for p in reg.plugins if not p.ok and p.name.lower().startswith(str(name).lower())]
         hint = f"; plugin {broken[0].name} is broken: {broken[0].error}" if broken else ""

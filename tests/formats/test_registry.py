@@ -19,6 +19,7 @@ def test_builtin_and_bundled_formats():
     assert info.ok and info.origin.replace("\\", "/").endswith("plugins/labelme_format")
     assert registry.broken_plugins() == []
     assert registry.get_format("COCO").name == "coco"
+    assert registry.get_format("SA-V").name == "sav" and registry.get_format("youtube-vis").name == "ytvis"
     assert "[export] rle (default, exact) or polygon" == registry.get_format("coco").options["segmentation"]
 
 
