@@ -69,12 +69,12 @@ def cmd_list(args) -> int:
         print(json.dumps({"models_dir": str(paths.models_dir()), "models": rows,
                           "default": {k: registry.default_engine_name(k) for k in registry.KINDS}}, indent=1))
         return 0
-    head = ("NAME", "KIND", "IMPLEMENTED", "INSTALLED", "SIZE", "LICENCE")
+    head = ("NAME", "KIND", "IMPLEMENTED", "SIZE", "LICENCE", "INSTALLED AT")
     table = [head] + [
         (
-            r["name"], r["kind"], _implemented_cell(r),
-            "yes" if r["installed"] else "no", _size(r["size"]),
+            r["name"], r["kind"], _implemented_cell(r), _size(r["size"]),
             r["licence"] + ("" if r["commercial"] or "commercial" in r["licence"].lower() else " (non-commercial)"),
+            r["path"] if r["installed"] else "-",
         )
         for r in rows
     ]
