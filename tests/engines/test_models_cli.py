@@ -194,3 +194,43 @@ def test_download_unknown_and_offline(test_cards, capsys, monkeypatch):
     assert "did you mean offnet" in capsys.readouterr().err
     assert main(["models", "download", "offnet"]) == 2
     assert "connection refused" in capsys.readouterr().err
+
+
+class _Terminal:
+    """stdin that says it is a terminal and answers the licence question."""
+
+    def __init__(self, answer: str):
+        import io
+
+        self._buf = io.StringIO(answer + "\n")
+
+    def isatty(self) -> bool:
+        return True
+
+    def readline(self, *a):
+        return self._buf.readline(*a)
+
+    def read(self, *a):
+        return self._buf.read(*a)
+
+
+@pytest.mark.parametrize("answer,rc", [("n", 2), ("y", 0)])
+def test_licence_question_on_a_terminal(test_cards, tmp_path, capsys, monkeypatch, answer, rc):
+    import sys
+
+    for var in ("http_proxy", "HTTP_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    payload = make_checkpoint(tmp_path / "served.pth")
+    server = LocalServer(payload.read_bytes())
+    try:
+        write_card(test_cards, "ncnet", sha(payload), url=server.url, commercial=False)
+        monkeypatch.setattr(sys, "stdin", _Terminal(answer))
+        assert main(["models", "download", "ncnet"]) == rc
+        out = capsys.readouterr()
+        assert "Accept this licence" in out.out
+        assert (len(server.state.requests) == 1) == (answer == "y")
+        assert (paths.models_dir() / "ncnet.pth").exists() == (answer == "y")
+        if answer == "n":
+            assert "licence not accepted" in out.err
+    finally:
+        server.close()
