@@ -643,10 +643,10 @@ class Project:
 
     # ------------------------------------------------------------------ masks
     def _mask_row(self, track: Track, frame: int, mask_or_rle, source: str, prompts, model: str,
-                  score) -> dict:
+                  score, item: MediaItem | None = None) -> dict:
         if source not in MASK_SOURCES:
             raise ProjectError(f"unknown mask source {source!r}")
-        item = self.item(track.item_id)
+        item = item or self.item(track.item_id)
         if not 0 <= int(frame) < item.num_frames:
             raise ProjectError(f"{item.name}: frame {frame} is outside 0..{item.num_frames - 1}")
         if isinstance(mask_or_rle, dict):
@@ -681,11 +681,14 @@ class Project:
     def set_masks(self, entries: list[dict], label: str = "Set masks") -> None:
         """Many masks in one transaction: entries of dict(track_id, frame, mask|rle, source, prompts, model, score)."""
         rows = []
-        for e in entries:
-            t = self.track(e["track_id"])
+        tracks: dict[int, Track] = {}
+        items: dict[int, MediaItem] = {}
+        for e in entries:  # look each track/item up once: imports write thousands of masks
+            t = tracks.get(e["track_id"]) or tracks.setdefault(e["track_id"], self.track(e["track_id"]))
+            it = items.get(t.item_id) or items.setdefault(t.item_id, self.item(t.item_id))
             m = e.get("rle", e.get("mask"))
             rows.append(self._mask_row(t, e["frame"], m, e.get("source", "manual"), e.get("prompts"),
-                                       e.get("model", ""), e.get("score")))
+                                       e.get("model", ""), e.get("score"), item=it))
         with self._command(label) as write:
             for row in rows:
                 write("masks", (row["track_id"], row["frame"]), row)
