@@ -65,7 +65,7 @@ def test_picker_and_manager_switch_keeps_annotations(qtbot, make_window, image_f
     assert chosen == ["mobilesam"]
     combo = [win.model_combo.itemData(i) for i in range(win.model_combo.count())]
     assert "mobilesam" in combo and win.model_combo.currentData() == "mobilesam"
-    wait_for(lambda: win.status_engine.text().startswith("Engine: mobilesam"), 120, "mobilesam engine")
+    wait_for(lambda: win.status_engine.text().startswith("Engine: mobilesam") and "·" in win.status_engine.text(), 120, "mobilesam engine")
 
     # all annotations are still there, untouched
     assert [(r.track_id, r.frame, r.rle["counts"], r.model) for r in p.masks()] == before
