@@ -229,6 +229,7 @@ class ShortcutsDialog(QDialog):
             table.setItem(i, 1, QTableWidgetItem(keys))
         table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 8)
         self.table = table
         note = QLabel(f"Change them in the <code>shortcuts:</code> section of <code>{settings_path()}</code> "
                       "(restart to apply).", self)

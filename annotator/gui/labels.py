@@ -61,15 +61,22 @@ class LabelPanel(QWidget):
 
     def _apply_filter(self, text: str) -> None:
         t = text.strip().lower()
-        first = None
+        first = current = None
         for i in range(self.list.count()):
             it = self.list.item(i)
-            hit = not t or t in it.data(Qt.ItemDataRole.UserRole).lower()
+            name = it.data(Qt.ItemDataRole.UserRole)
+            hit = not t or t in name.lower()
             it.setHidden(not hit)
             if hit and first is None:
                 first = it
-        if first is not None:
-            self.list.setCurrentItem(first)
+            if hit and name == self._current:
+                current = it
+        # with no filter the highlighted row is the label in use; while typing, the best match
+        pick = (current or first) if not t else first
+        if pick is not None:
+            self.list.setCurrentItem(pick)
+        else:
+            self.list.clearSelection()
 
     def _enter(self) -> None:
         text = self.filter.text().strip()

@@ -130,8 +130,9 @@ class MainWindow(QMainWindow):
         self.timeline = Timeline(self)
         self.frame_label = QLabel("", self)
         self.prop_progress = QProgressBar(self)
-        self.prop_progress.setMaximumWidth(220)
-        self.prop_progress.setFormat("%v / %m frames")
+        self.prop_progress.setMinimumWidth(170)
+        self.prop_progress.setMaximumWidth(240)
+        self.prop_progress.setFormat("%v / %m")
         self.prop_progress.hide()
         self.prop_cancel = QToolButton(self)
         self.prop_cancel.setText("Cancel")
@@ -375,6 +376,7 @@ class MainWindow(QMainWindow):
         w.busyChanged.connect(self.status_busy.setText)
 
     def _restore_layout(self) -> None:
+        self.resizeDocks([self.files_dock, self.objects_dock], [190, 300], Qt.Orientation.Horizontal)
         win = self.settings.get("window") or {}
         try:
             if win.get("geometry"):

@@ -257,8 +257,8 @@ class EngineWorker(QThread):
     def _propagate(self, job: PropagateJob) -> None:
         from annotator.core import rle as rle_mod
 
-        self.busyChanged.emit("Propagating…")
         vs = self._video_session(job.path, job.kind)
+        self.busyChanged.emit("Propagating…")
         vs.reset()
         for obj_id, r in job.seeds.items():
             vs.add_prompt(job.start, int(obj_id), mask=rle_mod.decode(r))

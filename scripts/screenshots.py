@@ -1,0 +1,210 @@
+"""Take the README screenshots with the real app under Xvfb.
+
+    .venv/bin/python scripts/screenshots.py [--out docs/screenshots] [--engine classic]
+
+Starts its own Xvfb (if DISPLAY is not set and Xvfb is installed; `apt-get install xvfb`),
+copies media from ../shared/data into a temp folder, drives the main window the way a
+person would (box prompts, labels, propagation) and saves PNGs:
+  image_two_objects.png   an image with two labelled objects
+  video_propagating.png   a video mid-propagation (progress bar, swimlanes filling in)
+  image_dark.png          the image view with a dark palette
+  shortcuts.png           Help > Keyboard shortcuts
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DATA = Path(os.environ.get("ANNOTATOR_SHARED", ROOT.parent / "shared")) / "data"
+
+
+def start_xvfb() -> subprocess.Popen | None:
+    if os.environ.get("DISPLAY") or not shutil.which("Xvfb"):
+        return None
+    display = ":97"
+    proc = subprocess.Popen(["Xvfb", display, "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    os.environ["DISPLAY"] = display
+    return proc
+
+
+def wait_for(cond, timeout=120.0):
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    t0 = time.perf_counter()
+    while not cond():
+        if time.perf_counter() - t0 > timeout:
+            raise TimeoutError("timed out")
+        loop = QEventLoop()
+        QTimer.singleShot(20, loop.quit)
+        loop.exec()
+
+
+def settle(ms=400):
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+
+
+def dark_palette():
+    from PySide6.QtGui import QColor, QPalette
+
+    pal = QPalette()
+    roles = {
+        QPalette.ColorRole.Window: (45, 45, 48), QPalette.ColorRole.WindowText: (230, 230, 230),
+        QPalette.ColorRole.Base: (30, 30, 32), QPalette.ColorRole.AlternateBase: (45, 45, 48),
+        QPalette.ColorRole.Text: (230, 230, 230), QPalette.ColorRole.Button: (55, 55, 58),
+        QPalette.ColorRole.ButtonText: (230, 230, 230), QPalette.ColorRole.Highlight: (42, 130, 218),
+        QPalette.ColorRole.HighlightedText: (255, 255, 255), QPalette.ColorRole.ToolTipBase: (60, 60, 60),
+        QPalette.ColorRole.ToolTipText: (230, 230, 230), QPalette.ColorRole.Mid: (90, 90, 90),
+        QPalette.ColorRole.PlaceholderText: (150, 150, 150),
+    }
+    for role, rgb in roles.items():
+        pal.setColor(role, QColor(*rgb))
+    return pal
+
+
+def shoot(win, path: Path) -> None:
+    settle(300)
+    win.grab().save(str(path))
+    print(f"wrote {path}")
+
+
+def image_shot(out: Path, work: Path, engine: str, name: str) -> None:
+    from annotator.gui.main_window import MainWindow
+
+    img = work / "groceries"
+    img.mkdir(exist_ok=True)
+    shutil.copy(DATA / "images_groceries.jpg", img / "images_groceries.jpg")
+    shutil.copy(DATA / "images_truck.jpg", img / "images_truck.jpg")
+    win = MainWindow([str(img)], engine=engine)
+    win.resize(1440, 900)
+    win.show()
+    wait_for(lambda: win.item is not None and win._shown_key == win._key())
+    for label, box in (("paper bag", (368, 168, 447, 342)), ("paper bag", (505, 172, 582, 340)),
+                       ("car", (20, 0, 760, 534))):
+        if label == "car":
+            break  # two objects are enough for the picture; the label list shows a third label
+        win.choose_label(label)
+        win.on_box(*box, time.perf_counter())
+        wait_for(lambda: win.prompt is not None and win.prompt.candidates is not None
+                 and win.prompt.candidates.gen == win._gen)
+        win.commit_object()
+    win.project.add_category("car")
+    # select the second object so its outline is highlighted
+    win.select_track(win.project.tracks(win.item.id)[-1].id)
+    settle(600)
+    shoot(win, out / name)
+    win.shutdown()
+    win.close()
+
+
+def video_shot(out: Path, work: Path, engine: str) -> None:
+    from annotator.gui.main_window import MainWindow
+
+    vid = work / "video"
+    vid.mkdir(exist_ok=True)
+    shutil.copy(DATA / "videos" / "01_dog.mp4", vid / "01_dog.mp4")
+    win = MainWindow([str(vid / "01_dog.mp4")], engine=engine)
+    win.resize(1440, 900)
+    win.show()
+    wait_for(lambda: win.item is not None and win._shown_key == win._key())
+    for label, box in (("dog", (440, 370, 705, 555)), ("person", (225, 210, 470, 560))):
+        win.choose_label(label)
+        win.on_box(*box, time.perf_counter())
+        wait_for(lambda: win.prompt is not None and win.prompt.candidates is not None
+                 and win.prompt.candidates.gen == win._gen)
+        win.commit_object()
+    done = []
+    win.worker.propagated.connect(lambda *a: done.append(a[1]))
+    win.start_propagation("forward")
+    wait_for(lambda: len(done) >= 40, timeout=600)
+    settle(500)  # let the batched writes land and the view follow
+    shoot(win, out / "video_propagating.png")
+    win.cancel_propagation()
+    wait_for(lambda: not win.propagating, timeout=120)
+    win.shutdown()
+    win.close()
+
+
+def shortcuts_shot(out: Path) -> None:
+    from annotator.gui.dialogs import ShortcutsDialog
+    from annotator.gui.settings import Settings
+
+    dlg = ShortcutsDialog(Settings())
+    dlg.resize(560, 820)
+    dlg.show()
+    settle(300)
+    dlg.grab().save(str(out / "shortcuts.png"))
+    print(f"wrote {out / 'shortcuts.png'}")
+    dlg.close()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    ap.add_argument("--engine", default="classic")
+    ap.add_argument("--only", choices=["image", "video", "dark", "shortcuts"], default=None)
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    xvfb = start_xvfb()
+    try:
+        if args.only is None:
+            # one process per picture: each starts from fresh settings and a fresh palette
+            for what in ("image", "video", "dark", "shortcuts"):
+                rc = subprocess.call([sys.executable, __file__, "--out", str(args.out), "--engine", args.engine,
+                                      "--only", what])
+                if rc:
+                    return rc
+            return 0
+        return run_one(args)
+    finally:
+        if xvfb is not None:
+            xvfb.terminate()
+            xvfb.wait(10)
+
+
+def run_one(args) -> int:
+    work = Path(tempfile.mkdtemp(prefix="annotator-shots-"))
+    os.environ["ANNOTATOR_HOME"] = str(work / "home")  # fresh settings, no user state
+    os.environ.setdefault("QT_QPA_PLATFORM", "xcb" if os.environ.get("DISPLAY") else "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    from annotator.gui.app import create_app
+    from annotator.gui import errors
+
+    errors.DIALOGS_ENABLED = False
+    app = create_app()
+    app.setStyle("Fusion")
+    if args.only == "dark":
+        app.setPalette(dark_palette())
+    try:
+        if args.only == "image":
+            image_shot(args.out, work, args.engine, "image_two_objects.png")
+        elif args.only == "dark":
+            image_shot(args.out, work, args.engine, "image_dark.png")
+        elif args.only == "video":
+            video_shot(args.out, work, args.engine)
+        elif args.only == "shortcuts":
+            shortcuts_shot(args.out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if errors.shown:
+        print("messages shown:", errors.shown)
+    QApplication.instance().quit()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
