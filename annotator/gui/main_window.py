@@ -237,6 +237,7 @@ class MainWindow(QMainWindow):
         act("open", "&Open…", self.open_dialog, "fa5s.folder-open")
         act("open_folder", "Open &Folder of Images…", self.open_folder_dialog, "fa5s.images")
         act("open_video", "Open &Video or Frame Folder…", self.open_video_dialog, "fa5s.film")
+        act("relink", "&Relink Missing Media…", self.relink_dialog, "fa5s.link")
         act("export", "&Export…", self.export_dialog, "fa5s.file-export")
         act("import", "&Import…", self.import_dialog, "fa5s.file-import")
         act("quit", "&Quit", self.close)
@@ -290,6 +291,7 @@ class MainWindow(QMainWindow):
         m = mb.addMenu("&File")
         for k in ("open", "open_folder", "open_video"):
             m.addAction(self.actions[k])
+        m.addAction(self.actions["relink"])
         m.addSeparator()
         m.addAction(self.actions["import"])
         m.addAction(self.actions["export"])
@@ -723,7 +725,9 @@ class MainWindow(QMainWindow):
         if self.item is None or not self.item.exists or self.project is None:
             return
         keys = [self._key()]
-        if self.item.kind == "image":
+        if self.item.kind != "image":
+            keys += [self._key(frame=f) for f in range(self.frame + 1, min(self.item.num_frames, self.frame + 3))]
+        else:
             items = self.project.items()
             ids = [i.id for i in items]
             k = ids.index(self.item.id)
@@ -1282,8 +1286,7 @@ class MainWindow(QMainWindow):
         self.prop_cancel.hide()
         self.timeline.busy_range = None
         self.status_busy.setText("")
-        self._update_enabled()
-        self.schedule_refresh()
+        self._refresh()  # show the final state now, not after the throttled redraw
 
     @property
     def propagating(self) -> bool:
@@ -1310,6 +1313,25 @@ class MainWindow(QMainWindow):
             if self.item is None and self.project.items():
                 self.go_item(self.project.items()[0].id)
             self.schedule_refresh()
+
+    def relink_dialog(self) -> None:
+        if self.project is None or self.item is None:
+            return
+        if self.item.kind == "frames":
+            new = QFileDialog.getExistingDirectory(self, f"Where is the frame folder {self.item.name}?")
+        else:
+            new, _ = QFileDialog.getOpenFileName(self, f"Where is {self.item.name}?")
+        if new:
+            self.relink(self.item.id, new)
+
+    def relink(self, item_id: int, new_path: str) -> None:
+        try:
+            self.project.relink_item(item_id, new_path)
+        except Exception as e:
+            gui_errors.show_error(self, e, "Relink")
+            return
+        self._refresh_files()
+        self.go_item(item_id, self.frame if self.item is not None and self.item.id == item_id else 0)
 
     def model_manager_dialog(self) -> None:
         from annotator.gui.models_dialog import ModelManagerDialog

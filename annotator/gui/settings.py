@@ -23,6 +23,7 @@ DEFAULT_SHORTCUTS: dict[str, tuple[str, str]] = {
     "open": ("Ctrl+O", "Open images, a video, a folder or a project"),
     "open_folder": ("Ctrl+Shift+O", "Open a folder of images"),
     "open_video": ("Ctrl+Shift+V", "Open a video file or a frame folder"),
+    "relink": ("", "Point a missing image/video at its new location"),
     "export": ("Ctrl+E", "Export annotations"),
     "import": ("Ctrl+I", "Import annotations"),
     "quit": ("Ctrl+Q", "Quit"),

@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gui_helpers import drag, wait_for, wait_idle, wait_loaded
+from PySide6.QtCore import Qt
+
+from gui_helpers import click, drag, key, wait_for, wait_idle, wait_loaded
 
 
 @pytest.fixture
@@ -75,6 +77,22 @@ def test_picker_and_manager_switch_keeps_annotations(qtbot, make_window, image_f
     wait_idle(win, timeout=120)
     new = [r for r in p.masks() if r.track_id != before[0][0]]
     assert len(new) == 1 and new[0].model == "mobilesam"
+
+    # one ambiguous click gives several candidates; M cycles them (one undo step each)
+    win.commit_object()
+    click(qtbot, win, 640, 420)
+    wait_idle(win, timeout=120)
+    ps = win.prompt
+    k = len(ps.candidates.rles)
+    assert k == 3
+    first = p.mask(ps.track_id, 0).rle["counts"]
+    win.activateWindow()
+    key(qtbot, win, Qt.Key.Key_M)
+    assert ps.choice == (ps.candidates.best + 1) % k
+    assert p.mask(ps.track_id, 0).rle["counts"] == ps.candidates.rles[ps.choice]["counts"]
+    win.undo()
+    assert p.mask(ps.track_id, 0).rle["counts"] == first
+    p.delete_track(ps.track_id)
 
     # back to classic from the picker
     win.model_combo.setCurrentIndex(win.model_combo.findData("classic"))

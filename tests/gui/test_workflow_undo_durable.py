@@ -138,3 +138,25 @@ def test_kill_loses_nothing_acknowledged(frame_folder, tmp_path):
         recs = p.masks()
         assert len(recs) == 1 and recs[0].source == "manual" and recs[0].area > 0
         assert recs[0].prompts.box is not None
+
+
+def test_missing_media_keeps_annotations_and_relinks(qtbot, make_window, image_folder, tmp_path):
+    from annotator.gui import errors
+
+    win = make_window([str(image_folder / "images_groceries.jpg")])
+    wait_loaded(win)
+    drag(qtbot, win, (505, 175), (580, 340))
+    wait_idle(win)
+    path = Path(win.project.path)
+    win.shutdown()
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    (image_folder / "images_groceries.jpg").rename(moved / "images_groceries.jpg")
+
+    win2 = make_window([str(path)])
+    wait_for(lambda: win2.item is not None, what="the project")
+    assert not win2.item.exists and len(win2.project.masks()) == 1
+    assert any("missing" in text and "images_groceries.jpg" in text for _, text in errors.shown)
+    win2.relink(win2.item.id, str(moved / "images_groceries.jpg"))
+    wait_loaded(win2)
+    assert win2.item.exists and len(win2.project.masks()) == 1
