@@ -203,16 +203,17 @@ class SamImageSession:
         feats = self._mem.get(key)
         if feats is not None:
             self._mem.move_to_end(key)
-            self.features = feats
-            return
-        feats = self._load_disk(key)
-        if feats is None:
-            feats = self.encode_uncached(rgb)
-            self._save_disk(key, feats)
-        self._mem[key] = feats
-        while len(self._mem) > MEMORY_CACHE_ITEMS:
-            self._mem.popitem(last=False)
+        else:
+            feats = self._load_disk(key)
+            if feats is None:
+                feats = self.encode_uncached(rgb)
+                self._save_disk(key, feats)
+            self._mem[key] = feats
+            while len(self._mem) > MEMORY_CACHE_ITEMS:
+                self._mem.popitem(last=False)
         self.features = feats
+        with torch.inference_mode():  # the decoder's image-only work, once per image
+            self._dec_cache = self.model.mask_decoder.image_cache(feats, self._dense_pe)
 
     def encode_uncached(self, rgb: np.ndarray):
         """Run the image encoder (no cache lookup): [1,256,64,64] float32."""
@@ -279,7 +280,7 @@ class SamImageSession:
         import torch
         import torch.nn.functional as F
 
-        from annotator.nn.sam_heads import stability_score
+        from annotator.nn.sam_heads import dense_lowrank, stability_score
 
         if self.features is None:
             raise RuntimeError("set_image must be called before predict")
@@ -294,8 +295,8 @@ class SamImageSession:
             if mask_input is not None:
                 mi = np.asarray(mask_input, np.float32)
                 mask_t = torch.from_numpy(np.ascontiguousarray(mi.reshape(1, 1, *mi.shape[-2:])))
-            sparse, dense = m.prompt_encoder(point_in, box_in, mask_t, batch_size=1)
-            out = m.mask_decoder(self.features, self._dense_pe, sparse, dense)
+            sparse, _ = m.prompt_encoder(point_in, box_in, None, batch_size=1)
+            out = m.mask_decoder.forward_cached(self._dec_cache, sparse, dense_lowrank(m.prompt_encoder, mask_t))
             if self.rule == "tinysam":
                 low, scores = out.masks[0, 1:], out.iou_pred[0, 1:]
             elif self.rule == "edgesam":
@@ -315,9 +316,14 @@ class SamImageSession:
         """Low-res logits [k,256,256] -> bool masks [k,H,W] (official two-step bilinear)."""
         import torch.nn.functional as F
 
-        s = self.image_size
         nh, nw = self.input_hw
-        up = F.interpolate(low[None], size=(s, s), mode="bilinear", align_corners=False)
+        lh, lw = low.shape[-2:]
+        f = self.image_size // lh  # 4
+        # only the low-res rows/cols that reach the unpadded area (+1 so the bilinear
+        # neighbour is the same as in the full upsample; the scale factor stays exactly f)
+        rh, rw = min(lh, -(-nh // f) + 1), min(lw, -(-nw // f) + 1)
+        src = low[None, :, :rh, :rw].contiguous()  # a strided slice would pick a slower layout
+        up = F.interpolate(src, size=(f * rh, f * rw), mode="bilinear", align_corners=False)
         up = up[..., :nh, :nw]
         if (nh, nw) != tuple(self.orig_hw):
             up = F.interpolate(up, size=tuple(self.orig_hw), mode="bilinear", align_corners=False)

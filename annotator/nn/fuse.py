@@ -62,3 +62,59 @@ def reparameterize(model: nn.Module) -> nn.Module:
         else:
             reparameterize(child)
     return model
+
+
+# --------------------------------------------------------------------------------------
+# Fused inference kernels. After `reparameterize`, a conv followed by GELU (or by a residual
+# add) runs as one oneDNN primitive: one pass over memory instead of two or three. Outside
+# inference mode, for unfused modules, or where oneDNN is missing, the plain ops run instead;
+# both compute the same function (exact erf GELU).
+
+_POINTWISE = getattr(getattr(torch.ops, "mkldnn", None), "_convolution_pointwise", None)
+_LINEAR_POINTWISE = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)
+
+
+def _fusable(conv, x: torch.Tensor) -> bool:
+    return (_POINTWISE is not None and type(conv) is nn.Conv2d and torch.is_inference_mode_enabled()
+            and x.dtype == torch.float32 and x.device.type == "cpu" and conv.padding_mode == "zeros"
+            and not isinstance(conv.padding, str) and x.dim() == 4 and x.shape[0] == 1)
+
+
+def _conv_args(conv: nn.Conv2d):
+    return list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups
+
+
+def conv_act(conv: nn.Module, x: torch.Tensor, act: str | None = None) -> torch.Tensor:
+    """act(conv(x)) with act None or "gelu"."""
+    if _fusable(conv, x):
+        pad, stride, dil, groups = _conv_args(conv)
+        return _POINTWISE(x, conv.weight, conv.bias, pad, stride, dil, groups, act or "none", [],
+                          "none" if act == "gelu" else "")
+    y = conv(x)
+    return torch.nn.functional.gelu(y) if act == "gelu" else y
+
+
+def conv_add(conv: nn.Module, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    """conv(x) + other in one pass."""
+    if _fusable(conv, x) and other.shape[0] == 1 and other.dtype == x.dtype:
+        pad, stride, dil, groups = _conv_args(conv)
+        other = other.contiguous(memory_format=torch.channels_last) if x.is_contiguous(
+            memory_format=torch.channels_last) else other.contiguous()
+        return _POINTWISE.binary(x, other, conv.weight, conv.bias, pad, stride, dil, groups, "add", 1.0,
+                                 None, [], None)
+    return conv(x) + other
+
+
+def linear_gelu(linear: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """gelu(linear(x)) in one pass."""
+    return affine_gelu(x, linear.weight, linear.bias)
+
+
+def affine_gelu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """gelu(x @ weight.T + bias) in one pass (weight [out, in], as in nn.Linear)."""
+    if (_LINEAR_POINTWISE is not None and torch.is_inference_mode_enabled() and x.dtype == torch.float32
+            and x.device.type == "cpu" and bias is not None):
+        shape = x.shape
+        y = _LINEAR_POINTWISE(x.reshape(-1, shape[-1]), weight.contiguous(), bias, "gelu", [], "none")
+        return y.reshape(*shape[:-1], y.shape[-1])
+    return torch.nn.functional.gelu(torch.nn.functional.linear(x, weight, bias))

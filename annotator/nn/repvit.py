@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from annotator.nn.fuse import ConvBN, fold_conv_bn, merge_repvgg_dw
+from annotator.nn.fuse import ConvBN, conv_act, conv_add, fold_conv_bn, merge_repvgg_dw
 from annotator.nn.sam_heads import LayerNorm2d
 
 M1_DIMS = (48, 96, 192, 384)
@@ -119,11 +119,12 @@ class RepViTBlock(nn.Module):
 
     def forward(self, x):
         if self.timm_names:
-            y = self.se(self.token_mixer(x))
+            dw, se = self.token_mixer, self.se
         else:
-            y = self.token_mixer[1](self.token_mixer[0](x))
+            dw, se = self.token_mixer[0], self.token_mixer[1]
+        y = se(conv_act(dw, x))
         c1, c2 = _mlp_convs(self.channel_mixer)
-        return y + c2(F.gelu(c1(y)))
+        return conv_add(c2, conv_act(c1, y, "gelu"), y)
 
 
 class Downsample(nn.Module):
@@ -145,12 +146,12 @@ class Downsample(nn.Module):
     def forward(self, x):
         if self.timm_names:
             x = self.pre_block(x)
-            x = self.channel_downsample(self.spatial_downsample(x))
+            x = conv_act(self.channel_downsample, conv_act(self.spatial_downsample, x))
             c1, c2 = self.ffn.conv1, self.ffn.conv2
         else:
-            x = self.token_mixer[2](self.token_mixer[0](x))
+            x = conv_act(self.token_mixer[2], conv_act(self.token_mixer[0], x))
             c1, c2 = _mlp_convs(self.channel_mixer)
-        return x + c2(F.gelu(c1(x)))
+        return conv_add(c2, conv_act(c1, x, "gelu"), x)
 
 
 class _TimmStem(nn.Module):
@@ -160,7 +161,7 @@ class _TimmStem(nn.Module):
         self.conv2 = ConvBN(24, 48, 3, 2, 1)
 
     def forward(self, x):
-        return self.conv2(F.gelu(self.conv1(x)))
+        return conv_act(self.conv2, conv_act(self.conv1, x, "gelu"))
 
 
 def _stem(timm_names: bool) -> nn.Module:
@@ -200,8 +201,12 @@ class EdgeSamRepViT(nn.Module):
         )
 
     def forward(self, x):
-        stage2 = None
+        x = x.contiguous(memory_format=torch.channels_last)  # oneDNN's preferred layout
+        stem, stage2 = self.features[0], None
+        x = conv_act(stem[2], conv_act(stem[0], x, "gelu"))
         for i, f in enumerate(self.features):
+            if i == 0:
+                continue
             x = f(x)
             if i == self.TAPS[2]:
                 stage2 = x
@@ -229,7 +234,7 @@ class RepViTM1Timm(nn.Module):
             setattr(self, f"stages_{si}", _Stage(cin, c, depth, downsample=si > 0))
 
     def forward(self, x) -> list[torch.Tensor]:
-        x = self.stem(x)
+        x = self.stem(x.contiguous(memory_format=torch.channels_last))
         outs = []
         for si in range(len(M1_DIMS)):
             x = getattr(self, f"stages_{si}")(x)

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from annotator.nn.fuse import affine_gelu
+
 
 class LayerNorm2d(nn.Module):
     """Channel-first LayerNorm (mean/var over C), eps 1e-6 as in the official heads."""
@@ -198,6 +200,36 @@ class PromptEncoder(nn.Module):
         return sparse, dense
 
 
+class DenseLowRank(NamedTuple):
+    """Dense prompt as tokens = coeff @ basis.T + offset, where coeff is [B, h*w or 1, r].
+
+    A dense prompt is either the constant no-mask embedding (r = 1) or the output of
+    mask_downscaling's last 1x1 conv (r = 16): projecting it through a Linear costs r instead
+    of C multiply-adds per pixel, which lets the decoder reuse per-image projections."""
+
+    coeff: torch.Tensor
+    basis: torch.Tensor  # [C, r]
+    offset: torch.Tensor  # [C]
+
+    def tokens(self) -> torch.Tensor:
+        return torch.matmul(self.coeff, self.basis.t()) + self.offset
+
+    def project(self, linear: nn.Linear) -> torch.Tensor:
+        """tokens() @ linear.weight.T, without the Linear's bias."""
+        w = linear.weight
+        return torch.matmul(self.coeff, (w @ self.basis).t()) + w @ self.offset
+
+
+def dense_lowrank(prompt_encoder: "PromptEncoder", masks: torch.Tensor | None, batch_size: int = 1) -> DenseLowRank:
+    if masks is None:
+        e = prompt_encoder.no_mask_embed.weight
+        return DenseLowRank(e.new_ones(batch_size, 1, 1), e.t(), torch.zeros_like(e[0]))
+    ds = prompt_encoder.mask_downscaling
+    h = ds[:-1](masks)
+    last = ds[-1]
+    return DenseLowRank(h.flatten(2).transpose(1, 2), last.weight[:, :, 0, 0], last.bias)
+
+
 # --------------------------------------------------------------------------------------
 # Two-way transformer
 
@@ -221,8 +253,23 @@ class Attention(nn.Module):
         return x.reshape(b, n, self.num_heads, c // self.num_heads).transpose(1, 2)
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        q, k, v = self._heads(self.q_proj(q)), self._heads(self.k_proj(k)), self._heads(self.v_proj(v))
-        out = F.scaled_dot_product_attention(q, k, v)
+        return self.attend(self.q_proj(q), self.k_proj(k), self.v_proj(v))
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Attention on already projected q/k/v [B, N, internal_dim] (batch 1 broadcasts)."""
+        bmax = max(q.shape[0], k.shape[0], v.shape[0])
+        q, k, v = (t.expand(bmax, -1, -1) if t.shape[0] != bmax else t for t in (q, k, v))
+        q, k, v = self._heads(q), self._heads(k), self._heads(v)
+        # explicit softmax attention: one side is always a handful of tokens, where SDPA's
+        # blocked kernel costs more than the three small matmuls (and this is the official order)
+        if q.shape[-2] > k.shape[-2]:
+            # many queries, few keys (image -> tokens): softmax over a size-7 last dim is slow,
+            # so keep keys on the outer dim where the reduction vectorises over the queries
+            attn_t = torch.matmul(k, q.transpose(-2, -1)) / math.sqrt(q.shape[-1])
+            out = torch.matmul(attn_t.softmax(dim=-2).transpose(-2, -1), v)
+        else:
+            attn = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
+            out = torch.matmul(attn.softmax(dim=-1), v)
         b, h, n, d = out.shape
         return self.out_proj(out.transpose(1, 2).reshape(b, n, h * d))
 
@@ -271,8 +318,9 @@ class TwoWayTransformer(nn.Module):
 
     def forward(self, image_embedding, image_pe, point_embedding):
         """image_embedding/pe [B,C,h,w], point_embedding [B,T,C] -> (tokens [B,T,C], image [B,hw,C])."""
-        keys = image_embedding.flatten(2).transpose(1, 2)
-        key_pe = image_pe.flatten(2).transpose(1, 2)
+        # token-major, contiguous: every later add/LayerNorm/Linear streams through memory
+        keys = image_embedding.flatten(2).transpose(1, 2).contiguous()
+        key_pe = image_pe.flatten(2).transpose(1, 2).contiguous()
         queries = point_embedding
         for layer in self.layers:
             queries, keys = layer(queries, keys, point_embedding, key_pe)
@@ -347,29 +395,105 @@ class MaskDecoder(nn.Module):
         _, c, h, w = src.shape
 
         hs, src = self.transformer(src, pos, tokens)
+        return self._heads_out(hs, src, (h, w), high_res_features)
+
+    # -- per-image cache: interactive clicks on one image re-use the layer-0 image projections
+
+    def image_cache(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor) -> dict:
+        """Everything of the decoder that depends only on the image (batch 1)."""
+        l0 = self.transformer.layers[0]
+        keys = image_embeddings.flatten(2).transpose(1, 2).contiguous()
+        key_pe = image_pe.flatten(2).transpose(1, 2).contiguous()
+        kpe = keys + key_pe
+        return {
+            "hw": tuple(image_embeddings.shape[-2:]),
+            "keys": keys,
+            "key_pe": key_pe,
+            "t2i_k": l0.cross_attn_token_to_image.k_proj(kpe),
+            "t2i_v": l0.cross_attn_token_to_image.v_proj(keys),
+            "i2t_q": l0.cross_attn_image_to_token.q_proj(kpe),
+        }
+
+    def forward_cached(self, cache: dict, sparse_prompt_embeddings: torch.Tensor, dense: DenseLowRank,
+                       high_res_features=None) -> DecoderOutput:
+        """Same outputs as `forward` (up to float rounding) from `image_cache` and a low-rank
+        dense prompt: the three image-side projections of layer 0 become rank-r updates."""
+        b = sparse_prompt_embeddings.shape[0]
+        parts = [self.iou_token.weight, self.mask_tokens.weight]
+        if self.pred_obj_scores:
+            parts.insert(0, self.obj_score_token.weight)
+        tokens = torch.cat([torch.cat(parts, 0).unsqueeze(0).expand(b, -1, -1), sparse_prompt_embeddings], dim=1)
+        t = self.transformer
+        l0 = t.layers[0]
+        t2i, i2t = l0.cross_attn_token_to_image, l0.cross_attn_image_to_token
+        keys = cache["keys"] + dense.tokens()
+        key_pe = cache["key_pe"]
+        if keys.shape[0] != b:
+            keys = keys.expand(b, -1, -1)
+        # layer 0 (no PE on the first self-attention, no residual)
+        q = l0.norm1(l0.self_attn(tokens, tokens, tokens))
+        att = t2i.attend(t2i.q_proj(q + tokens),
+                         cache["t2i_k"] + dense.project(t2i.k_proj),
+                         cache["t2i_v"] + dense.project(t2i.v_proj))
+        q = l0.norm2(q + att)
+        q = l0.norm3(q + l0.mlp(q))
+        qt = q + tokens
+        att = i2t.attend(cache["i2t_q"] + dense.project(i2t.q_proj), i2t.k_proj(qt), i2t.v_proj(q))
+        keys = l0.norm4(keys + att)
+        for layer in t.layers[1:]:
+            q, keys = layer(q, keys, tokens, key_pe)
+        att = t.final_attn_token_to_image(q + tokens, keys + key_pe, keys)
+        hs = t.norm_final_attn(q + att)
+        return self._heads_out(hs, keys, cache["hw"], high_res_features)
+
+    def _heads_out(self, hs, src, hw, high_res_features) -> DecoderOutput:
+        b = hs.shape[0]
+        h, w = hw
         s = 1 if self.pred_obj_scores else 0
         iou_token_out = hs[:, s, :]
         mask_tokens_out = hs[:, s + 1: s + 1 + self.num_mask_tokens, :]
-
-        src = src.transpose(1, 2).reshape(b, c, h, w)
-        if not self.use_high_res_features:
-            up = self.output_upscaling(src)
-        else:
-            dc1, ln1, act1, dc2, act2 = self.output_upscaling
-            feat_s0, feat_s1 = high_res_features
-            up = act1(ln1(dc1(src) + feat_s1))
-            up = act2(dc2(up) + feat_s0)
-
+        up = self._upscale(src, h, w, high_res_features)
         hyper_in = torch.stack([mlp(mask_tokens_out[:, i, :]) for i, mlp in
                                 enumerate(self.output_hypernetworks_mlps)], dim=1)
-        bu, cu, hu, wu = up.shape
-        masks = (hyper_in @ up.reshape(bu, cu, hu * wu)).reshape(b, -1, hu, wu)
+        masks = _unshuffle(torch.matmul(hyper_in, up.transpose(1, 2)), h, w)
         iou_pred = self.iou_prediction_head(iou_token_out)
         if self.pred_obj_scores:
             obj = self.pred_obj_score_head(hs[:, 0, :])
         else:
             obj = 10.0 * iou_pred.new_ones(iou_pred.shape[0], 1)
         return DecoderOutput(masks, iou_pred, mask_tokens_out, obj)
+
+    def _upscale(self, src: torch.Tensor, h: int, w: int, high_res_features) -> torch.Tensor:
+        """`output_upscaling` on token-major features [B, h*w, C] -> [B, 16*h*w, C/8] with the
+        pixels in sub-pixel order (i, j, dy1, dx1, dy2, dx2); `_unshuffle` restores rows/cols.
+
+        A 2x2 stride-2 transposed conv is one matmul per input pixel, and LayerNorm/GELU and
+        the next transposed conv act per pixel, so the whole chain runs as GEMMs without any
+        spatial rearrangement; only the final 4-channel masks are shuffled (same sums as the
+        ConvTranspose2d modules whose weights it uses)."""
+        dc1, ln1, _, dc2, _ = self.output_upscaling
+        b = src.shape[0]
+        c1, c2 = dc1.weight.shape[1], dc2.weight.shape[1]
+        x = torch.matmul(src, dc1.weight.permute(0, 2, 3, 1).reshape(-1, 4 * c1)) + dc1.bias.repeat(4)
+        x = x.reshape(b, 4 * h * w, c1)
+        if high_res_features is not None:
+            s1 = high_res_features[1].reshape(b, c1, h, 2, w, 2).permute(0, 2, 4, 3, 5, 1)
+            x = x + s1.reshape(b, 4 * h * w, c1)
+        x = F.gelu(F.layer_norm(x, (c1,), ln1.weight, ln1.bias, ln1.eps))
+        w2 = dc2.weight.permute(0, 2, 3, 1).reshape(c1, 4 * c2).t()  # [4*c2, c1] (Linear layout)
+        b2 = dc2.bias.repeat(4)
+        if high_res_features is None:
+            return affine_gelu(x, w2, b2).reshape(b, 16 * h * w, c2)
+        y = F.linear(x, w2, b2).reshape(b, 16 * h * w, c2)
+        s0 = high_res_features[0].reshape(b, c2, h, 2, 2, w, 2, 2).permute(0, 2, 5, 3, 6, 4, 7, 1)
+        return F.gelu(y + s0.reshape(b, 16 * h * w, c2))
+
+
+def _unshuffle(masks: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """[B, K, 16*h*w] in sub-pixel order -> [B, K, 4h, 4w]."""
+    b, k = masks.shape[:2]
+    m = masks.reshape(b, k, h, w, 2, 2, 2, 2).permute(0, 1, 2, 4, 6, 3, 5, 7)
+    return m.reshape(b, k, 4 * h, 4 * w)
 
 
 # --------------------------------------------------------------------------------------

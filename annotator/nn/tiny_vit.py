@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from annotator.nn.fuse import ConvBN
+from annotator.nn.fuse import ConvBN, conv_act, conv_add, linear_gelu
 from annotator.nn.sam_heads import LayerNorm2d
 
 
@@ -26,9 +26,9 @@ class MBConv(nn.Module):
         self.conv3 = ConvBN(hidden, out_ch, 1)
 
     def forward(self, x):
-        y = F.gelu(self.conv1(x))
-        y = F.gelu(self.conv2(y))
-        return F.gelu(self.conv3(y) + x)
+        y = conv_act(self.conv1, x, "gelu")
+        y = conv_act(self.conv2, y, "gelu")
+        return F.gelu(conv_add(self.conv3, y, x))
 
 
 class PatchMerging(nn.Module):
@@ -42,9 +42,9 @@ class PatchMerging(nn.Module):
         self.conv3 = ConvBN(out_dim, out_dim, 1)
 
     def forward(self, x):
-        x = F.gelu(self.conv1(x))
-        x = F.gelu(self.conv2(x))
-        return self.conv3(x)
+        x = conv_act(self.conv1, x, "gelu")
+        x = conv_act(self.conv2, x, "gelu")
+        return conv_act(self.conv3, x)
 
 
 class Attention(nn.Module):
@@ -67,7 +67,9 @@ class Attention(nn.Module):
         qkv = self.qkv(self.norm(x)).reshape(b, n, self.num_heads, 3, self.head_dim)
         q, k, v = qkv.permute(3, 0, 2, 1, 4).unbind(0)  # per-head [q|k|v] layout
         bias = self.attention_biases[:, self.attention_bias_idxs]
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        # explicit softmax attention: SDPA with a float mask falls back to a slower generic path
+        attn = torch.matmul(q, k.transpose(-2, -1)).mul_(self.head_dim ** -0.5).add_(bias)
+        out = torch.matmul(attn.softmax(dim=-1), v)
         return self.proj(out.transpose(1, 2).reshape(b, n, c))
 
 
@@ -79,7 +81,7 @@ class Mlp(nn.Module):
         self.fc2 = nn.Linear(hidden, dim)
 
     def forward(self, x):
-        return self.fc2(F.gelu(self.fc1(self.norm(x))))
+        return self.fc2(linear_gelu(self.fc1, self.norm(x)))
 
 
 class TinyViTBlock(nn.Module):
@@ -107,7 +109,9 @@ class TinyViTBlock(nn.Module):
         if pad_b or pad_r:
             t = t[:, :h, :w]
         x = x + t.reshape(b, n, c)
-        x = self.local_conv(x.transpose(1, 2).reshape(b, c, h, w)).reshape(b, c, n).transpose(1, 2)
+        # tokens [B,N,C] viewed as a channels-last map: no copy on the way in or out
+        x = conv_act(self.local_conv, x.transpose(1, 2).reshape(b, c, h, w))
+        x = x.permute(0, 2, 3, 1).reshape(b, n, c)
         return x + self.mlp(x)
 
 
@@ -160,7 +164,9 @@ class TinyViT(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.patch_embed.seq(x)
+        seq = self.patch_embed.seq
+        x = x.contiguous(memory_format=torch.channels_last)  # oneDNN's preferred layout
+        x = conv_act(seq[2], conv_act(seq[0], x, "gelu"))
         for layer in self.layers:
             x = layer(x)
         return self.neck(x)

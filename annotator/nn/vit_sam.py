@@ -1,9 +1,9 @@
 """SAM's ViTDet-style image encoder (ViT-B/L/H) with decomposed relative positions (MODELS.md §1.1).
 
 Windowed blocks pad the normalised 64x64 map to 70x70 with zeros and do not mask the padding
-(the official outputs depend on it). The relative-position term uses the unscaled q; it is
-passed to SDPA as an additive mask, so windows and heads are batched, never looped over,
-except that global attention is split into head groups to bound the [N, N] bias memory.
+(the official outputs depend on it). The relative-position term uses the unscaled q and is
+added in place to the logits; windows and heads are batched, never looped over, except that
+global attention is split into head groups to bound the [N, N] logits memory.
 """
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from annotator.nn.fuse import linear_gelu
 from annotator.nn.sam_heads import LayerNorm2d
 
-# keep one [heads, N, N] float bias below this many bytes (global attention at 64x64: N=4096)
+# keep one [heads, N, N] block of attention logits below this many bytes (global attention: N=4096)
 _BIAS_BYTES = 256 * 1024 * 1024
 
 
@@ -44,15 +45,20 @@ class Attention(nn.Module):
         q, k, v = qkv.unbind(0)  # [B, heads, N, hd]
         rh = self.rel_pos_h[self._idx_h]  # [h, h, hd]
         rw = self.rel_pos_w[self._idx_w]  # [w, w, hd]
+        scale = self.head_dim ** -0.5
         step = max(1, int(_BIAS_BYTES // (b * n * n * 4)))
         outs = []
-        for s in range(0, self.num_heads, step):  # one pass unless the bias would be huge
+        for s in range(0, self.num_heads, step):  # one pass unless [N, N] logits would be huge
             qs = q[:, s: s + step]
-            rq = qs.reshape(b, -1, h, w, self.head_dim)
+            nh = qs.shape[1]
+            attn = torch.matmul(qs * scale, k[:, s: s + step].transpose(-2, -1))
+            # decomposed rel-pos with the unscaled q, added in place on the [h, w, h, w] view
+            rq = qs.reshape(b, nh, h, w, self.head_dim)
             rel_h = torch.einsum("bnhwc,hkc->bnhwk", rq, rh)
             rel_w = torch.einsum("bnhwc,wkc->bnhwk", rq, rw)
-            bias = (rel_h[..., :, None] + rel_w[..., None, :]).reshape(b, qs.shape[1], n, n)
-            outs.append(F.scaled_dot_product_attention(qs, k[:, s: s + step], v[:, s: s + step], attn_mask=bias))
+            a5 = attn.view(b, nh, h, w, h, w)
+            a5.add_(rel_h[..., :, None]).add_(rel_w[..., None, :])
+            outs.append(torch.matmul(attn.softmax(dim=-1), v[:, s: s + step]))
         out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
         return self.proj(out.transpose(1, 2).reshape(b, h, w, c))
 
@@ -64,7 +70,7 @@ class MLPBlock(nn.Module):
         self.lin2 = nn.Linear(hidden, dim)
 
     def forward(self, x):
-        return self.lin2(F.gelu(self.lin1(x)))
+        return self.lin2(linear_gelu(self.lin1, x))
 
 
 class Block(nn.Module):
