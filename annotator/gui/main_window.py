@@ -525,9 +525,7 @@ class MainWindow(QMainWindow):
 
     def _default_project_path(self, media: Path) -> Path:
         """A project beside the media when that folder is writable, else in the user data dir."""
-        folder = media if media.is_dir() and not any(media.glob("*.*")) else media.parent
-        if media.is_dir():
-            folder = media.parent
+        folder = media.parent  # a file's folder, or the folder holding a frame folder
         name = (media.name if media.is_dir() else media.parent.name) or "project"
         cand = folder / f"{name}{PROJECT_SUFFIX}"
         if os.access(folder, os.W_OK):
