@@ -289,6 +289,10 @@ class LearnedVideoSession:
 
     # ------------------------------------------------------------------ protocol: prompts
     def add_prompt(self, frame: int, obj_id: int, points=None, labels=None, box=None, mask=None):
+        """Prompt one object on one frame. The points (and box) replace this object's earlier clicks
+        on this frame, so pass all of them; the frame's previous logits are fed back as mask prompt.
+        On a frame already tracked for the object this is a correction: with the default
+        add_all_frames_to_correct_as_cond it becomes a conditioning frame and is kept for good."""
         import torch
         import torch.nn.functional as F
 

@@ -1,6 +1,6 @@
 """LearnedVideoSession behaviour (not numbers: those are in tests/parity/test_sam2_parity.py).
 
-Runs SAM 2.1 Hiera-T with synthetic weights at a 256-pixel input (the architecture accepts it:
+Runs SAM 2.1 Hiera-T with synthetic weights at a 128-pixel input (the architecture accepts it:
 every grid scales with image_size) so that a frame costs tens of milliseconds on 2 cores.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from annotator.bench.video import SyntheticVideo  # noqa: E402
 from annotator.engines.protocols import VideoSession  # noqa: E402
 from annotator.errors import AnnotatorError  # noqa: E402
 
-SIZE = 256
+SIZE = 128
 
 
 @pytest.fixture(scope="module")

@@ -19,10 +19,10 @@ Tolerances (../shared/parity/README.md §5) and why:
 - case*_lowres atol 1e-4; case scores / object scores atol 1e-5 (README values).
 - video_lowres / corr_lowres: atol 1e-2 plus the float16 storage rounding of the reference,
   |ref|·2^-11 (logits reach ±30 or more, where one float16 half-step is already 0.008-0.016).
-- video object scores: atol 1e-3. The official memories are stored in bfloat16; a value within
-  float32 noise of a bfloat16 rounding boundary may round the other way (one bf16 step = 0.4%),
-  and that difference travels through memory attention into later frames. Measured differences
-  are far below this (see the report in the test output of `-s`).
+- video object scores: atol 1e-4 (10x the image path's). The official memories are stored in
+  bfloat16; a value within float32 noise of a bfloat16 rounding boundary may round the other way
+  (one bf16 step = 0.4%), and that difference travels through memory attention into later
+  frames. Measured on SAM 2.1-T: <= 1e-6 (printed with `-s`).
 - masks: at most 0.01% of pixels may differ, and only where our logit is near zero
   (|logit| <= 0.05 for video, 1e-3 for the image path): a flip elsewhere is a real error.
 """
@@ -215,7 +215,7 @@ def _check_video(run: dict, ref, key: str, frames: list[int]):
     assert not bad.any(), (f"{key}_lowres: {bad.sum()} values beyond tolerance, max diff {d.max():.4g} "
                            f"(frame/object of the worst: {np.unravel_index(d.argmax(), d.shape)[:2]})")
     ds = np.abs(run["scores"] - ref[f"{key}_object_score_logits"])
-    assert ds.max() <= 1e-3, f"{key}_object_score_logits: max diff {ds.max():.3g}"
+    assert ds.max() <= 1e-4, f"{key}_object_score_logits: max diff {ds.max():.3g}"
     _check_masks(run["masks"], _unpack(ref, f"{key}_masks"), run["logits"], 0.05, f"{key}_masks")
     print(f"\n{key}: frames {frames}: max |lowres diff| {d.max():.3g}, max |score diff| {ds.max():.3g}, "
           f"mask pixels differing {(run['masks'] != _unpack(ref, f'{key}_masks')).sum()}")
