@@ -58,6 +58,7 @@ class GrabCutPlainImageSession:
             m = np.zeros((sh, sw), np.uint8)
             bgd, fgd = np.zeros((1, 65)), np.zeros((1, 65))
             try:
+                cv2.setRNGSeed(0)  # deterministic k-means init
                 cv2.grabCut(self._bgr, m, (rx0, ry0, rx1 - rx0, ry1 - ry0), bgd, fgd, self.iterations, cv2.GC_INIT_WITH_RECT)
                 small = (m == cv2.GC_FGD) | (m == cv2.GC_PR_FGD)
             except cv2.error:

@@ -122,8 +122,8 @@ class ClassicImageSession:
         self.min_fill = 0.1
         self.fallback_shrink = 0.8
         self.edit_min = 24
-        self.edit_factor = 3.0
-        self.edit_init = os.environ.get("CLASSIC_EDIT", "flood_hard")
+        self.edit_factor = 4.0
+
         self._rgb: np.ndarray | None = None
         self._img_key: bytes | None = None
         self._last: tuple[bytes, np.ndarray] | None = None  # logits key -> full-res mask
@@ -308,23 +308,14 @@ class ClassicImageSession:
         # Near the old boundary and around the click, labels are open again.
         tri[free & pv] = _GC_PR_FGD
         tri[free & ~pv] = _GC_PR_BGD
-        if positive != inside:  # the click says the region around it was wrong: flip its seed
-            mode = self.edit_init
-            if mode == "disk":
-                tri[free] = _GC_PR_FGD if positive else _GC_PR_BGD
-                g = self._grow_region(cx, cy)[y0:y1, x0:x1] & free & (pv == inside)
-                tri[g] = _GC_FGD if positive else _GC_BGD
-            else:
-                g = self._grow_region(cx, cy)[y0:y1, x0:x1] & free & (pv == inside)
-                if mode == "flood_hard":
-                    tri[g] = _GC_FGD if positive else _GC_BGD
-                else:
-                    tri[g] = _GC_PR_FGD if positive else _GC_PR_BGD
+        if positive != inside:
+            # The click says the flat region around it has the wrong label: that region (within
+            # the window, on the wrong side) takes the click's label as a hard constraint.
+            g = self._grow_region(cx, cy)[y0:y1, x0:x1] & free & (pv == inside)
+            tri[g] = _GC_FGD if positive else _GC_BGD
         self._stamp_clicks(tri, pos, neg, _GC_FGD, _GC_BGD, (x0, y0))
         out = prev.copy()
         out[y0:y1, x0:x1] = self._grabcut(self._bgr[y0:y1, x0:x1], tri)
-        if os.environ.get("CLASSIC_DEBUG"):
-            print(f"  edit pos={positive} inside={inside} d={d:.1f} R={R} win={x1-x0}x{y1-y0} changed={int((out != prev).sum())}")
         return out
 
     def _grabcut(self, bgr: np.ndarray, tri: np.ndarray) -> np.ndarray:
@@ -351,6 +342,7 @@ class ClassicImageSession:
             else:
                 bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
                 try:
+                    cv2.setRNGSeed(0)  # GMM k-means init draws from the global RNG: same input, same mask
                     cv2.grabCut(img, t, None, bgd, fgd, self.iterations, cv2.GC_INIT_WITH_MASK)
                     res = (t == _GC_FGD) | (t == _GC_PR_FGD)
                 except cv2.error:  # too few pixels of one class for the GMMs
@@ -439,6 +431,47 @@ def warp_mask(mask: np.ndarray, maps: tuple[np.ndarray, np.ndarray]) -> np.ndarr
     return cv2.remap(mask.astype(np.float32), maps[0], maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
+def _occluded(prev_rgb: np.ndarray, rgb: np.ndarray, maps, tol: float) -> np.ndarray:
+    """Pixels whose colour does not match where the flow says they came from: occlusions,
+    thin foreground structures sweeping across, motion blur. The flow is not trusted there."""
+    if tol <= 0:
+        return np.zeros(rgb.shape[:2], bool)
+    back = cv2.remap(prev_rgb, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    err = cv2.absdiff(back, rgb).max(axis=2)
+    err = cv2.blur(err, (5, 5))
+    return err > tol
+
+
+def _median_shift(soft: np.ndarray, maps, unreliable: np.ndarray) -> tuple[float, float]:
+    """The object's median motion (dx, dy) from the flow where the flow is trusted."""
+    good = (soft > 0.5) & ~unreliable
+    ys, xs = np.nonzero(good[::2, ::2])
+    if len(ys) < 10:
+        ys, xs = np.nonzero((soft > 0.5)[::2, ::2])
+        if len(ys) == 0:
+            return 0.0, 0.0
+    ys, xs = ys * 2, xs * 2
+    return -float(np.median(maps[0][ys, xs] - xs)), -float(np.median(maps[1][ys, xs] - ys))
+
+
+def _shift(mask: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    h, w = mask.shape
+    m = np.float32([[1, 0, dx], [0, 1, dy]])
+    return cv2.warpAffine(mask.astype(np.float32), m, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
+
+
+def _update_amodal(prior: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Visible mask plus the remembered parts near it (within its box grown by 25%)."""
+    box = _bbox(mask)
+    if box is None:
+        return mask
+    h, w = mask.shape
+    x0, y0, x1, y1 = _expand(box, 0.25, 8, w, h)
+    near = np.zeros_like(mask)
+    near[y0:y1, x0:x1] = True
+    return mask | (prior & near)
+
+
 class _PackedMasks:
     """Per-object, per-frame masks stored bit-packed (8x smaller than bool)."""
 
@@ -472,8 +505,18 @@ class ClassicVideoSession:
     name = "classic"
     refit = True
 
-    def __init__(self, work_pixels: int = 30_000):
-        self.work_pixels = work_pixels
+    def __init__(self, work_pixels: int = 30_000, **params):
+        self.work_pixels = work_pixels  # the re-fit's graph cut runs on at most this many pixels
+        self.params = dict(
+            band_frac=0.06,  # re-fit band half-width: this fraction of sqrt(object area) ...
+            band_min=4.0,  # ... clamped to these pixels
+            band_max=20.0,
+            iterations=2,  # GrabCut iterations per frame
+            min_overlap=0.3,  # keep re-fit parts that lie at least this much on the warped mask
+            photo_tol=40,  # colour error (0-255) above which the flow is not trusted
+            amodal=True,  # remember parts hidden by an occluder
+        )
+        self.params.update(params)
         self._image = ClassicImageSession()
         self._flow = FlowField()
         self._src = None
@@ -560,6 +603,9 @@ class ClassicVideoSession:
     def _run(self, start: int, end: int, step: int):
         prev_rgb = self._frame(start)
         current = self.masks_at(start)
+        # Where each object would be if nothing hid it: parts wiped out by an occluder
+        # sweeping across come back when they show again.
+        amodal: dict[int, np.ndarray] = dict(current)
         f = start
         while f != end and (f + step - end) * step <= 0:
             f += step
@@ -568,15 +614,26 @@ class ClassicVideoSession:
             out: dict[int, np.ndarray] = {}
             for oid in self._masks.objects():
                 if f in self._prompted.get(oid, ()):  # the user's own mask wins
-                    out[oid] = self._masks.get(oid, f)
+                    out[oid] = amodal[oid] = self._masks.get(oid, f)
                     continue
                 prev = current.get(oid)
                 if prev is None:
                     continue
                 if maps is None:
                     maps = self._flow.pull_maps(prev_rgb, rgb)
+                    unreliable = _occluded(prev_rgb, rgb, maps, self.params["photo_tol"]) if self.refit else None
                 soft = warp_mask(prev, maps)
-                m = self.refine(rgb, soft, prev_rgb, prev) if self.refit else soft > 0.5
+                if not self.refit:
+                    m = soft > 0.5
+                else:
+                    dx, dy = _median_shift(soft, maps, unreliable)
+                    if unreliable.any():  # occluded or blurred: move with the object instead
+                        soft[unreliable] = _shift(prev, dx, dy)[unreliable]
+                    am = amodal.get(oid, prev)
+                    amodal_prior = _shift(am, dx, dy) > 0.5 if self.params["amodal"] else None
+                    m = self.refine(rgb, soft, amodal_prior)
+                    if amodal_prior is not None:
+                        amodal[oid] = _update_amodal(amodal_prior, m)
                 self._masks.set(oid, f, m)
                 out[oid] = m
             current = out
@@ -584,27 +641,65 @@ class ClassicVideoSession:
             yield f, dict(out)
 
     # -- the re-fit
-    def refine(self, rgb: np.ndarray, soft: np.ndarray, prev_rgb: np.ndarray, prev_mask: np.ndarray) -> np.ndarray:
+    def refine(self, rgb: np.ndarray, soft: np.ndarray, amodal: np.ndarray | None = None) -> np.ndarray:
+        """Re-fit a warped mask to the frame: GrabCut in a band around the warped boundary,
+        its colour models learned on this frame (deep inside = object, far outside =
+        background). `amodal` adds remembered parts that an occluder hid, open to the cut
+        and seeded as object, so they come back when they show again."""
+        p = self.params
         warped = soft > 0.5
         area = int(warped.sum())
         if area < 16:
             return warped
         h, w = warped.shape
-        band = float(np.clip(0.06 * math.sqrt(area), 4, 20))
-        box = _expand(_bbox(warped), 0.1, int(2 * band) + 8, w, h)
-        x0, y0, x1, y1 = box
+        band = float(np.clip(p["band_frac"] * math.sqrt(area), p["band_min"], p["band_max"]))
+        extra = amodal & ~warped if amodal is not None else None
+        if extra is not None and not extra.any():
+            extra = None
+        roi = _bbox(warped) if extra is None else _union_box(_bbox(warped), _bbox(extra))
+        x0, y0, x1, y1 = _expand(roi, 0.1, int(band) + 8, w, h)
         sub = warped[y0:y1, x0:x1].astype(np.uint8)
         k = int(round(band))
         se = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
         inner = cv2.erode(sub, se) > 0
+        if extra is not None:
+            sub = sub | extra[y0:y1, x0:x1].astype(np.uint8)
         outer = cv2.dilate(sub, se) > 0
-        tri = np.where(sub > 0, _GC_PR_FGD, _GC_PR_BGD).astype(np.uint8)
+        tri = np.where(warped[y0:y1, x0:x1], _GC_PR_FGD, _GC_PR_BGD).astype(np.uint8)
+        if extra is not None:  # remembered hidden parts: open to the graph cut, seeded as object
+            tri[extra[y0:y1, x0:x1]] = _GC_PR_FGD
         tri[inner] = _GC_FGD
         tri[~outer] = _GC_BGD
         bgr = cv2.cvtColor(np.ascontiguousarray(rgb[y0:y1, x0:x1]), cv2.COLOR_RGB2BGR)
-        gc = ClassicImageSession(work_pixels=self.work_pixels, iterations=2)
-        fg = gc._grabcut(bgr, tri)
+        ch, cw = tri.shape
+        sc = min(1.0, math.sqrt(self.work_pixels / max(1, ch * cw)))
+        if sc < 1.0:
+            sw, sh = max(8, int(round(cw * sc))), max(8, int(round(ch * sc)))
+            img = cv2.resize(bgr, (sw, sh), interpolation=cv2.INTER_AREA)
+            t = cv2.resize(tri, (sw, sh), interpolation=cv2.INTER_NEAREST)
+        else:
+            img, t = bgr, tri.copy()
+        if not (t == _GC_PR_FGD).any() and not (t == _GC_PR_BGD).any():
+            res = np.isin(t, (_GC_FGD, _GC_PR_FGD))
+        else:
+            bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+            try:
+                cv2.setRNGSeed(0)
+                cv2.grabCut(img, t, None, bgd, fgd, p["iterations"], cv2.GC_INIT_WITH_MASK)
+            except cv2.error:
+                pass
+            res = np.isin(t, (_GC_FGD, _GC_PR_FGD))
+        if sc < 1.0:
+            res = cv2.resize(res.astype(np.float32), (cw, ch), interpolation=cv2.INTER_LINEAR) > 0.5
         out = np.zeros((h, w), bool)
-        out[y0:y1, x0:x1] = fg
-        out = keep_components(out, [], warped, min_overlap=0.3)
+        out[y0:y1, x0:x1] = res
+        n, lab, stats, _ = cv2.connectedComponentsWithStats(out.astype(np.uint8), connectivity=8)
+        if n > 2:
+            # Keep the parts that lie mostly where the object was expected; drop look-alike
+            # blobs the cut found elsewhere in the band.
+            sizes = stats[:, cv2.CC_STAT_AREA]
+            prior = warped if extra is None else warped | extra
+            on_prior = np.bincount(lab[prior].ravel(), minlength=n)
+            keep = [i for i in range(1, n) if on_prior[i] >= p["min_overlap"] * sizes[i]]
+            out = np.isin(lab, keep) if keep else warped
         return fill_small_holes(out)
