@@ -368,6 +368,7 @@ class MainWindow(QMainWindow):
         self.loader.probed.connect(self._on_probed)
         w = self.worker
         w.engineReady.connect(self._on_engine_ready)
+        w.enginesListed.connect(self._on_engines_listed)
         w.engineFailed.connect(self._on_engine_failed)
         w.encoded.connect(self._on_encoded)
         w.predicted.connect(self._on_predicted)
@@ -392,51 +393,53 @@ class MainWindow(QMainWindow):
     # Engines
     # =====================================================================
     def _init_engines(self, engine: str | None) -> None:
-        from annotator.engines import registry
+        # The list of installed engines comes from the worker (checking a card may touch
+        # torch); until it arrives the picker shows the engine being loaded.
+        wanted = engine or self.settings.get("default_model") or ""
+        self.model_combo.clear()
+        self.model_combo.addItem("classic", "classic")
+        self.worker.list_engines()
+        self.set_engine(wanted)
 
-        names: list[str] = []
-        for kind in ("image", "video"):
-            try:
-                for n in registry.engine_names(kind):
-                    if n not in names:
-                        names.append(n)
-            except Exception as e:
-                log.warning("engine registry failed for %s: %s", kind, e)
-        if "classic" not in names:
-            names.insert(0, "classic")
+    def _on_engines_listed(self, names: list) -> None:
+        self.model_combo.blockSignals(True)
         self.model_combo.clear()
         for n in names:
             self.model_combo.addItem(n, n)
-        wanted = engine or self.settings.get("default_model") or ""
-        if wanted not in names:
-            try:
-                wanted = registry.default_engine_name("image")
-            except Exception:
-                wanted = "classic"
-        self.set_engine(wanted if wanted in names else "classic")
+        self.model_combo.blockSignals(False)
+        self._sync_model_combo()
 
     def set_engine(self, name: str, weights=None) -> None:
-        if not name:
-            return
+        """name "" = the best installed engine (decided by the worker)."""
         if self._job is not None:
             gui_errors.show_info(self, "Wait for the propagation to finish (or cancel it) before switching models.")
             self._sync_model_combo()
             return
         self.engine_name = name
-        self.settings["default_model"] = name
-        self._sync_model_combo()
-        self.status_engine.setText(f"Engine: {name} (loading…)")
+        if name:
+            self.settings["default_model"] = name
+            self._sync_model_combo()
+        self.status_engine.setText(f"Engine: {name or 'default'} (loading…)")
         if self.prompt is not None:
             self.prompt.logits = None  # logits belong to the previous model
         self.worker.set_engine(name, weights)
         self._hint_encode()
 
     def _sync_model_combo(self) -> None:
+        if not self.engine_name:
+            return
         i = self.model_combo.findData(self.engine_name)
-        if i >= 0:
-            self.model_combo.setCurrentIndex(i)
+        if i < 0:
+            self.model_combo.addItem(self.engine_name, self.engine_name)
+            i = self.model_combo.count() - 1
+        self.model_combo.blockSignals(True)
+        self.model_combo.setCurrentIndex(i)
+        self.model_combo.blockSignals(False)
 
     def _on_engine_ready(self, name: str, device: str, video_name: str) -> None:
+        self.engine_name = name
+        self.settings["default_model"] = name
+        self._sync_model_combo()
         self.device, self.video_engine_name = device, video_name
         vid = f", video: {video_name}" if video_name and video_name != name else ""
         self.status_engine.setText(f"Engine: {name}{vid} · {device}")
@@ -448,10 +451,7 @@ class MainWindow(QMainWindow):
 
     def refresh_engines(self) -> None:
         """After the model manager installed something."""
-        current = self.engine_name
-        self.model_combo.blockSignals(True)
-        self._init_engines(current)
-        self.model_combo.blockSignals(False)
+        self.worker.list_engines()
 
     # =====================================================================
     # Opening media and projects

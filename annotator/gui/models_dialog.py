@@ -48,8 +48,10 @@ class Task(QThread):
 
     def run(self) -> None:
         try:
-            msg = self.fn(lambda d, t: self.progressed.emit(d, t), self.cancel_event)
-            self.done.emit(True, msg or "", None)
+            out = self.fn(lambda d, t: self.progressed.emit(d, t), self.cancel_event)
+            if isinstance(out, list):
+                self.rows, out = out, ""
+            self.done.emit(True, out or "", None)
         except Exception as e:
             self.done.emit(False, gui_errors.message_for(e), e)
 
@@ -106,33 +108,53 @@ class ModelManagerDialog(QDialog):
         self.table.itemSelectionChanged.connect(self._update_buttons)
         self.task: Task | None = None
         self.last_result: tuple[bool, str] | None = None
-        self.cards = []
+        self.rows: list[dict] = []
+        self.loaded = False
+        self._lister: Task | None = None
+        self._reload_again = False
         self.reload()
         self.resize(760, 420)
 
     # ---------------- listing ----------------
     def reload(self) -> None:
-        from annotator.engines import registry
+        """Re-read the cards in a background thread (checking whether a card's architecture
+        is implemented may build it on torch's meta device: seconds the first time)."""
+        if self._lister is not None:
+            self._reload_again = True
+            return
+        self.status.setText("Reading model cards…")
+        self.loaded = False
+        self._lister = Task(lambda progress, cancel: _card_rows(), self)
+        self._lister.done.connect(self._on_listed)
+        self._lister.start()
 
+    def _on_listed(self, ok: bool, msg: str, exc) -> None:
+        rows = self._lister.rows if ok else []
+        self._lister.wait()
+        self._lister = None
+        if not ok:
+            gui_errors.show_error(self, exc, "Model cards")
         sel = self.selected_name()
-        try:
-            self.cards = sorted(registry.load_cards().values(), key=lambda c: (c.kind, c.name))
-        except Exception as e:
-            gui_errors.show_error(self, e, "Model cards")
-            self.cards = []
-        self.table.setRowCount(len(self.cards) + 1)
-        self._set_row(0, ["classic (built in, no weights)", "image+video", "-", "-", "always available"])
-        for i, c in enumerate(self.cards, start=1):
-            where = registry.installed_path(c)
-            reason = registry.not_implemented_reason(c)
-            status = "installed" if where else "not installed"
-            if reason:
-                status += f" · {reason}"
-            lic = (c.licence or {}).get("name", "?") + ("" if c.commercial else " (non-commercial)")
-            self._set_row(i, [f"{c.title} ({c.name})", c.kind, _size(c.size), lic, status])
+        self.rows = [dict(name="classic", installed=True, implemented=True,
+                          cells=["classic (built in, no weights)", "image+video", "-", "-", "always available"])]
+        self.rows += rows
+        self.table.setRowCount(len(self.rows))
+        for i, r in enumerate(self.rows):
+            self._set_row(i, r["cells"])
         names = self.names()
         self.table.selectRow(names.index(sel) if sel in names else 0)
+        if self.status.text() == "Reading model cards…":
+            self.status.setText("")
+        self.loaded = True
         self._update_buttons()
+        if self._reload_again:
+            self._reload_again = False
+            self.reload()
+
+    @property
+    def idle(self) -> bool:
+        """No download/import/check running and the list is current."""
+        return self.task is None and self._lister is None
 
     def _set_row(self, i: int, cells: list[str]) -> None:
         for j, text in enumerate(cells):
@@ -141,7 +163,7 @@ class ModelManagerDialog(QDialog):
             self.table.setItem(i, j, it)
 
     def names(self) -> list[str]:
-        return ["classic"] + [c.name for c in self.cards]
+        return [r["name"] for r in self.rows]
 
     def selected_name(self) -> str | None:
         rows = {i.row() for i in self.table.selectedIndexes()}
@@ -154,21 +176,23 @@ class ModelManagerDialog(QDialog):
     def select(self, name: str) -> None:
         self.table.selectRow(self.names().index(name))
 
-    def _card(self):
+    def _row(self) -> dict | None:
         name = self.selected_name()
-        return next((c for c in self.cards if c.name == name), None)
+        return next((r for r in self.rows if r["name"] == name), None)
+
+    def _card(self):
+        r = self._row()
+        return r.get("card") if r else None
 
     def _update_buttons(self) -> None:
-        from annotator.engines import registry
-
+        r = self._row()
         c = self._card()
         busy = self.task is not None
-        installed = c is not None and registry.installed_path(c) is not None
+        installed = bool(r and r["installed"])
         self.btn_download.setEnabled(c is not None and not installed and not busy)
         self.btn_import.setEnabled(c is not None and not busy)
-        self.btn_verify.setEnabled(installed and not busy)
-        usable = self.selected_name() == "classic" or (installed and registry.is_implemented(c))
-        self.btn_use.setEnabled(bool(usable) and not busy)
+        self.btn_verify.setEnabled(c is not None and installed and not busy)
+        self.btn_use.setEnabled(bool(r and installed and r["implemented"]) and not busy)
 
     # ---------------- tasks ----------------
     def _start(self, fn, what: str) -> None:
@@ -277,10 +301,28 @@ class ModelManagerDialog(QDialog):
             self.accept()
 
     def reject(self) -> None:
+        if self._lister is not None:
+            self._lister.wait(60000)
         if self.task is not None:
             self.task.cancel_event.set()
             self.task.wait(10000)
         super().reject()
+
+
+def _card_rows() -> list[dict]:
+    from annotator.engines import registry
+
+    rows = []
+    for c in sorted(registry.load_cards().values(), key=lambda c: (c.kind, c.name)):
+        where = registry.installed_path(c)
+        reason = registry.not_implemented_reason(c)
+        status = "installed" if where else "not installed"
+        if reason:
+            status += f" · {reason}"
+        lic = (c.licence or {}).get("name", "?") + ("" if c.commercial else " (non-commercial)")
+        rows.append(dict(name=c.name, card=c, installed=where is not None, implemented=reason is None,
+                         cells=[f"{c.title} ({c.name})", c.kind, _size(c.size), lic, status]))
+    return rows
 
 
 def _is_cancel(exc) -> bool:

@@ -54,6 +54,7 @@ class PropagateJob:
 
 class EngineWorker(QThread):
     engineReady = Signal(str, str, str)  # name, device, video engine name
+    enginesListed = Signal(object)  # engine names usable now (classic first)
     engineFailed = Signal(str, object)  # name, exception
     encoded = Signal(object, float)  # key, ms
     predicted = Signal(object)  # PredictResult
@@ -85,6 +86,11 @@ class EngineWorker(QThread):
     def set_engine(self, name: str, weights=None) -> None:
         """weights: None = the installed checkpoint; a path; or "random" (tests)."""
         self._q.put(("engine", (name, weights)))
+
+    def list_engines(self) -> None:
+        """Which engines are installed and implemented: answered by `enginesListed`. Done
+        here because checking a card can build its model on torch's meta device."""
+        self._q.put(("list", None))
 
     def predict(self, gen: int, key: tuple, points=None, labels=None, box=None, mask_input=None,
                 multimask=True, ctx: dict | None = None) -> None:
@@ -133,6 +139,8 @@ class EngineWorker(QThread):
             try:
                 if op == "engine":
                     self._set_engine(arg)
+                elif op == "list":
+                    self._list_engines()
                 elif op == "predict":
                     self._predict(*arg)
                 elif op == "encode":
@@ -151,10 +159,25 @@ class EngineWorker(QThread):
                 self.busyChanged.emit("")
         self._image = self._video = None
 
+    def _list_engines(self) -> None:
+        from annotator.engines import registry
+
+        names: list[str] = []
+        for kind in ("image", "video"):
+            try:
+                names += [n for n in registry.engine_names(kind) if n not in names]
+            except Exception as e:  # a broken card must not hide the others
+                log.warning("listing %s engines failed: %s", kind, e)
+        if "classic" not in names:
+            names.insert(0, "classic")
+        self.enginesListed.emit(names)
+
     def _set_engine(self, spec) -> None:
         from annotator.engines import registry
 
         name, weights = spec if isinstance(spec, tuple) else (spec, None)
+        if not name:  # the best installed engine
+            name = registry.default_engine_name("image")
         self.busyChanged.emit(f"Loading {name}…")
         image = registry.create_image_session(name, weights) if weights is not None else \
             registry.create_image_session(name)

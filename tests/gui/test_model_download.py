@@ -76,6 +76,7 @@ def test_download_progress_cancel_resume(qtbot, slow_server, tmp_path, monkeypat
 
     dlg = ModelManagerDialog()
     qtbot.addWidget(dlg)
+    wait_for(lambda: dlg.idle, 120, "the model list")
     dlg.show()
     assert dlg.names() == ["classic", "mobilesam"]
     dlg.select("mobilesam")
@@ -85,7 +86,7 @@ def test_download_progress_cancel_resume(qtbot, slow_server, tmp_path, monkeypat
     assert dlg.btn_cancel.isVisible() and dlg.progress.isVisible()
     wait_for(lambda: progress and progress[-1][0] > 300_000, 30, "some bytes")
     dlg.btn_cancel.click()
-    wait_for(lambda: dlg.task is None, 30, "cancel")
+    wait_for(lambda: dlg.idle, 30, "cancel")
     assert dlg.last_result[0] is False
     target = registry.target_path(registry.get_card("mobilesam"))
     part = target.with_name(target.name + ".part")
@@ -95,7 +96,7 @@ def test_download_progress_cancel_resume(qtbot, slow_server, tmp_path, monkeypat
 
     dlg.select("mobilesam")
     dlg.btn_download.click()
-    wait_for(lambda: dlg.task is None, 60, "download")
+    wait_for(lambda: dlg.idle, 60, "download")
     assert dlg.last_result[0] is True, dlg.last_result
     assert target.read_bytes() == body
     assert handler.ranges[-1] is not None and handler.ranges[-1].startswith("bytes=")  # resumed

@@ -43,21 +43,22 @@ def test_picker_and_manager_switch_keeps_annotations(qtbot, make_window, image_f
 
     dlg = ModelManagerDialog(win)
     qtbot.addWidget(dlg)
+    wait_for(lambda: dlg.idle, 120, "the model list")
     assert dlg.table.rowCount() == len(registry.load_cards()) + 1
     dlg.select("mobilesam")
     assert dlg.btn_download.isEnabled() and not dlg.btn_verify.isEnabled()
     # the random file is not the published one: refused unless the person says so
     dlg.import_file("mobilesam", str(random_mobilesam))
-    wait_for(lambda: dlg.task is None, 120, "import check")
+    wait_for(lambda: dlg.idle, 120, "import check")
     assert dlg.last_result[0] is False and "sha256" in dlg.last_result[1]
     assert registry.installed_path(registry.get_card("mobilesam")) is None
     dlg.import_file("mobilesam", str(random_mobilesam), allow_checksum_mismatch=True)
-    wait_for(lambda: dlg.task is None, 120, "import")
+    wait_for(lambda: dlg.idle, 120, "import")
     assert dlg.last_result[0] is True, dlg.last_result
     assert registry.installed_path(registry.get_card("mobilesam")) is not None
     dlg.select("mobilesam")
     dlg.verify()
-    wait_for(lambda: dlg.task is None, 60, "verify")
+    wait_for(lambda: dlg.idle, 60, "verify")
     assert dlg.last_result[0] is False and "does not match" in dlg.last_result[1]  # honest: it is not official
     chosen = []
     dlg.modelChosen.connect(lambda n: (chosen.append(n), win.refresh_engines(), win.set_engine(n)))
@@ -111,8 +112,9 @@ def test_broken_checkpoint_import_is_a_message(qtbot, make_window, tmp_path):
     win = make_window()
     dlg = ModelManagerDialog(win)
     qtbot.addWidget(dlg)
+    wait_for(lambda: dlg.idle, 120, "the model list")
     dlg.import_file("edgesam", str(bad), allow_checksum_mismatch=True)
-    wait_for(lambda: dlg.task is None, 60, "import")
+    wait_for(lambda: dlg.idle, 60, "import")
     assert dlg.last_result[0] is False
     title, text = errors.shown[-1]
     assert "edge_sam.pth" in text and "Traceback" not in text
