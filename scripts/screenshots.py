@@ -9,6 +9,7 @@ person would (box prompts, labels, propagation) and saves PNGs:
   video_propagating.png   a video mid-propagation (progress bar, swimlanes filling in)
   image_dark.png          the image view with a dark palette
   shortcuts.png           Help > Keyboard shortcuts
+  model_manager.png       Models > Model manager
 """
 from __future__ import annotations
 
@@ -151,18 +152,31 @@ def shortcuts_shot(out: Path) -> None:
     dlg.close()
 
 
+def models_shot(out: Path) -> None:
+    from annotator.gui.models_dialog import ModelManagerDialog
+
+    dlg = ModelManagerDialog()
+    dlg.resize(1100, 600)
+    dlg.show()
+    wait_for(lambda: dlg.idle, timeout=300)
+    settle(300)
+    dlg.grab().save(str(out / "model_manager.png"))
+    print(f"wrote {out / 'model_manager.png'}")
+    dlg.close()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     ap.add_argument("--engine", default="classic")
-    ap.add_argument("--only", choices=["image", "video", "dark", "shortcuts"], default=None)
+    ap.add_argument("--only", choices=["image", "video", "dark", "shortcuts", "models"], default=None)
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     xvfb = start_xvfb()
     try:
         if args.only is None:
             # one process per picture: each starts from fresh settings and a fresh palette
-            for what in ("image", "video", "dark", "shortcuts"):
+            for what in ("image", "video", "dark", "shortcuts", "models"):
                 rc = subprocess.call([sys.executable, __file__, "--out", str(args.out), "--engine", args.engine,
                                       "--only", what])
                 if rc:
@@ -198,6 +212,8 @@ def run_one(args) -> int:
             video_shot(args.out, work, args.engine)
         elif args.only == "shortcuts":
             shortcuts_shot(args.out)
+        elif args.only == "models":
+            models_shot(args.out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if errors.shown:

@@ -65,7 +65,7 @@ def _size(n) -> str:
 class ModelManagerDialog(QDialog):
     modelChosen = Signal(str)
 
-    COLS = ["Model", "Kind", "Size", "Licence", "Status"]
+    COLS = ["Model", "Kind", "Size", "Status", "Licence"]
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -76,8 +76,11 @@ class ModelManagerDialog(QDialog):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.table.horizontalHeader().setSectionResizeMode(4, QHeaderView.ResizeMode.ResizeToContents)
+        hh = self.table.horizontalHeader()
+        for col in range(4):
+            hh.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        hh.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+        self.table.setWordWrap(False)
         self.status = QLabel("", self)
         self.status.setWordWrap(True)
         self.progress = QProgressBar(self)
@@ -113,7 +116,7 @@ class ModelManagerDialog(QDialog):
         self._lister: Task | None = None
         self._reload_again = False
         self.reload()
-        self.resize(760, 420)
+        self.resize(980, 480)
 
     # ---------------- listing ----------------
     def reload(self) -> None:
@@ -136,7 +139,7 @@ class ModelManagerDialog(QDialog):
             gui_errors.show_error(self, exc, "Model cards")
         sel = self.selected_name()
         self.rows = [dict(name="classic", installed=True, implemented=True,
-                          cells=["classic (built in, no weights)", "image+video", "-", "-", "always available"])]
+                          cells=["classic (built in, no weights)", "image+video", "-", "always available", "-"])]
         self.rows += rows
         self.table.setRowCount(len(self.rows))
         for i, r in enumerate(self.rows):
@@ -319,9 +322,11 @@ def _card_rows() -> list[dict]:
         status = "installed" if where else "not installed"
         if reason:
             status += f" · {reason}"
-        lic = (c.licence or {}).get("name", "?") + ("" if c.commercial else " (non-commercial)")
+        lic = (c.licence or {}).get("name", "?")
+        if not c.commercial and "non-commercial" not in lic.lower():
+            lic += " (non-commercial)"
         rows.append(dict(name=c.name, card=c, installed=where is not None, implemented=reason is None,
-                         cells=[f"{c.title} ({c.name})", c.kind, _size(c.size), lic, status]))
+                         cells=[f"{c.title} ({c.name})", c.kind, _size(c.size), status, lic]))
     return rows
 
 
