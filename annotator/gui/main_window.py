@@ -166,16 +166,17 @@ class MainWindow(QMainWindow):
             b.setIcon(self._icon(icon))
             b.setText(text)
             b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-            b.setToolTip(f"{text} from this frame (only the selected object when "
-                         "'Only selected' is on; manual keyframes are kept)")
+            b.setToolTip(f"{text} from this frame: the selected object, or all objects when none is "
+                         "selected; frames made by hand are kept")
             vb.addWidget(b)
             self.prop_buttons[direction] = b
-        self.only_selected = QToolButton(self.video_bar)
-        self.only_selected.setText("Only selected")
-        self.only_selected.setCheckable(True)
-        self.only_selected.setChecked(bool(self.settings.get("only_selected_propagation", False)))
-        self.only_selected.setToolTip("Propagate (and replace) only the selected object; others stay untouched")
-        vb.addWidget(self.only_selected)
+        self.all_objects = QToolButton(self.video_bar)
+        self.all_objects.setText("All objects")
+        self.all_objects.setCheckable(True)
+        self.all_objects.setChecked(bool(self.settings.get("propagate_all_objects", False)))
+        self.all_objects.setToolTip("Off: with an object selected, only that object is propagated (others stay "
+                                    "untouched); with none selected, all of them.\nOn: always all objects.")
+        vb.addWidget(self.all_objects)
         vb.addWidget(self.prop_progress)
         vb.addWidget(self.prop_cancel)
 
@@ -354,7 +355,7 @@ class MainWindow(QMainWindow):
         for direction, b in self.prop_buttons.items():
             b.clicked.connect(lambda _=False, d=direction: self.start_propagation(d))
         self.prop_cancel.clicked.connect(self.cancel_propagation)
-        self.only_selected.toggled.connect(lambda on: self.settings.__setitem__("only_selected_propagation", on))
+        self.all_objects.toggled.connect(lambda on: self.settings.__setitem__("propagate_all_objects", on))
         self.files.currentRowChanged.connect(self._on_file_row)
         self.objects.trackSelected.connect(lambda t: self.select_track(t if t >= 0 else None))
         self.objects.hideToggled.connect(self.toggle_hidden)
@@ -1159,7 +1160,9 @@ class MainWindow(QMainWindow):
             return False
         tracks = self.project.tracks(self.item.id)
         if track_ids is None:
-            if self.only_selected.isChecked() and self.active_track is not None:
+            # The selected object alone (a correction must not disturb the others), or
+            # every object when none is selected or "All objects" is on.
+            if not self.all_objects.isChecked() and self.active_track is not None:
                 track_ids = [self.active_track]
             else:
                 track_ids = [t.id for t in tracks]

@@ -72,7 +72,7 @@ DEFAULTS: dict = {
     "outlines_only": False,
     "brush_radius": 12,
     "default_model": "",
-    "only_selected_propagation": False,
+    "propagate_all_objects": False,
     "window": {"geometry": "", "state": ""},
     "recent_projects": [],
     "shortcuts": {},

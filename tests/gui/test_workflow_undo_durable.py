@@ -56,7 +56,6 @@ def test_undo_redo_every_kind_of_edit(qtbot, make_window, frame_folder, blackswa
 
     # propagation: one step for the whole run
     win.select_track(t.id)
-    win.only_selected.setChecked(True)
     assert win.start_propagation("forward")
     wait_for(lambda: not win.propagating, 60, "propagation")
     assert len(p.mask_frames(t.id)) == 12

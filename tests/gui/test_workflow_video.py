@@ -117,7 +117,7 @@ def test_corrections_touch_only_the_chosen_object(qtbot, make_window, frame_fold
     x, y = _centroid(p.mask(a.id, 8).mask())
     drag(qtbot, win, (x, y - 90), (x + 40, y - 90))
     wait_for(lambda: p.mask(a.id, 8).source == "manual", what="brush correction")
-    win.only_selected.setChecked(True)
+    assert not win.all_objects.isChecked()  # with A selected, P propagates A alone
     key(qtbot, win, Qt.Key.Key_P)
     wait_for(lambda: not win.propagating, 60, "re-propagation of A")
     after = {r.frame: r for r in p.masks(track_id=a.id)}
@@ -142,7 +142,7 @@ def test_corrections_touch_only_the_chosen_object(qtbot, make_window, frame_fold
     win.select_track(b.id)
     key(qtbot, win, Qt.Key.Key_L)
     assert p.track(b.id).locked
-    win.only_selected.setChecked(False)
+    win.all_objects.setChecked(True)
     before_b = {r.frame: r.rle["counts"] for r in p.masks(track_id=b.id)}
     win.go_frame(0)
     wait_loaded(win)
