@@ -29,7 +29,7 @@ def test_picker_and_manager_switch_keeps_annotations(qtbot, make_window, image_f
     from annotator.engines import registry
     from annotator.gui.models_dialog import ModelManagerDialog
 
-    win = make_window([str(image_folder / "images_groceries.jpg")])
+    win = make_window([str(image_folder)])
     wait_loaded(win)
     combo = [win.model_combo.itemData(i) for i in range(win.model_combo.count())]
     assert combo[0] == "classic" and "mobilesam" not in combo
@@ -94,6 +94,20 @@ def test_picker_and_manager_switch_keeps_annotations(qtbot, make_window, image_f
     win.undo()
     assert p.mask(ps.track_id, 0).rle["counts"] == first
     p.delete_track(ps.track_id)
+
+    # the next image was encoded ahead while the person worked: switching to it and
+    # clicking runs no encoder
+    sess = win.worker._image
+    wait_for(lambda: sess.encoder_runs >= 2, 120, "encode ahead of the next image")
+    runs = sess.encoder_runs
+    win.commit_object()
+    win.step_item(1)
+    wait_loaded(win)
+    assert win.item.name == "images_truck.jpg"
+    click(qtbot, win, 900, 600)
+    wait_idle(win, timeout=120)
+    assert sess.encoder_runs == runs
+    p.delete_track(win.prompt.track_id)
 
     # back to classic from the picker
     win.model_combo.setCurrentIndex(win.model_combo.findData("classic"))
