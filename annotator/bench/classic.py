@@ -49,7 +49,7 @@ def run(args) -> int:
         raise AnnotatorError(f"{root}: no sequences in JPEGImages/480p")
 
     session = ClassicImageSession()
-    click_s, encode_s, final_iou, size = [], [], [], None
+    click_s, click_cpu, encode_s, final_iou, size = [], [], [], [], None
     for name, fi in picks:
         seq = list_sequences(root, [name])[0]
         rgb = seq.frames().frame(fi)
@@ -65,9 +65,10 @@ def run(args) -> int:
                 break
             clicks.append(c)
             pts, lbl = clicks_to_arrays(clicks)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             out = session.predict(pts, lbl, mask_input=logits, multimask=len(clicks) == 1)
             click_s.append(time.perf_counter() - t0)
+            click_cpu.append(time.process_time() - c0)
             pred, logits = out.mask, out.lowres_logits[out.best][None]
         final_iou.append(j_measure(pred, gt))
 
@@ -91,6 +92,7 @@ def run(args) -> int:
         "frames": [f"{n}/{i:05d}" for n, i in picks],
         "set_image_ms": {"median": ms(np.median(encode_s))},
         "click_ms": {"median": ms(np.median(click_s)), "p95": ms(np.percentile(click_s, 95)), "max": ms(np.max(click_s)), "n": len(click_s)},
+        "click_cpu_ms": {"median": ms(np.median(click_cpu)), "p95": ms(np.percentile(click_cpu, 95))},
         "iou_after_clicks": float(np.mean(final_iou)),
         "propagate_ms_per_frame": {"median": ms(np.median(per_frame)), "p95": ms(np.percentile(per_frame, 95)), "n": len(per_frame), "sequence": picks[0][0]},
         "cpu_count": os.cpu_count(),
@@ -101,13 +103,15 @@ def run(args) -> int:
     print("| Measure | Median | p95 |")
     print("|---|---|---|")
     print(f"| set_image (per frame) | {res['set_image_ms']['median']:.0f} ms | |")
-    print(f"| click -> mask ({len(click_s)} clicks) | {res['click_ms']['median']:.0f} ms | {res['click_ms']['p95']:.0f} ms |")
+    print(f"| click -> mask, wall clock ({len(click_s)} clicks) | {res['click_ms']['median']:.0f} ms | {res['click_ms']['p95']:.0f} ms |")
+    print(f"| click -> mask, CPU time (all threads) | {res['click_cpu_ms']['median']:.0f} ms | {res['click_cpu_ms']['p95']:.0f} ms |")
     pf = res["propagate_ms_per_frame"]
     print(f"| propagate one object ({pf['n']} frames of {pf['sequence']}) | {pf['median']:.0f} ms/frame | {pf['p95']:.0f} ms/frame |")
     print()
     verdict = "meets" if res["click_ms"]["median"] < 200 else "misses"
-    print(f"median click latency {verdict} the 200 ms target; mean IoU after {args.clicks} clicks {res['iou_after_clicks']:.3f}; "
-          f"1-min load average during the run {res['load_avg_1min']:.1f}")
+    print(f"median click latency (wall clock) {verdict} the 200 ms target; mean IoU after {args.clicks} clicks "
+          f"{res['iou_after_clicks']:.3f}; 1-min load average {res['load_avg_1min']:.1f} on {os.cpu_count()} cores "
+          "(other jobs inflate wall-clock time, not CPU time)")
     if args.json:
         try:
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)

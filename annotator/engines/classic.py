@@ -119,7 +119,7 @@ class ClassicImageSession:
         self.iterations = iterations
         self.local_edits = local_edits
         self.extent_factor = 4.0  # first click: the object spans about this many inscribed radii
-        self.min_fill = 0.1
+        self.min_fill = 2.0
         self.fallback_shrink = 0.8
         self.edit_min = 24
         self.edit_factor = 4.0
@@ -277,9 +277,10 @@ class ClassicImageSession:
         box = (max(0, box[0]), max(0, box[1]), min(w, box[2]), min(h, box[3]))
         out = self._from_box(pos, neg, np.array(box, np.float32), prev)
         bw, bh = box[2] - box[0], box[3] - box[1]
-        if keep_components(out, pos, prev).sum() < self.min_fill * bw * bh:
-            # GrabCut found no object in the guessed box (thin or low-contrast object):
-            # the ellipse inscribed in the box is a better first guess than a dot.
+        disks = sum(math.pi * self._click_radius(x, y) ** 2 for x, y in pos)
+        if keep_components(out, pos, prev).sum() < self.min_fill * disks:
+            # GrabCut found nothing beyond the clicks' own disks (thin or low-contrast
+            # object): the ellipse inscribed in the box is a better first guess than a dot.
             el = np.zeros((h, w), np.uint8)
             centre = (int((box[0] + box[2]) / 2), int((box[1] + box[3]) / 2))
             axes = (max(1, int(bw * self.fallback_shrink / 2)), max(1, int(bh * self.fallback_shrink / 2)))

@@ -37,9 +37,9 @@ def click_loop(session, rgb, gt, n):
         c = next_click(gt, pred, clicks)
         clicks.append(c)
         pts, lbl = clicks_to_arrays(clicks)
-        t0 = time.perf_counter()
+        t0 = time.process_time()  # CPU time: stable on a shared, loaded machine
         out = session.predict(pts, lbl, mask_input=logits, multimask=len(clicks) == 1)
-        secs.append(time.perf_counter() - t0)
+        secs.append(time.process_time() - t0)
         pred, logits = out.mask, out.lowres_logits[out.best][None]
         ious.append(j_measure(pred, gt))
     return ious, secs, out
@@ -118,8 +118,8 @@ def test_hole_filling_and_component_keeping():
 
 
 def test_click_latency_is_interactive(frames):
-    """The target is < 200 ms a click on 854x480 (see `annotator bench classic`); the test
-    allows for a loaded CI machine but still fails on a gross regression."""
+    """The target is < 200 ms a click on 854x480 (see `annotator bench classic`). CPU time
+    (all threads) is measured so that other jobs on the machine do not make it flaky."""
     rgb, gt = frames["dog"]
     _, secs, _ = click_loop(ClassicImageSession(), rgb, gt, 6)
-    assert float(np.median(secs[1:])) < 1.0
+    assert float(np.median(secs)) < 0.4
