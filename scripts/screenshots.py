@@ -112,16 +112,17 @@ def image_shot(out: Path, work: Path, engine: str, name: str) -> None:
 
 
 def video_shot(out: Path, work: Path, engine: str) -> None:
+    """DAVIS car-shadow frames (a frame folder): the car and a pedestrian, mid-propagation."""
     from annotator.gui.main_window import MainWindow
 
-    vid = work / "video"
-    vid.mkdir(exist_ok=True)
-    shutil.copy(DATA / "videos" / "01_dog.mp4", vid / "01_dog.mp4")
-    win = MainWindow([str(vid / "01_dog.mp4")], engine=engine)
+    src = DATA / "davis2016" / "JPEGImages" / "480p" / "car-shadow"
+    vid = work / "car-shadow"
+    shutil.copytree(src, vid)
+    win = MainWindow([str(vid)], engine=engine)
     win.resize(1440, 900)
     win.show()
     wait_for(lambda: win.item is not None and win._shown_key == win._key())
-    for label, box in (("dog", (440, 370, 705, 555)), ("person", (225, 210, 470, 560))):
+    for label, box in (("car", (310, 96, 660, 284)), ("person", (324, 112, 351, 162))):
         win.choose_label(label)
         win.on_box(*box, time.perf_counter())
         wait_for(lambda: win.prompt is not None and win.prompt.candidates is not None
@@ -130,7 +131,7 @@ def video_shot(out: Path, work: Path, engine: str) -> None:
     done = []
     win.worker.propagated.connect(lambda *a: done.append(a[1]))
     win.start_propagation("forward")
-    wait_for(lambda: len(done) >= 40, timeout=600)
+    wait_for(lambda: len(done) >= 22, timeout=600)
     settle(500)  # let the batched writes land and the view follow
     shoot(win, out / "video_propagating.png")
     win.cancel_propagation()

@@ -688,6 +688,8 @@ class MainWindow(QMainWindow):
     def go_frame(self, frame: int, force: bool = False) -> None:
         if self.item is None:
             return
+        if self._job is not None and not getattr(self, "_following", False):
+            self._job["user_moved"] = True  # the person looks elsewhere: stop following
         frame = int(min(max(frame, 0), max(0, self.item.num_frames - 1)))
         if frame == self.frame and not force:
             return
@@ -1227,11 +1229,7 @@ class MainWindow(QMainWindow):
         if not self._flush_timer.isActive():
             self._flush_timer.start()
         job["frames"] += 1
-        # Follow the propagation front (a few times a second) so masks appear as they come.
-        now = time.perf_counter()
-        if self.item is not None and self.item.id == job["item_id"] and now - job["last_follow"] > 0.15:
-            job["last_follow"] = now
-            self.go_frame(frame)
+        job["front"] = frame
 
     def _on_progress(self, job_id: int, done: int, total: int) -> None:
         job = self._job
@@ -1272,6 +1270,16 @@ class MainWindow(QMainWindow):
         except Exception as e:
             self.cancel_propagation()
             gui_errors.show_error(self, e, "Could not save propagated masks")
+            return
+        # Follow the propagation front, showing only frames already saved, so the masks
+        # appear on the canvas as they come.
+        front = job.get("front")
+        if front is not None and self.item is not None and self.item.id == job["item_id"] and not job["user_moved"]:
+            self._following = True
+            try:
+                self.go_frame(front)
+            finally:
+                self._following = False
 
     def _finish_job(self, status: str) -> None:
         self._flush_timer.stop()
