@@ -15,7 +15,13 @@ from PySide6.QtCore import QEventLoop, QPoint, Qt, QTimer  # noqa: E402
 
 from annotator.gui import errors as gui_errors  # noqa: E402
 
-pytestmark = pytest.mark.gui
+
+
+def pytest_collection_modifyitems(config, items):
+    here = str(__import__("pathlib").Path(__file__).parent)
+    for item in items:
+        if str(item.fspath).startswith(here):
+            item.add_marker(pytest.mark.gui)
 
 
 @pytest.fixture(autouse=True)

@@ -56,3 +56,10 @@ def test_broken_settings_file_falls_back_to_defaults(make_window):
     assert s["opacity"] == 0.5 and s.shortcut("undo") == ["Ctrl+Z"]
     win = make_window()
     assert win.canvas.opacity == 0.5
+
+
+def test_gui_subcommand_is_registered():
+    from annotator.cli import build_parser
+
+    args = build_parser().parse_args(["gui", "a.jpg", "clip.mp4", "--engine", "classic"])
+    assert args.paths == ["a.jpg", "clip.mp4"] and args.engine == "classic" and callable(args.func)
