@@ -943,8 +943,7 @@ class MainWindow(QMainWindow):
         self.last_timing = f"encode {res.encode_ms:.0f} ms · mask {res.predict_ms:.0f} ms"
         self.status_timing.setText(self.last_timing)
         token = ("click", ctx["t_event"])
-        self._refresh_objects()
-        self.refresh_overlay(token)
+        self.refresh_overlay(token)  # the object list follows in the coalesced refresh
         if token in self._paint_tokens:  # not on screen (other frame): nothing to time
             self._paint_tokens.pop(token, None)
 

@@ -107,12 +107,12 @@ def test_heartbeat_classic_engine_on_video(qtbot, make_window, shared_data, tmp_
     hb = Heartbeat()
     hb.start()
     assert win.item.kind == "video" and win.item.width == 1280
-    done = _run_session(qtbot, win, [(640, 400), (700, 420)], 12, hb)
+    done = _run_session(qtbot, win, [(640, 400), (700, 420)], 8, hb)
     hb.stop()
     _report("classic, 1280x720 H.264", hb, win.latencies_ms)
-    assert len(done) >= 12
+    assert len(done) >= 8
     tid = win.project.tracks(win.item.id)[0].id
-    assert len(win.project.mask_frames(tid)) >= 10
+    assert len(win.project.mask_frames(tid)) >= 6
     assert win.latencies_ms, "no click was timed"
     _check(hb)
 
@@ -133,10 +133,10 @@ def test_heartbeat_learned_model_random_weights(qtbot, make_window, frame_folder
     win.set_engine(name, weights="random")
     wait_for(lambda: win.status_engine.text().startswith(f"Engine: {name}") and "·" in win.status_engine.text(), 300, "model load")
     assert win.video_engine_name == name
-    done = _run_session(qtbot, win, [(420, 200), (450, 230)], 3, hb)
+    done = _run_session(qtbot, win, [(420, 200), (450, 230)], 2, hb)
     hb.stop()
     _report(f"{name} (random weights), 854x480 frames", hb, win.latencies_ms)
-    assert len(done) >= 3
+    assert len(done) >= 2
     recs = win.project.masks()
     assert {r.model for r in recs if r.source == "propagated"} == {name}
     _check(hb)

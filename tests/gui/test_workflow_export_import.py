@@ -85,12 +85,15 @@ def test_export_then_import_every_format(annotated, tmp_path):
     assert "labelme" in checked or "labelme" not in names
 
 
-def test_export_option_errors_are_messages(annotated, tmp_path):
+def test_export_option_errors_are_messages(qtbot, make_window, image_folder, tmp_path):
     from annotator.gui import errors
     from annotator.gui.dialogs import ExportDialog
 
-    win, video, image = annotated
-    dlg = ExportDialog(win.project, image.id)
+    win = make_window([str(image_folder / "images_groceries.jpg")])
+    wait_loaded(win)
+    drag(qtbot, win, (505, 175), (580, 340))
+    wait_idle(win)
+    dlg = ExportDialog(win.project, win.item.id)
     dlg.fmt_combo.setCurrentIndex(dlg.fmt_combo.findData("coco"))
     dlg.option_edits["segmentation"].setText("squiggles")
     dlg.path_edit.setText(str(tmp_path / "x.json"))
