@@ -123,6 +123,7 @@ class ClassicImageSession:
         self.fallback_shrink = 0.8
         self.edit_min = 24
         self.edit_factor = 4.0
+        self.flood_reach = 1.0  # hard flood reaches this many times the error thickness
 
         self._rgb: np.ndarray | None = None
         self._img_key: bytes | None = None
@@ -313,6 +314,12 @@ class ClassicImageSession:
             # The click says the flat region around it has the wrong label: that region (within
             # the window, on the wrong side) takes the click's label as a hard constraint.
             g = self._grow_region(cx, cy)[y0:y1, x0:x1] & free & (pv == inside)
+            if self.flood_reach > 0:
+                # Only as far as the error the click sits in is thick: a flat region that runs
+                # on past it would undo earlier clicks (clicks then see-saw).
+                near = np.zeros(pv.shape, np.uint8)
+                cv2.circle(near, (xi - x0, yi - y0), int(self.flood_reach * d + 3), 1, -1)
+                g &= near > 0
             tri[g] = _GC_FGD if positive else _GC_BGD
         self._stamp_clicks(tri, pos, neg, _GC_FGD, _GC_BGD, (x0, y0))
         out = prev.copy()
