@@ -25,7 +25,6 @@ import qtawesome as qta
 from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
-    QApplication,
     QComboBox,
     QDockWidget,
     QFileDialog,
@@ -47,7 +46,7 @@ from annotator.gui.canvas import Canvas
 from annotator.gui.labels import LabelPanel, LabelPickerDialog
 from annotator.gui.media_loader import FrameCache, MediaLoader
 from annotator.gui.objects import ObjectList
-from annotator.gui.settings import DEFAULT_SHORTCUTS, LABEL_DIGITS, Settings
+from annotator.gui.settings import LABEL_DIGITS, Settings
 from annotator.gui.timeline import Timeline
 from annotator.gui.worker import EngineWorker, PropagateJob
 
@@ -1387,9 +1386,3 @@ class MainWindow(QMainWindow):
             self._finish_job("cancelled")
         self.close_project()
 
-
-def _app() -> QApplication:
-    return QApplication.instance()
-
-
-__all__ = ["MainWindow", "DEFAULT_SHORTCUTS", "PROJECT_SUFFIX"]
