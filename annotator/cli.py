@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 def launch_app(args) -> int:
     from annotator.gui.app import run_app
 
-    return run_app(getattr(args, "paths", []) or [])
+    return run_app([])
 
 
 def main(argv: list[str] | None = None) -> int:
