@@ -1,14 +1,25 @@
 """The classic engine: interactive masks and video propagation with OpenCV only.
 
-No learned weights, so it works on first run. Images: GrabCut (colour GMMs + graph
-cut) on a downscaled region of interest, seeded by the box, the previous mask and
-colour-homogeneous regions grown from the clicks; clicks are hard constraints whose
-radius follows the distance to the nearest image edge. After the first click, each
-click edits locally: pixels far from the new click and from the previous boundary keep
-their previous label, so a click fixes an error without undoing earlier ones.
-Video: the previous mask is warped with DIS optical flow, then re-fitted by a graph
-cut in a band around the warped boundary, with the object's colour models learned on
-the frames the user prompted and on the last propagated frame.
+No learned weights, so it works on first run.
+
+Images: GrabCut (colour GMMs + graph cut) on a region of interest downscaled to at most
+`work_pixels`. A box seeds it as in the GrabCut paper. A first click without a box
+guesses the object's extent from the click's distance to the nearest edge and the flat
+region around it. Clicks are hard constraints (disks sized by the distance to the
+nearest edge). Every later click edits locally: a window around it, sized by the
+click's distance to the current boundary (about the thickness of the error it sits
+in), is re-cut with local colour models; the flat region around the click, as far as
+that thickness, takes the click's label; everything else keeps its previous label, so
+a click fixes one error without undoing earlier ones. Small holes are filled, stray
+blobs away from the clicks dropped.
+
+Video: the previous mask is pulled into the next frame along DIS optical flow. Where the
+flow is not trusted (the colour it points at does not match: occluders sweeping across,
+motion blur) the mask moves with the object's median motion instead. GrabCut then
+re-fits the mask in a band around the warped boundary, with colour models learned on
+the frame itself. Parts of the object hidden by an occluder are remembered (an "amodal"
+mask moved with the object) and offered to the cut again, so they come back when they
+show again. Several objects share one flow computation per frame.
 """
 from __future__ import annotations
 
@@ -109,8 +120,10 @@ def keep_components(mask: np.ndarray, seeds: list, prior: np.ndarray | None = No
 
 # ----------------------------------------------------------------------------- image session
 class ClassicImageSession:
-    """ImageSession with GrabCut. Masks are bool [1, H, W]; scores are a confidence
-    proxy (fraction of the region's graph cut agreeing with the colour models)."""
+    """ImageSession with GrabCut. One mask per call (bool [1, H, W]) even when multimask
+    is asked for; the score is 1 for a non-empty mask, 0 otherwise (GrabCut has no
+    calibrated quality estimate). lowres_logits are the mask at 256x256 as +-10; the
+    session remembers the full-resolution mask behind the last logits it returned."""
 
     name = "classic"
 
@@ -119,10 +132,10 @@ class ClassicImageSession:
         self.iterations = iterations
         self.local_edits = local_edits
         self.extent_factor = 4.0  # first click: the object spans about this many inscribed radii
-        self.min_fill = 2.0
-        self.fallback_shrink = 0.8
-        self.edit_min = 24
-        self.edit_factor = 4.0
+        self.min_fill = 2.0  # first click: below this many click-disk areas GrabCut "found nothing"
+        self.fallback_shrink = 0.8  # ... and the ellipse inside the guessed box is used instead
+        self.edit_min = 24  # later clicks: the re-cut disk has at least this radius (px) ...
+        self.edit_factor = 4.0  # ... or this many times the click's distance to the boundary
         self.flood_reach = 1.0  # hard flood reaches this many times the error thickness
 
         self._rgb: np.ndarray | None = None
