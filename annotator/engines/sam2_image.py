@@ -44,7 +44,7 @@ def preprocess(rgb: np.ndarray, size: int, mean, std, resample: str = "bilinear_
     import torch
     import torch.nn.functional as F
 
-    rgb = np.ascontiguousarray(rgb[..., :3])
+    rgb = np.array(rgb[..., :3], dtype=np.uint8, copy=True)  # frames from a cache are read-only
     h, w = rgb.shape[:2]
     if (h, w) != (size, size) and resample == "pil_bicubic":
         from PIL import Image
