@@ -9,6 +9,7 @@ wall time includes waiting for the CPU, CPU time / threads is what the run would
 from __future__ import annotations
 
 import json
+import os
 import platform
 import resource
 import statistics
@@ -128,6 +129,9 @@ def _measure(model: str, threads: int, weights, repeats: int, clicks: int) -> di
         "decoder_ms_median": 1000 * statistics.median(d[0] for d in dec),
         "decoder_cpu_ms_median": 1000 * statistics.median(d[1] for d in dec),
         "peak_rss_mb": round(peak_kb / 1024, 1),
+        # other processes competing for the CPU make wall times meaningless; say how busy it was
+        "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+        "cpu_count": os.cpu_count(),
         "repeats": repeats,
         "clicks": clicks,
         "torch": torch.__version__,
@@ -154,6 +158,7 @@ def format_table(r: dict) -> str:
         ("decoder ms per click (median, wall)", f"{r['decoder_ms_median']:.1f}"),
         ("decoder CPU ms / threads", f"{r['decoder_cpu_ms_median'] / r['threads']:.1f}"),
         ("peak RSS MB", f"{r['peak_rss_mb']:.0f}"),
+        ("machine load (1 min) / CPUs", f"{r.get('load_average_1min')} / {r.get('cpu_count')}"),
     ]
     if "official_encoder_s" in r:
         a, b = r["official_encoder_s"]
