@@ -163,3 +163,69 @@ def test_card_builds_official_layout(card):
     assert sum(p.numel() for p in model.parameters()) == spec["params"]
     assert spec["checkpoint"]["container"] == "model_key"
     assert spec["arch"]["image_size"] == spec["input"]["image_size"]
+
+
+def _corrdefault_models():
+    out = []
+    if PARITY_DIR.is_dir():
+        for p in sorted(PARITY_DIR.glob("*.npz")):
+            if p.name != "inputs.npz" and "corrdefault_lowres" in np.load(p).files:
+                out.append(p.stem)
+    return out or ["<no fixtures>"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", _corrdefault_models())
+def test_correction_with_default_option_is_reused(model):
+    """EdgeTAM's (older, batched) predictor keeps a correction even with the default
+    add_all_frames_to_correct_as_cond=False: the corrected frame becomes an ordinary recent memory
+    (re-encoded from the corrected mask) and is reused, not recomputed, by the next propagation.
+    Our session with that option off must give the same frames 6..9 (`corrdefault_*`, object 1
+    tracked alone as in the fixture). Tolerances as in test_sam2_parity.py: low-res logits
+    1e-2 + the fixture's float16 rounding, object scores 1e-3 (bfloat16 memories), masks <= 0.01%
+    of pixels and only where our logit is near zero."""
+    import yaml
+
+    from annotator.engines.video import LearnedVideoSession
+    from annotator.nn.factory import build
+    from annotator.nn.fill import fill_model
+
+    schema = _load(model)
+    card = yaml.safe_load((CARDS_DIR / f"{model}.yaml").read_text())
+    ref = np.load(PARITY_DIR / f"{model}.npz")
+    key = re.search(r"\['(\w+)'\]", schema["inputs"]["video_frames"]).group(1)
+    frames = np.load(PARITY_DIR / "inputs.npz")[key]
+    net = build(card["arch"])
+    fill_model(net, schema["fill_salt"])
+    sess = LearnedVideoSession(card, net, add_all_frames_to_correct_as_cond=False, feature_cache=len(frames))
+    sess.open(list(frames))
+    oid = int(ref["corrdefault_obj_ids"][0])
+    assert oid == int(ref["corr_obj_id"]) == int(ref["video_obj_ids"][0])
+    sess.add_prompt(0, oid, ref["video_obj1_points"], ref["video_obj1_labels"])
+    for _ in sess.propagate(0):
+        pass
+    c = int(ref["corr_frame_idx"])
+    sess.add_prompt(c, oid, ref["corr_points"], ref["corr_labels"])
+    idx = [int(f) for f in ref["corr_frame_indices"]]
+    shape = ref["corrdefault_masks_shape"]
+    ref_masks = np.unpackbits(ref["corrdefault_masks"], axis=-1, count=int(shape[-1])).astype(bool).reshape(shape)
+    seen, worst = [], [0.0, 0.0, 0]
+    for t, masks in sess.propagate(c):
+        i = idx.index(t)
+        seen.append(t)
+        out = sess.output(t, oid)
+        low = out.pred_masks[0].numpy()
+        rl = ref["corrdefault_lowres"][i, 0].astype(np.float32)
+        assert np.all(np.abs(low - rl) <= 1e-2 + np.abs(rl) * 2.0 ** -11), f"frame {t}: low-res logits"
+        assert abs(out.score.item() - float(ref["corrdefault_object_score_logits"][i, 0, 0])) <= 1e-3
+        diff = masks[oid] != ref_masks[i, 0, 0]
+        worst = [max(worst[0], float(np.abs(low - rl).max())),
+                 max(worst[1], abs(out.score.item() - float(ref["corrdefault_object_score_logits"][i, 0, 0]))),
+                 worst[2] + int(diff.sum())]
+        assert diff.sum() <= max(1, int(1e-4 * diff.size)), f"frame {t}: {diff.sum()} mask pixels differ"
+        if diff.any():
+            up = torch.nn.functional.interpolate(out.pred_masks, size=diff.shape, mode="bilinear", align_corners=False)
+            assert float(up[0, 0].numpy()[diff].__abs__().max()) <= 0.05
+    assert seen == idx
+    print(f"\ncorrdefault: frames {seen}: max |lowres diff| {worst[0]:.3g}, max |score diff| {worst[1]:.3g}, "
+          f"mask pixels differing {worst[2]}")
