@@ -51,6 +51,12 @@ def _peak_rss_mb() -> float:
     return kb / 1024.0
 
 
+def _current_rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
 def run_one(model: str, weights: str, frames: int, objects: int, image_size: int | None) -> dict:
     """One measurement in this process (the parent runs this in a fresh child per row)."""
     import torch
@@ -76,6 +82,7 @@ def run_one(model: str, weights: str, frames: int, objects: int, image_size: int
         for k in range(objects):
             cx, cy = src.centre(k, 0)
             sess.add_prompt(0, k + 1, np.array([[cx, cy]], np.float32), np.array([1], np.int32))
+        rss_start = _current_rss_mb()  # after loading and prompting: what propagation adds comes on top
         t0 = time.perf_counter()
         enc0, mem0 = sess.timing["encoder_s"], sess.timing["memory_s"]
         n = 0
@@ -88,6 +95,7 @@ def run_one(model: str, weights: str, frames: int, objects: int, image_size: int
         "model": model, "weights": "random" if weights == "random" else os.path.basename(str(weights)),
         "image_size": sess.image_size, "frames": n, "objects": objects,
         "peak_rss_mb": round(_peak_rss_mb(), 1), "rss_after_load_mb": round(rss_after_load, 1),
+        "rss_start_mb": round(rss_start, 1), "rss_end_mb": round(_current_rss_mb(), 1),
         "sec_per_frame": round(wall / max(n, 1), 4), "fps": round(n / wall, 3) if wall > 0 else None,
         "encoder_sec_per_frame": round(enc / max(n, 1), 4),
         "memory_sec_per_frame": round(mem / max(n, 1), 4),
@@ -115,7 +123,7 @@ def _main(args) -> int:
     get_card(args.model)  # a clear error for unknown models before spawning anything
     rows = []
     hdr = (f"{'frames':>6} {'objs':>4} {'peak RSS MB':>11} {'s/frame':>8} {'fps':>6} "
-           f"{'encoder s/f':>11} {'memory s/f':>10} {'bank MB':>8}")
+           f"{'encoder s/f':>11} {'memory s/f':>10} {'bank MB':>8} {'RSS start->end MB':>18}")
     print(f"bench video: model {args.model}, weights {args.weights}"
           + (f", image size {args.image_size} (bench override)" if args.image_size else ""))
     print(hdr)
@@ -133,7 +141,7 @@ def _main(args) -> int:
             rows.append(row)
             print(f"{row['frames']:>6} {row['objects']:>4} {row['peak_rss_mb']:>11.1f} {row['sec_per_frame']:>8.3f} "
                   f"{row['fps']:>6.2f} {row['encoder_sec_per_frame']:>11.3f} {row['memory_sec_per_frame']:>10.3f} "
-                  f"{row['memory_bank_mb']:>8.1f}", flush=True)
+                  f"{row['memory_bank_mb']:>8.1f} {row['rss_start_mb']:>8.1f} -> {row['rss_end_mb']:<8.1f}", flush=True)
     by_obj: dict[int, list] = {}
     for r in rows:
         by_obj.setdefault(r["objects"], []).append(r)
