@@ -322,12 +322,14 @@ class SamImageSession:
         # only the low-res rows/cols that reach the unpadded area (+1 so the bilinear
         # neighbour is the same as in the full upsample; the scale factor stays exactly f)
         rh, rw = min(lh, -(-nh // f) + 1), min(lw, -(-nw // f) + 1)
-        src = low[None, :, :rh, :rw].contiguous()  # a strided slice would pick a slower layout
+        # masks as a batch of 1-channel maps: the bilinear kernel is ~2.5x faster that way than
+        # on one k-channel map (same arithmetic per plane)
+        src = low[:, None, :rh, :rw].contiguous()
         up = F.interpolate(src, size=(f * rh, f * rw), mode="bilinear", align_corners=False)
         up = up[..., :nh, :nw]
         if (nh, nw) != tuple(self.orig_hw):
             up = F.interpolate(up, size=tuple(self.orig_hw), mode="bilinear", align_corners=False)
-        return (up[0] > 0.0).numpy()
+        return (up[:, 0] > 0.0).numpy()
 
 
 def _trim_cache(root: Path, budget: int) -> None:
