@@ -49,7 +49,7 @@ def preprocess(rgb: np.ndarray, size: int, mean, std, resample: str = "bilinear_
     if (h, w) != (size, size) and resample == "pil_bicubic":
         from PIL import Image
 
-        rgb = np.asarray(Image.fromarray(rgb).resize((size, size), Image.BICUBIC))
+        rgb = np.array(Image.fromarray(rgb).resize((size, size), Image.BICUBIC))  # writable copy
     x = torch.from_numpy(rgb).permute(2, 0, 1).float().div_(255.0)[None]
     if x.shape[-2:] != (size, size):
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
