@@ -17,8 +17,7 @@ def spin(ms: int) -> None:
 
 
 def wait_for(cond, timeout: float = 20.0, what: str = "condition") -> None:
-    # QEventLoop-based waiting: this PySide6 build drops a reference to None on every
-    # QApplication.processEvents() call, so tight processEvents loops crash Python 3.11.
+    # Waits in a QEventLoop so timers and queued signals run as they would in the app.
     t0 = time.perf_counter()
     while not cond():
         if time.perf_counter() - t0 > timeout:
