@@ -56,6 +56,8 @@ def run(args) -> int:
         raise AnnotatorError(f"--box {args.box}: needs x0 < x1 and y0 < y1")
 
     name = args.model or registry.default_engine_name("image")
+    if not args.model:  # say which engine was picked, and why
+        print(f"annotator: {registry.describe_engine_choice('image', name)}", file=sys.stderr)
     sess = registry.create_image_session(name, args.weights)
     sess.set_image(rgb)
     multimask = {"auto": None, "on": True, "off": False}[args.multimask]
