@@ -220,6 +220,25 @@ def is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) or (isinstance(v, float) and v.is_integer())
 
 
+def coco_style_header(doc, w: str, list_keys: tuple[str, ...]) -> dict[int, dict]:
+    """Check the top level of a COCO-style document (COCO, YouTube-VIS) and return its
+    categories by id."""
+    expect_type(doc, dict, w, "the top level")
+    for key in list_keys:
+        expect(key in doc, w, f"missing '{key}'")
+        expect_type(doc[key], list, w, f"'{key}'")
+    cats: dict[int, dict] = {}
+    for i, c in enumerate(doc["categories"]):
+        where = f"{w}: categories[{i}]"
+        expect_type(c, dict, where, "a category")
+        expect(is_int(c.get("id")), where, "'id' should be an integer")
+        expect(isinstance(c.get("name"), str) and c["name"].strip() != "", where,
+               "'name' should be a non-empty string")
+        expect(int(c["id"]) not in cats, where, f"duplicate category id {c['id']}")
+        cats[int(c["id"])] = c
+    return cats
+
+
 def check_rle(r, h: int, w: int, where: str) -> dict:
     """A COCO RLE (compressed or not) checked against the media size -> compressed, str counts."""
     if not isinstance(r, dict) or "size" not in r or "counts" not in r:

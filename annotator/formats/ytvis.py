@@ -136,19 +136,7 @@ class YtvisFormat(Format):
 
     def plan(self, project, doc, path: Path, root: Path, require_media: bool) -> ImportPlan:
         w = str(path)
-        expect_type(doc, dict, w, "the top level")
-        for key in ("videos", "annotations", "categories"):
-            expect(key in doc, w, f"missing '{key}'")
-            expect_type(doc[key], list, w, f"'{key}'")
-        cats: dict[int, dict] = {}
-        for i, c in enumerate(doc["categories"]):
-            where = f"{w}: categories[{i}]"
-            expect_type(c, dict, where, "a category")
-            expect(is_int(c.get("id")), where, "'id' should be an integer")
-            expect(isinstance(c.get("name"), str) and c["name"].strip() != "", where,
-                   "'name' should be a non-empty string")
-            expect(int(c["id"]) not in cats, where, f"duplicate category id {c['id']}")
-            cats[int(c["id"])] = c
+        cats = base.coco_style_header(doc, w, ("videos", "annotations", "categories"))
 
         plan = ImportPlan(path)
         videos: dict[int, tuple[PlannedItem, list[int]]] = {}
