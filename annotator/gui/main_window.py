@@ -50,6 +50,14 @@ from annotator.gui.settings import LABEL_DIGITS, Settings
 from annotator.gui.timeline import Timeline
 from annotator.gui.worker import EngineWorker, PropagateJob
 
+# Import what the worker threads use here, on the GUI thread at startup: a first import in a
+# worker holds the GIL while it loads extension modules, which stalled the GUI by ~50 ms on a
+# cold start. torch is not among them (only learned engines load it, and only in the worker).
+import annotator.core.rle  # noqa: E402,F401
+import annotator.engines.classic  # noqa: E402,F401
+import annotator.engines.registry  # noqa: E402,F401
+import annotator.media  # noqa: E402,F401
+
 log = logging.getLogger(__name__)
 
 PROJECT_SUFFIX = ".annotator"
