@@ -67,13 +67,13 @@ def _fmt(v, spec: str) -> str:
 def run_noc(args) -> int:
     from annotator.errors import AnnotatorError
     from annotator.eval.davis import list_sequences
-    from annotator.eval.engines import make_image_session
+    from annotator.engines.registry import create_image_session
     from annotator.eval.noc import evaluate_noc
 
     if args.every < 1 or args.max_clicks < 1:
         raise AnnotatorError("--every and --max-clicks must be at least 1")
     seqs = list_sequences(args.data, _sequences_arg(args.sequences))
-    session = make_image_session(args.engine, args.weights)
+    session = create_image_session(args.engine, args.weights)
     report = evaluate_noc(session, seqs, args.engine, args.every, args.max_clicks, _progress(args.quiet))
     data = report.to_json()
     print(f"NoC on {args.data} (every {args.every}th frame, max {args.max_clicks} clicks), engine {args.engine}")
@@ -97,13 +97,13 @@ def run_noc(args) -> int:
 def run_vos(args) -> int:
     from annotator.errors import AnnotatorError
     from annotator.eval.davis import list_sequences
-    from annotator.eval.engines import make_video_session
+    from annotator.engines.registry import create_video_session
     from annotator.eval.vos import evaluate_vos
 
     if args.init_clicks < 1:
         raise AnnotatorError("--init-clicks must be at least 1")
     seqs = list_sequences(args.data, _sequences_arg(args.sequences))
-    session = make_video_session(args.engine, args.weights)
+    session = create_video_session(args.engine, args.weights)
     report = evaluate_vos(session, seqs, args.engine, args.init, args.init_clicks, _progress(args.quiet))
     data = report.to_json()
     how = "first-frame GT mask" if args.init == "mask" else f"{args.init_clicks} simulated clicks on the first frame"
