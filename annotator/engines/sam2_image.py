@@ -58,6 +58,23 @@ def preprocess(rgb: np.ndarray, size: int, mean, std, resample: str = "bilinear_
     return (x - m) / s
 
 
+def sam2_point_prompt(points, labels, box):
+    """SAM 2 prompt rule shared by the image and video paths: a box becomes two points with
+    labels 2 and 3 placed before the clicks; clicks without labels are positive.
+    Returns (coords float32 [n, 2] in image pixels, labels int64 [n]), or None."""
+    pts = as_points(points)
+    coords, labs = [], []
+    if box is not None:
+        coords.append(np.asarray(box, dtype=np.float32).reshape(2, 2))
+        labs.append(np.array([2, 3], dtype=np.int64))
+    if pts is not None:
+        coords.append(pts)
+        labs.append(np.ones(len(pts), np.int64) if labels is None else np.asarray(labels, np.int64).reshape(-1))
+    if not coords:
+        return None
+    return np.concatenate(coords, 0).astype(np.float32), np.concatenate(labs, 0)
+
+
 class Sam2ImagePredictor:
     """ImageSession-style predictor over a built `annotator.nn.sam2.Sam2Model`."""
 
@@ -90,23 +107,13 @@ class Sam2ImagePredictor:
             raise RuntimeError("set_image must be called before predict")
         h, w = self.orig_hw
         s = self.image_size
-        pts = as_points(points)
-        coords, labs = [], []
-        if box is not None:
-            b = np.asarray(box, dtype=np.float32).reshape(2, 2)
-            coords.append(b)
-            labs.append(np.array([2, 3], dtype=np.int64))
-        if pts is not None:
-            if labels is None:
-                labels = np.ones(len(pts), dtype=np.int64)
-            coords.append(pts)
-            labs.append(np.asarray(labels, dtype=np.int64).reshape(-1))
+        prompt = sam2_point_prompt(points, labels, box)
         m = self.model
         with torch.inference_mode():
-            if coords:
-                c = torch.from_numpy(np.concatenate(coords, 0).astype(np.float32))
+            if prompt is not None:
+                c = torch.from_numpy(prompt[0])
                 c = c / torch.tensor([w, h], dtype=torch.float32) * s
-                point_in = (c[None], torch.from_numpy(np.concatenate(labs, 0))[None])
+                point_in = (c[None], torch.from_numpy(prompt[1])[None])
             else:
                 point_in = None
             mask_t = None

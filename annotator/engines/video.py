@@ -24,7 +24,7 @@ from typing import Iterator
 import numpy as np
 
 from annotator.engines.protocols import as_points
-from annotator.engines.sam2_image import card_value, input_spec, preprocess
+from annotator.engines.sam2_image import card_value, input_spec, preprocess, sam2_point_prompt
 from annotator.errors import AnnotatorError, CheckpointError
 
 log = logging.getLogger(__name__)
@@ -319,18 +319,9 @@ class LearnedVideoSession:
                 mk = (mk >= 0.5).float()
             mask_t = mk
         else:
-            c_list, l_list = [], []
-            if box is not None:
-                c_list.append(np.asarray(box, dtype=np.float32).reshape(2, 2))
-                l_list.append(np.array([2, 3], dtype=np.int32))
-            if pts is not None:
-                if labels is None:
-                    labels = np.ones(len(pts), dtype=np.int32)
-                c_list.append(pts)
-                l_list.append(np.asarray(labels, dtype=np.int32).reshape(-1))
-            c = torch.from_numpy(np.concatenate(c_list, 0))[None]
-            coords = c / torch.tensor([w, h], dtype=torch.float32) * s
-            labs = torch.from_numpy(np.concatenate(l_list, 0))[None]
+            pc, pl = sam2_point_prompt(pts, labels, box)
+            coords = torch.from_numpy(pc)[None] / torch.tensor([w, h], dtype=torch.float32) * s
+            labs = torch.from_numpy(pl)[None]
             prev_out = None
             if t in obj.temp and obj.temp[t][1] == is_cond:
                 prev_out = obj.temp[t][0]
