@@ -307,29 +307,34 @@ class SamImageSession:
                 low, scores = out.masks[0, sl], out.iou_pred[0, sl]
             masks = self._postprocess(low)
         scores = scores.numpy().astype(np.float32)
-        pred = Prediction(masks=masks, scores=scores, lowres_logits=low.numpy().astype(np.float32).copy(),
+        pred = Prediction(masks=masks, scores=scores, lowres_logits=low.numpy().astype(np.float32, copy=True),
                           best=int(np.argmax(scores)) if len(scores) > 1 else 0)
         self.last = pred
         return pred
 
     def _postprocess(self, low) -> np.ndarray:
-        """Low-res logits [k,256,256] -> bool masks [k,H,W] (official two-step bilinear)."""
-        import torch.nn.functional as F
+        """Low-res logits [k,256,256] -> bool masks [k,H,W] (official two-step bilinear:
+        x4 to the padded input, crop, then to the original size; half-pixel centres and
+        edge clamping as torch's bilinear with align_corners=False). OpenCV's resize does
+        the same interpolation 3-6x faster than torch's on one-channel maps; its weights
+        agree to float rounding, which can flip only pixels whose logit is ~0."""
+        import cv2
 
         nh, nw = self.input_hw
+        oh, ow = self.orig_hw
+        low = np.asarray(low.numpy() if hasattr(low, "numpy") else low, np.float32)
         lh, lw = low.shape[-2:]
         f = self.image_size // lh  # 4
         # only the low-res rows/cols that reach the unpadded area (+1 so the bilinear
         # neighbour is the same as in the full upsample; the scale factor stays exactly f)
         rh, rw = min(lh, -(-nh // f) + 1), min(lw, -(-nw // f) + 1)
-        # masks as a batch of 1-channel maps: the bilinear kernel is ~2.5x faster that way than
-        # on one k-channel map (same arithmetic per plane)
-        src = low[:, None, :rh, :rw].contiguous()
-        up = F.interpolate(src, size=(f * rh, f * rw), mode="bilinear", align_corners=False)
-        up = up[..., :nh, :nw]
-        if (nh, nw) != tuple(self.orig_hw):
-            up = F.interpolate(up, size=tuple(self.orig_hw), mode="bilinear", align_corners=False)
-        return (up[:, 0] > 0.0).numpy()
+        out = np.empty((low.shape[0], oh, ow), bool)
+        for i in range(low.shape[0]):
+            up = cv2.resize(low[i, :rh, :rw], (f * rw, f * rh), interpolation=cv2.INTER_LINEAR)[:nh, :nw]
+            if (nh, nw) != (oh, ow):
+                up = cv2.resize(up, (ow, oh), interpolation=cv2.INTER_LINEAR)
+            np.greater(up, 0.0, out=out[i])
+        return out
 
 
 def _trim_cache(root: Path, budget: int) -> None:

@@ -74,7 +74,7 @@ _POINTWISE = getattr(getattr(torch.ops, "mkldnn", None), "_convolution_pointwise
 _LINEAR_POINTWISE = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)
 
 
-def _fusable(conv, x: torch.Tensor) -> bool:
+def is_fusable(conv, x: torch.Tensor) -> bool:
     return (_POINTWISE is not None and type(conv) is nn.Conv2d and torch.is_inference_mode_enabled()
             and x.dtype == torch.float32 and x.device.type == "cpu" and conv.padding_mode == "zeros"
             and not isinstance(conv.padding, str) and x.dim() == 4 and x.shape[0] == 1)
@@ -86,7 +86,7 @@ def _conv_args(conv: nn.Conv2d):
 
 def conv_act(conv: nn.Module, x: torch.Tensor, act: str | None = None) -> torch.Tensor:
     """act(conv(x)) with act None or "gelu"."""
-    if _fusable(conv, x):
+    if is_fusable(conv, x):
         pad, stride, dil, groups = _conv_args(conv)
         return _POINTWISE(x, conv.weight, conv.bias, pad, stride, dil, groups, act or "none", [],
                           "none" if act == "gelu" else "")
@@ -96,7 +96,7 @@ def conv_act(conv: nn.Module, x: torch.Tensor, act: str | None = None) -> torch.
 
 def conv_add(conv: nn.Module, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
     """conv(x) + other in one pass."""
-    if _fusable(conv, x) and other.shape[0] == 1 and other.dtype == x.dtype:
+    if is_fusable(conv, x) and other.shape[0] == 1 and other.dtype == x.dtype:
         pad, stride, dil, groups = _conv_args(conv)
         other = other.contiguous(memory_format=torch.channels_last) if x.is_contiguous(
             memory_format=torch.channels_last) else other.contiguous()

@@ -273,6 +273,59 @@ class Attention(nn.Module):
         b, h, n, d = out.shape
         return self.out_proj(out.transpose(1, 2).reshape(b, n, h * d))
 
+    # -- Folded forms for the per-click decoder. One side of every decoder attention is a
+    # handful of prompt tokens (n), the other the 4096 image tokens. Multiplying the n-side
+    # through the projection weights instead of projecting all image tokens turns each
+    # [4096 x 256] x [256 x 128] projection into a [4096 x 256] x [256 x heads*n] product, a
+    # saving while heads*n < internal_dim. Same maths up to float rounding.
+
+    def folds(self, n_tokens: int) -> bool:
+        return self.num_heads * n_tokens < self.internal_dim
+
+    def _w_heads(self, linear: nn.Linear) -> torch.Tensor:
+        """Linear weight [internal_dim, C] as [heads, head_dim, C]."""
+        return linear.weight.view(self.num_heads, -1, linear.weight.shape[1])
+
+    def few_queries(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """`forward(q, k, v)` for few queries q [B,n,C] over many keys/values [B,M,C].
+
+        Scores: (q Wq_h) (k Wk_h + bk_h)^T = ((q Wq_h) Wk_h) k^T + const per query row, and a
+        softmax ignores a constant per row, so k is never projected. Values: the attention
+        rows sum to one, so A (v Wv_h + bv_h) = (A v) Wv_h + bv_h."""
+        b, n, _ = q.shape
+        hds, d = self.num_heads, self.internal_dim // self.num_heads
+        qh = (self.q_proj(q) / math.sqrt(d)).view(b, n, hds, d).transpose(1, 2)  # [B,h,n,d]
+        g = torch.matmul(qh, self._w_heads(self.k_proj)).reshape(b, hds * n, -1)  # [B,h*n,C]
+        attn = torch.matmul(g, k.transpose(1, 2)).softmax(dim=-1)  # [B,h*n,M]
+        z = torch.matmul(attn, v).view(b, hds, n, -1)  # [B,h,n,C]
+        out = torch.matmul(z, self._w_heads(self.v_proj).transpose(1, 2))  # [B,h,n,d]
+        out = out + self.v_proj.bias.view(hds, 1, d)
+        return self.out_proj(out.transpose(1, 2).reshape(b, n, hds * d))
+
+    def few_keys(self, x: torch.Tensor | None, k: torch.Tensor, v: torch.Tensor,
+                 q_proj: torch.Tensor | None = None) -> torch.Tensor:
+        """`forward(x, k, v)` for many queries x [B,M,C] over few keys/values [B,n,C]
+        (`q_proj` = the already projected queries [B,M,internal_dim], then x is unused).
+
+        Scores: (x Wq_h + bq_h) k_h^T = x (Wq_h^T k_h^T) + bq_h k_h^T, so x is multiplied by
+        a [C, h*n] matrix instead of being projected; output: sum_h A_h (v_h Wo_h^T) + bo
+        replaces the [M x internal_dim] x [internal_dim x C] out projection."""
+        b, n, _ = k.shape
+        hds, d = self.num_heads, self.internal_dim // self.num_heads
+        kh = (self.k_proj(k) / math.sqrt(d)).view(b, n, hds, d).transpose(1, 2)  # [B,h,n,d]
+        vh = self.v_proj(v).view(b, n, hds, d).transpose(1, 2)
+        if q_proj is None:
+            e = torch.matmul(kh, self._w_heads(self.q_proj)).reshape(b, hds * n, -1)  # [B,h*n,C]
+            bias = torch.matmul(kh, self.q_proj.bias.view(hds, d, 1)).reshape(b, hds * n, 1)
+            st = torch.matmul(e, x.transpose(1, 2)).add_(bias)
+        else:
+            qh = q_proj.view(q_proj.shape[0], -1, hds, d).permute(0, 2, 3, 1)  # [B,h,d,M]
+            st = torch.matmul(kh, qh).reshape(b, hds * n, -1)
+        attn = st.view(b, hds, n, -1).softmax(dim=2).view(b, hds * n, -1)  # over the n keys
+        wo = self.out_proj.weight.view(-1, hds, d).permute(1, 2, 0)  # [h,d,C]
+        f = torch.matmul(vh, wo).reshape(b, hds * n, -1)  # [B,h*n,C]
+        return torch.baddbmm(self.out_proj.bias.expand(b, 1, -1), attn.transpose(1, 2), f)
+
 
 class TwoWayAttentionBlock(nn.Module):
     def __init__(self, embedding_dim: int, num_heads: int, mlp_dim: int = 2048,
@@ -326,6 +379,22 @@ class TwoWayTransformer(nn.Module):
             queries, keys = layer(queries, keys, point_embedding, key_pe)
         attn = self.final_attn_token_to_image(queries + point_embedding, keys + key_pe, keys)
         return self.norm_final_attn(queries + attn), keys
+
+
+def _block_few_tokens(layer: TwoWayAttentionBlock, queries, keys, query_pe, key_pe):
+    """`layer.forward` (a block after the first) with the folded attentions when they pay."""
+    n = queries.shape[1]
+    q = queries + query_pe
+    queries = layer.norm1(queries + layer.self_attn(q, q, queries))
+    k = keys + key_pe
+    t2i, i2t = layer.cross_attn_token_to_image, layer.cross_attn_image_to_token
+    q = queries + query_pe
+    att = t2i.few_queries(q, k, keys) if t2i.folds(n) else t2i(q, k, keys)
+    queries = layer.norm2(queries + att)
+    queries = layer.norm3(queries + layer.mlp(queries))
+    q = queries + query_pe
+    att = i2t.few_keys(k, q, queries) if i2t.folds(n) else i2t(k, q, queries)
+    return queries, layer.norm4(keys + att)
 
 
 # --------------------------------------------------------------------------------------
@@ -438,11 +507,18 @@ class MaskDecoder(nn.Module):
         q = l0.norm2(q + att)
         q = l0.norm3(q + l0.mlp(q))
         qt = q + tokens
-        att = i2t.attend(cache["i2t_q"] + dense.project(i2t.q_proj), i2t.k_proj(qt), i2t.v_proj(q))
+        n = tokens.shape[1]
+        q_img = cache["i2t_q"] + dense.project(i2t.q_proj)
+        if i2t.folds(n):
+            att = i2t.few_keys(None, qt, q, q_proj=q_img)
+        else:
+            att = i2t.attend(q_img, i2t.k_proj(qt), i2t.v_proj(q))
         keys = l0.norm4(keys + att)
         for layer in t.layers[1:]:
-            q, keys = layer(q, keys, tokens, key_pe)
-        att = t.final_attn_token_to_image(q + tokens, keys + key_pe, keys)
+            q, keys = _block_few_tokens(layer, q, keys, tokens, key_pe)
+        fin = t.final_attn_token_to_image
+        kpe = keys + key_pe
+        att = fin.few_queries(q + tokens, kpe, keys) if fin.folds(n) else fin(q + tokens, kpe, keys)
         hs = t.norm_final_attn(q + att)
         return self._heads_out(hs, keys, cache["hw"], high_res_features)
 

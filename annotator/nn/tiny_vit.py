@@ -13,8 +13,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from annotator.nn.fuse import ConvBN, conv_act, conv_add, linear_gelu
+from annotator.nn.fuse import ConvBN, conv_act, conv_add, is_fusable, linear_gelu
 from annotator.nn.sam_heads import LayerNorm2d
+
+
+STRIP_ROWS = 16
+STRIP_MIN_PIXELS = 128 * 128
+
+
+def fusable_strips(block, x) -> bool:
+    """Row bands need the fused oneDNN path (plain 1x1/3x3 convs, channels-last batch 1)."""
+    return (is_fusable(block.conv1, x) and x.is_contiguous(memory_format=torch.channels_last)
+            and all(type(c) is nn.Conv2d for c in (block.conv1, block.conv2, block.conv3))
+            and block.conv2.stride == (1, 1) and block.conv2.padding == (1, 1))
 
 
 class MBConv(nn.Module):
@@ -26,9 +37,26 @@ class MBConv(nn.Module):
         self.conv3 = ConvBN(hidden, out_ch, 1)
 
     def forward(self, x):
+        if x.shape[-2] > STRIP_ROWS and x.shape[-1] * x.shape[-2] >= STRIP_MIN_PIXELS and fusable_strips(self, x):
+            return self._forward_strips(x)
         y = conv_act(self.conv1, x, "gelu")
         y = conv_act(self.conv2, y, "gelu")
         return F.gelu(conv_add(self.conv3, y, x))
+
+    def _forward_strips(self, x):
+        """The same block, a band of rows at a time: at 256x256 the 4x-expanded hidden map is
+        64 MB and the three convs would each stream it through memory; a 16-row band (plus one
+        halo row each side for the 3x3) stays in cache. Each output row sees exactly the inputs
+        it sees in the plain path (halo outputs are discarded), so only rounding can differ."""
+        h = x.shape[-2]
+        out = torch.empty_like(x)
+        for r0 in range(0, h, STRIP_ROWS):
+            r1 = min(r0 + STRIP_ROWS, h)
+            a, b = max(r0 - 1, 0), min(r1 + 1, h)
+            y = conv_act(self.conv1, x[:, :, a:b], "gelu")
+            y = conv_act(self.conv2, y, "gelu")[:, :, r0 - a: r1 - a]
+            out[:, :, r0:r1] = F.gelu(conv_add(self.conv3, y, x[:, :, r0:r1]))
+        return out
 
 
 class PatchMerging(nn.Module):
@@ -67,9 +95,13 @@ class Attention(nn.Module):
         qkv = self.qkv(self.norm(x)).reshape(b, n, self.num_heads, 3, self.head_dim)
         q, k, v = qkv.permute(3, 0, 2, 1, 4).unbind(0)  # per-head [q|k|v] layout
         bias = self.attention_biases[:, self.attention_bias_idxs]
-        # explicit softmax attention: SDPA with a float mask falls back to a slower generic path
-        attn = torch.matmul(q, k.transpose(-2, -1)).mul_(self.head_dim ** -0.5).add_(bias)
-        out = torch.matmul(attn.softmax(dim=-1), v)
+        if n >= 100:
+            # large windows (14x14): the fused SDPA kernel is ~2.5x faster, but only with the
+            # bias already broadcast over the windows (a [heads,n,n] mask takes a slow path)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.expand(b, -1, -1, -1))
+        else:  # 7x7 windows: the explicit form is as fast
+            attn = torch.matmul(q, k.transpose(-2, -1)).mul_(self.head_dim ** -0.5).add_(bias)
+            out = torch.matmul(attn.softmax(dim=-1), v)
         return self.proj(out.transpose(1, 2).reshape(b, n, c))
 
 

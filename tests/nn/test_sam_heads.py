@@ -21,13 +21,15 @@ def _heads(sam2: bool):
 
 @pytest.mark.parametrize("sam2", [False, True])
 @pytest.mark.parametrize("with_mask", [False, True])
-def test_cached_decoder_equals_plain_forward(sam2, with_mask):
+@pytest.mark.parametrize("clicks", [2, 14])  # few tokens: folded attentions; many: plain ones
+def test_cached_decoder_equals_plain_forward(sam2, with_mask, clicks):
     torch.manual_seed(0)
     pe, md = _heads(sam2)
     img = torch.randn(1, 256, 64, 64)
     hr = (torch.randn(1, 32, 256, 256), torch.randn(1, 64, 128, 128)) if sam2 else None
     mask = torch.randn(1, 1, 256, 256) * 4 if with_mask else None
-    pts = (torch.tensor([[[100.0, 200.0], [700.0, 650.0]]]), torch.tensor([[1, 0]]))
+    pts = (torch.rand(1, clicks, 2) * 1024, torch.arange(clicks).remainder(2)[None])
+    assert md.transformer.final_attn_token_to_image.folds(clicks + 7) == (clicks == 2)
     with torch.inference_mode():
         sparse, dense = pe(pts, torch.tensor([[50.0, 60.0, 900.0, 800.0]]), mask)
         plain = md(img, pe.get_dense_pe(), sparse, dense, high_res_features=hr)
