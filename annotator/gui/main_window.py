@@ -52,7 +52,8 @@ from annotator.gui.worker import EngineWorker, PropagateJob
 
 # Import what the worker threads use here, on the GUI thread at startup: a first import in a
 # worker holds the GIL while it loads extension modules, which stalled the GUI by ~50 ms on a
-# cold start. torch is not among them (only learned engines load it, and only in the worker).
+# cold start. torch is imported here only when the startup engine is a learned one (see
+# _preload_torch_if_needed); the worker loads the model.
 import annotator.core.rle  # noqa: E402,F401
 import annotator.engines.classic  # noqa: E402,F401
 import annotator.engines.registry  # noqa: E402,F401
@@ -62,6 +63,32 @@ log = logging.getLogger(__name__)
 
 PROJECT_SUFFIX = ".annotator"
 STATE_KEY = "gui.last_view"
+
+
+def _preload_torch_if_needed(engine: str) -> None:
+    """Import torch here, before the window exists, when the startup engine is a learned one.
+
+    Importing torch initialises its C extension while holding the GIL: ~0.4 s measured on
+    this machine, during which no other Python code in the process runs. In the worker that
+    froze the window (every Python slot and paint handler waits for the GIL); here it only
+    lengthens startup, which was going to wait for the model anyway. Switching to a learned
+    model later, from the classic engine, still pays it once."""
+    import importlib.util
+
+    if "torch" in sys.modules or engine == "classic":
+        return
+    if not engine:
+        from annotator.engines import registry
+
+        try:
+            engine = registry.default_engine_name("image")
+        except Exception as e:  # the worker reports registry problems
+            log.debug("cannot tell the default engine: %s", e)
+            return
+        if engine == "classic":
+            return
+    if importlib.util.find_spec("torch") is not None:
+        import torch  # noqa: F401
 
 
 class PromptState:
@@ -78,7 +105,9 @@ class PromptState:
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, paths: list[str] | tuple = (), settings: Settings | None = None, engine: str | None = None):
+    def __init__(self, paths: list[str] | tuple = (), settings: Settings | None = None, engine: str | None = None,
+                 weights=None):
+        """weights: for the startup engine (None = its installed checkpoint; "random" in tests)."""
         super().__init__()
         self.setWindowTitle("Annotator")
         self.setAcceptDrops(True)
@@ -107,6 +136,7 @@ class MainWindow(QMainWindow):
         # Worker threads run Python too; a shorter GIL switch interval lets the GUI thread
         # take the GIL back within ~1 ms instead of 5 ms when it has an event to handle.
         sys.setswitchinterval(0.001)
+        _preload_torch_if_needed(engine if engine is not None else self.settings.get("default_model") or "")
         self.cache = FrameCache()
         self.loader = MediaLoader(self.cache, self)
         self.worker = EngineWorker(self.cache, self)
@@ -115,7 +145,7 @@ class MainWindow(QMainWindow):
         self._connect()
         self.loader.start()
         self.worker.start()
-        self._init_engines(engine)
+        self._init_engines(engine, weights)
         self._restore_layout()
         self._state_timer = QTimer(self, singleShot=True, interval=400, timeout=self._save_view_state)
         self._flush_timer = QTimer(self, singleShot=True, interval=100, timeout=self._flush_propagated)
@@ -400,14 +430,14 @@ class MainWindow(QMainWindow):
     # =====================================================================
     # Engines
     # =====================================================================
-    def _init_engines(self, engine: str | None) -> None:
+    def _init_engines(self, engine: str | None, weights=None) -> None:
         # The list of installed engines comes from the worker (checking a card may touch
         # torch); until it arrives the picker shows the engine being loaded.
         wanted = engine or self.settings.get("default_model") or ""
         self.model_combo.clear()
         self.model_combo.addItem("classic", "classic")
         self.worker.list_engines()
-        self.set_engine(wanted)
+        self.set_engine(wanted, weights)
 
     def _on_engines_listed(self, names: list) -> None:
         self.model_combo.blockSignals(True)

@@ -83,9 +83,14 @@ class FrameCache:
 
 
 def rgb_to_qimage(rgb: np.ndarray) -> QImage:
+    """A QImage in the raster paint engine's native 32-bit format, built in this thread: the GUI
+    thread's QPixmap.fromImage then takes it as it is instead of converting every pixel of a
+    24-bit image (0.4-3 ms per 1280x720 frame, holding the GIL)."""
+    import cv2
+
     h, w = rgb.shape[:2]
-    rgb = np.ascontiguousarray(rgb)
-    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+    bgrx = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGRA)  # little-endian 0xffRRGGBB
+    return QImage(bgrx.data, w, h, 4 * w, QImage.Format.Format_RGB32).copy()
 
 
 class MediaLoader(QThread):
@@ -122,6 +127,7 @@ class MediaLoader(QThread):
         from annotator.gui.threads import lower_current_thread_priority
 
         lower_current_thread_priority()
+        threading.current_thread().name = "media-loader"  # names the thread in stack dumps
         while True:
             try:
                 op, gen, arg = self._q.get(timeout=0.05)

@@ -89,6 +89,7 @@ class OverlayBuilder(QThread):
         from annotator.gui.threads import lower_current_thread_priority
 
         lower_current_thread_priority()
+        threading.current_thread().name = "overlay-builder"  # names the thread in stack dumps
         while True:
             job = self._q.get()
             if job is None:

@@ -65,8 +65,8 @@ def make_window(qtbot):
 
     made = []
 
-    def make(paths=(), engine="classic"):
-        w = MainWindow(list(paths), engine=engine)
+    def make(paths=(), engine="classic", weights=None):
+        w = MainWindow(list(paths), engine=engine, weights=weights)
         qtbot.addWidget(w)
         w.resize(1100, 760)
         w.show()

@@ -1,12 +1,17 @@
 """The GUI thread never blocks: while the worker decodes, encodes and propagates (classic
-engine on a real H.264 video, and a learned SAM 2-family model with random weights), a
-QTimer heartbeat in the GUI thread is never late by more than 50 ms. Also measures
-click-to-mask latency (mouse press to the mask painted on the canvas) and prints both."""
+engine on a real H.264 video, and a learned SAM 2-family model with random weights, loaded
+as the app starts), a QTimer heartbeat in the GUI thread is never late by more than 50 ms.
+Also measures click-to-mask latency (mouse press to the mask painted on the canvas) and
+prints both."""
 from __future__ import annotations
 
+import importlib.util
+import inspect
 import os
 import shutil
 import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -20,25 +25,47 @@ LIMIT_MS = 50
 
 
 def _check(hb) -> None:
-    """The target is that no beat is late by more than 50 ms. On an idle machine it holds in
-    some runs (max 16-21 ms) and not in others (single beats of 50-100 ms, cause not yet
-    found), so the hard bounds here are max < 200 ms and p99 < 50 ms: a synchronous encode,
-    decode or propagation step on the GUI thread (hundreds of ms to seconds) still fails them. The 50 ms target itself is printed, not asserted, until that beat is explained.
-    When other processes load the CPU beyond its core count the OS decides when the GUI
-    thread runs; then the bounds are looser but still catch any real blocking."""
+    """No beat may be late by more than 50 ms while the machine has a core for every runnable
+    thread (1-min load average <= cores). When other processes load it beyond that, the OS
+    decides when the GUI thread runs (measured: paints that take 3 ms alone take 8-30 ms);
+    then the bound is relaxed to max < 250 ms and p99 < 50 ms, which still fails any real
+    blocking (a synchronous encode, decode, collection of a model's objects, or torch import
+    on the GUI thread's path costs 90 ms to seconds). ANNOTATOR_HB_DIAG=1 explains late beats."""
     p99 = float(np.percentile(hb.late, 99))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     cores = os.cpu_count() or 1
-    print(f"[responsiveness] target max late < {LIMIT_MS} ms: {'met' if hb.worst < LIMIT_MS else 'NOT met'} "
-          f"(max {hb.worst:.1f} ms, p99 {p99:.1f} ms, load {load:.1f})")
+    print(f"[responsiveness] max late {hb.worst:.1f} ms, p99 {p99:.1f} ms, load {load:.1f} on {cores} cores")
     if load <= cores:
-        assert hb.worst < 4 * LIMIT_MS, f"GUI thread blocked for {hb.worst:.0f} ms"
-        assert p99 < LIMIT_MS, f"GUI thread p99 lateness {p99:.0f} ms"
+        assert hb.worst <= LIMIT_MS, f"GUI thread late by {hb.worst:.0f} ms (limit {LIMIT_MS} ms)"
     else:
-        print(f"[responsiveness] load average {load:.1f} > {cores} cores: enforcing max < {10 * LIMIT_MS} ms "
-              f"and p99 < {2 * LIMIT_MS} ms instead of max < {LIMIT_MS} ms")
-        assert hb.worst < 10 * LIMIT_MS, f"GUI thread blocked for {hb.worst:.0f} ms"
-        assert p99 < 2 * LIMIT_MS, f"GUI thread p99 lateness {p99:.0f} ms"
+        print(f"[responsiveness] load average {load:.1f} > {cores} cores: relaxed to max < {5 * LIMIT_MS} ms "
+              f"and p99 < {LIMIT_MS} ms instead of max <= {LIMIT_MS} ms")
+        assert hb.worst < 5 * LIMIT_MS, f"GUI thread blocked for {hb.worst:.0f} ms"
+        assert p99 < LIMIT_MS, f"GUI thread p99 lateness {p99:.0f} ms"
+
+
+_DIAG: list = []  # the Diagnostics of the running test, when ANNOTATOR_HB_DIAG is set
+
+
+@pytest.fixture(autouse=True)
+def _diagnostics():
+    if not os.environ.get("ANNOTATOR_HB_DIAG"):
+        yield
+        return
+    from hb_diagnostics import Diagnostics
+
+    from annotator.gui.canvas import Canvas
+    from annotator.gui.main_window import MainWindow
+    from annotator.gui.objects import ObjectList
+    from annotator.gui.timeline import Timeline
+
+    d = Diagnostics(time.perf_counter())
+    for cls in (Canvas, MainWindow, Timeline, ObjectList):
+        d.patch(cls, [n for n, v in vars(cls).items() if inspect.isfunction(v) and not n.startswith("__")])
+    _DIAG.append(d)
+    yield
+    _DIAG.clear()
+    d.unpatch()
 
 
 class Heartbeat:
@@ -51,6 +78,9 @@ class Heartbeat:
         self.late: list[float] = []
         self.events: list[tuple[float, float]] = []  # (time since start, lateness) of late beats
         self.t0 = time.perf_counter()
+        self.diag = _DIAG[0] if _DIAG else None
+        if self.diag is not None:
+            self.diag.t0 = self.t0
 
     def _beat(self):
         now = time.perf_counter()
@@ -64,9 +94,14 @@ class Heartbeat:
     def start(self):
         self.last = None
         self.timer.start()
+        if self.diag is not None:
+            self.diag.start()
 
     def stop(self):
         self.timer.stop()
+        if self.diag is not None:
+            self.diag.stop()
+            print("\n[responsiveness] diagnostics:\n  " + "\n  ".join(self.diag.explain(self.events, INTERVAL_MS)))
 
     @property
     def worst(self) -> float:
@@ -124,18 +159,25 @@ def test_heartbeat_classic_engine_on_video(qtbot, make_window, shared_data, tmp_
 
 @pytest.mark.slow
 def test_heartbeat_learned_model_random_weights(qtbot, make_window, frame_folder):
-    pytest.importorskip("torch")
-    from annotator.engines import registry
-
-    name = next((n for n in ("edgetam", "efficienttam_ti", "sam2.1_hiera_tiny")
-                 if n in registry.load_cards() and registry.is_implemented(registry.get_card(n))), None)
-    if name is None:
+    if importlib.util.find_spec("torch") is None:
+        pytest.skip("torch is not installed")
+    # Which model to use is asked in a child process: this one must not import torch before
+    # the window does, or the test would not see what the app's startup does.
+    code = ("from annotator.engines import registry as r; print(next((n for n in ('edgetam', 'efficienttam_ti', "
+            "'sam2.1_hiera_tiny') if n in r.load_cards() and r.is_implemented(r.get_card(n))), ''))")
+    name = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          timeout=300).stdout.strip().splitlines()[-1:]
+    name = name[0] if name else ""
+    if not name:
         pytest.skip("no learned video model is implemented")
-    win = make_window([str(frame_folder)], engine="classic")
-    wait_loaded(win)
+    # As `annotator app --model NAME` starts: the window opens the media, then loads the model
+    # in its worker while the heartbeat already runs (model build, first encode, prediction,
+    # propagation).
     hb = Heartbeat()
+    win = make_window([str(frame_folder)], engine=name, weights="random")
+    wait_loaded(win)
+    assert "loading" in win.status_engine.text(), "the model was loaded before the heartbeat started"
     hb.start()
-    win.set_engine(name, weights="random")
     wait_for(lambda: win.status_engine.text().startswith(f"Engine: {name}") and "·" in win.status_engine.text(), 300, "model load")
     assert win.video_engine_name == name
     done = _run_session(qtbot, win, [(420, 200), (450, 230)], 2, hb)
