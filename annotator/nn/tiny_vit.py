@@ -129,20 +129,19 @@ class TinyViTBlock(nn.Module):
         h, w = hw
         b, n, c = x.shape
         ws = self.window
-        pad_b, pad_r = (ws - h % ws) % ws, (ws - w % ws) % ws
-        t = x.reshape(b, h, w, c)
-        if pad_b or pad_r:
-            t = F.pad(t, (0, 0, 0, pad_r, 0, pad_b))
-        ph, pw = h + pad_b, w + pad_r
+        ph, pw = -(-h // ws) * ws, -(-w // ws) * ws
         nh, nw = ph // ws, pw // ws
-        t = t.reshape(b, nh, ws, nw, ws, c).transpose(2, 3).reshape(b * nh * nw, ws * ws, c)
-        t = self.attn(t)
-        t = t.reshape(b, nh, nw, ws, ws, c).transpose(2, 3).reshape(b, ph, pw, c)
-        if pad_b or pad_r:
-            t = t[:, :h, :w]
-        x = x + t.reshape(b, n, c)
-        # tokens [B,N,C] viewed as a channels-last map: no copy on the way in or out
-        x = conv_act(self.local_conv, x.transpose(1, 2).reshape(b, c, h, w))
+        # one padded copy serves the window partition and, in place, the residual sum; padding
+        # is un-normalised zeros (LN(0) = beta inside the attention, the official quirk)
+        p = x.new_zeros(b, ph, pw, c) if (ph, pw) != (h, w) else x.reshape(b, h, w, c).clone()
+        if (ph, pw) != (h, w):
+            p[:, :h, :w] = x.reshape(b, h, w, c)
+        win = p.view(b, nh, ws, nw, ws, c).transpose(2, 3).reshape(b * nh * nw, ws * ws, c)
+        att = self.attn(win).view(b, nh, nw, ws, ws, c).transpose(2, 3)
+        p.view(b, nh, ws, nw, ws, c).add_(att)
+        t = p[:, :h, :w] if (ph, pw) != (h, w) else p
+        # the map as channels-last [B,C,H,W] for the depthwise conv: no copy on the way in or out
+        x = conv_act(self.local_conv, t.contiguous().permute(0, 3, 1, 2))
         x = x.permute(0, 2, 3, 1).reshape(b, n, c)
         return x + self.mlp(x)
 
@@ -171,7 +170,7 @@ class BasicLayer(nn.Module):
         t = x.flatten(2).transpose(1, 2)
         for blk in self.blocks:
             t = blk(t, (h, w))
-        x = t.transpose(1, 2).reshape(b, c, h, w)
+        x = t.view(b, h, w, c).permute(0, 3, 1, 2)  # channels-last map, no copy
         return self.downsample(x) if self.downsample is not None else x
 
 
