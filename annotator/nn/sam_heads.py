@@ -323,8 +323,10 @@ class Attention(nn.Module):
             st = torch.matmul(kh, qh).reshape(b, hds * n, -1)
         attn = st.view(b, hds, n, -1).softmax(dim=2).view(b, hds * n, -1)  # over the n keys
         wo = self.out_proj.weight.view(-1, hds, d).permute(1, 2, 0)  # [h,d,C]
-        f = torch.matmul(vh, wo).reshape(b, hds * n, -1)  # [B,h*n,C]
-        return torch.baddbmm(self.out_proj.bias.expand(b, 1, -1), attn.transpose(1, 2), f)
+        # each head's attention row sums to one, so a row of attn^T sums to `heads`: the out
+        # bias rides along as bias/heads on every row of f, with no extra pass over the output
+        f = (torch.matmul(vh, wo) + self.out_proj.bias / hds).reshape(b, hds * n, -1)  # [B,h*n,C]
+        return torch.matmul(attn.transpose(1, 2), f)
 
 
 class TwoWayAttentionBlock(nn.Module):
@@ -394,7 +396,7 @@ def _block_few_tokens(layer: TwoWayAttentionBlock, queries, keys, query_pe, key_
     queries = layer.norm3(queries + layer.mlp(queries))
     q = queries + query_pe
     att = i2t.few_keys(k, q, queries) if i2t.folds(n) else i2t(k, q, queries)
-    return queries, layer.norm4(keys + att)
+    return queries, layer.norm4(att.add_(keys))
 
 
 # --------------------------------------------------------------------------------------
@@ -513,7 +515,7 @@ class MaskDecoder(nn.Module):
             att = i2t.few_keys(None, qt, q, q_proj=q_img)
         else:
             att = i2t.attend(q_img, i2t.k_proj(qt), i2t.v_proj(q))
-        keys = l0.norm4(keys + att)
+        keys = l0.norm4(att.add_(keys))  # att is a fresh tensor: sum in place
         for layer in t.layers[1:]:
             q, keys = _block_few_tokens(layer, q, keys, tokens, key_pe)
         fin = t.final_attn_token_to_image
@@ -550,8 +552,8 @@ class MaskDecoder(nn.Module):
         dc1, ln1, _, dc2, _ = self.output_upscaling
         b = src.shape[0]
         c1, c2 = dc1.weight.shape[1], dc2.weight.shape[1]
-        x = torch.matmul(src, dc1.weight.permute(0, 2, 3, 1).reshape(-1, 4 * c1)) + dc1.bias.repeat(4)
-        x = x.reshape(b, 4 * h * w, c1)
+        w1 = dc1.weight.permute(0, 2, 3, 1).reshape(-1, 4 * c1)
+        x = torch.addmm(dc1.bias.repeat(4), src.reshape(-1, src.shape[-1]), w1).reshape(b, 4 * h * w, c1)
         if high_res_features is not None:
             s1 = high_res_features[1].reshape(b, c1, h, 2, w, 2).permute(0, 2, 4, 3, 5, 1)
             x = x + s1.reshape(b, 4 * h * w, c1)
