@@ -1,4 +1,4 @@
-"""Small dialogs: export, import, frame range, keyboard shortcuts."""
+"""Small dialogs: export, import (their work runs in annotator.gui.transfer), frame range, keyboard shortcuts."""
 from __future__ import annotations
 
 import logging
@@ -7,7 +7,6 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
-    QApplication,
     QCheckBox,
     QComboBox,
     QDialog,
@@ -18,6 +17,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QProgressBar,
     QPushButton,
     QSpinBox,
     QTableWidget,
@@ -91,10 +91,27 @@ class _FormatDialog(QDialog):
         lay.addLayout(self.form)
         lay.addWidget(QLabel("Options (leave empty for the default)", self))
         lay.addWidget(self.options_box)
-        self.extra = QVBoxLayout()
-        lay.addLayout(self.extra)
+        self.extra_box = QWidget(self)
+        self.extra = QVBoxLayout(self.extra_box)
+        self.extra.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.extra_box)
+        # The work runs in a thread; the dialog (not modal) shows its progress and the
+        # window behind it stays usable.
+        self.progress = QProgressBar(self)
+        self.progress.hide()
+        self.status = QLabel("", self)
+        self.status.setWordWrap(True)
+        self.status.hide()
+        lay.addWidget(self.progress)
+        lay.addWidget(self.status)
+        self.job = None
+        self.applier = None
+        self._close_when_idle = False
+        self._shut = False
+        self.last_status = ""
         bb = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
-        bb.button(QDialogButtonBox.StandardButton.Ok).setText(self.mode.capitalize())
+        self.ok_button = bb.button(QDialogButtonBox.StandardButton.Ok)
+        self.ok_button.setText(self.mode.capitalize())
         bb.accepted.connect(self._run)
         bb.rejected.connect(self.reject)
         lay.addWidget(bb)
@@ -151,32 +168,133 @@ class _FormatDialog(QDialog):
         # The formats parse option strings themselves (the CLI passes strings too).
         return {k: e.text().strip() for k, e in self.option_edits.items() if e.text().strip()}
 
+    # ---------------------------------------------------------------- running (off the GUI thread)
+    @property
+    def busy(self) -> bool:
+        return self.job is not None or (self.applier is not None and self.applier.running)
+
+    def _set_busy(self, on: bool, text: str = "") -> None:
+        for w in (self.fmt_combo, self.path_edit, self.options_box, self.extra_box):
+            w.setEnabled(not on)
+        self.ok_button.setEnabled(not on)
+        self.progress.setVisible(on)
+        self.status.setText(text)
+        self.status.setVisible(bool(text))
+        if on:
+            self.progress.setRange(0, 0)  # busy until the first count arrives
+
     def _run(self) -> None:
+        if self.busy:
+            return
         f = self.fmt
         path = self.path_edit.text().strip()
         if f is None or not path:
             gui_errors.show_info(self, "Choose a format and a file or folder.")
             return
-        opts = self.options()
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            summary = self.execute(f, path, opts)
-        except Exception as e:
-            QApplication.restoreOverrideCursor()
-            gui_errors.show_error(self, e, f"{self.mode.capitalize()} failed")
+        from annotator.gui.transfer import TransferThread
+
+        spec = dict(mode=self.mode, project=str(self.project.path), format=f.name, path=path, opts=self.options())
+        spec.update(self.prepare())  # reads widgets here, on the GUI thread
+        self._ran = (f, path)
+        self._close_when_idle = False
+        self.job = TransferThread(spec, self)
+        self.job.progressed.connect(self._on_progress)
+        self.job.succeeded.connect(self._on_job_done)
+        self.job.failed.connect(self._on_failed)
+        self.job.cancelled.connect(self._on_cancelled)
+        self._set_busy(True, f"{'Exporting' if self.mode == 'export' else 'Reading and checking'} {Path(path).name}…")
+        self.job.start()
+
+    def _on_progress(self, done: int, total: int) -> None:
+        if self._shut:
             return
-        QApplication.restoreOverrideCursor()
+        if total > 0:
+            self.progress.setRange(0, total)
+            self.progress.setValue(min(done, total))
+
+    def _on_job_done(self, result) -> None:
+        if self._shut:
+            return
+        self._end_job()
+        if self.mode == "import" and self._close_when_idle:
+            self._on_cancelled()  # Cancel came while the last line was on its way: apply nothing
+            return
+        self.finish(result)
+
+    def _end_job(self) -> None:
+        if self.job is not None:
+            self.job.wait()
+            self.job.deleteLater()
+            self.job = None
+
+    def _on_failed(self, exc) -> None:
+        if self._shut:
+            return
+        self._end_job()
+        self._set_busy(False)
+        gui_errors.show_error(self, exc, f"{self.mode.capitalize()} failed")
+        if self._close_when_idle:
+            self.reject()
+
+    def _on_cancelled(self) -> None:
+        if self._shut:
+            return
+        self._end_job()
+        self._set_busy(False, f"{self.mode.capitalize()} cancelled: nothing was "
+                              f"{'written' if self.mode == 'export' else 'changed'}.")
+        self.last_status = "cancelled"
+        if self._close_when_idle:
+            self.reject()
+
+    def _succeeded(self, summary: str) -> None:
+        f, path = self._ran
+        self._set_busy(False)
         try:
             self.project.set_state(f"gui.{self.mode}", {"format": f.name, "path": path,
                                                        "options": {k: e.text() for k, e in self.option_edits.items()}})
         except Exception as e:
             log.info("could not remember %s options: %s", self.mode, e)
         self.result_text = summary
+        self.last_status = "done"
         if summary:
             gui_errors.show_info(self, summary)
         self.accept()
 
-    def execute(self, fmt, path: str, opts: dict) -> str:
+    def cancel_job(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.status.setText("Cancelling…")
+        elif self.applier is not None and self.applier.running:
+            self.applier.cancel()
+            self.status.setText("Cancelling…")
+
+    def reject(self) -> None:
+        # Cancel (or closing the dialog) while working stops the work; the dialog closes
+        # once the thread has let go of the project file.
+        if self.busy:
+            self._close_when_idle = True
+            self.cancel_job()
+            return
+        super().reject()
+
+    def shutdown(self) -> None:
+        """The window or its project is closing: stop and wait, so no thread outlives the
+        project, and ignore whatever the thread still had on its way."""
+        self._close_when_idle = True
+        self.cancel_job()
+        if self.job is not None:
+            self.job.wait(30000)
+        self._shut = True
+        self.job = None
+        if self.applier is not None and self.applier.running:
+            self.applier.cancel()
+            self.applier._tick()  # undoes what it applied
+
+    def prepare(self) -> dict:
+        """More fields for the work's spec (annotator.gui.transfer_work)."""
+        return {}
+
+    def finish(self, result) -> None:
         raise NotImplementedError
 
 
@@ -191,10 +309,12 @@ class ExportDialog(_FormatDialog):
         self.only_current.setEnabled(current_item is not None)
         self.extra.addWidget(self.only_current)
 
-    def execute(self, fmt, path: str, opts: dict) -> str:
+    def prepare(self) -> dict:
         ids = [self.current_item] if self.only_current.isChecked() and self.current_item is not None else None
-        out = fmt.export(self.project, path, item_ids=ids, **opts)
-        return f"Exported {fmt.name} to {out or path}."
+        return {"item_ids": ids}
+
+    def finish(self, summary) -> None:
+        self._succeeded(summary)
 
 
 class ImportDialog(_FormatDialog):
@@ -204,9 +324,31 @@ class ImportDialog(_FormatDialog):
         super().__init__(project, parent)
         self.setWindowTitle("Import annotations")
 
-    def execute(self, fmt, path: str, opts: dict) -> str:
-        res = fmt.load(self.project, path, **opts)
-        return f"Imported {fmt.name} from {path}." + (f" {res}" if isinstance(res, str) else "")
+    def finish(self, record) -> None:
+        from annotator.gui.transfer import ImportApplier
+
+        f, path = self._ran
+        if not record.ops:
+            self._succeeded(f"Nothing to import from {path}.")
+            return
+        self.record = record
+        self._set_busy(True, f"Adding {record.masks} mask(s) of {record.tracks} object(s)…")
+        self.progress.setRange(0, max(1, record.masks))
+        self.applier = ImportApplier(self.project, record, self)
+        self.applier.progressed.connect(self._on_progress)
+        self.applier.finished.connect(self._on_applied)
+        self.applier.start()
+
+    def _on_applied(self, status: str, exc) -> None:
+        f, path = self._ran
+        if status == "done":
+            r = self.record
+            self._succeeded(f"Imported {f.name} from {path}: {r.items} new item(s), {r.tracks} object(s), "
+                            f"{r.masks} mask(s).")
+        elif status == "cancelled":
+            self._on_cancelled()
+        else:
+            self._on_failed(exc)
 
 
 class ShortcutsDialog(QDialog):

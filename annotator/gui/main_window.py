@@ -126,6 +126,7 @@ class MainWindow(QMainWindow):
         self._refresh_pending = False
         self._shown_key = None  # (path, kind, frame) now on the canvas
         self._paint_tokens: dict = {}
+        self._transfers: dict = {}  # "export"/"import" -> its open dialog
         self.latencies_ms: list[float] = []  # click -> mask painted
         self.last_timing = ""
         self.engine_name = ""
@@ -522,6 +523,9 @@ class MainWindow(QMainWindow):
 
     def open_paths(self, paths: list[str], folder_as: str = "auto") -> None:
         """Open project files and/or add media (files, image folders, frame folders)."""
+        if self.importing:
+            gui_errors.show_info(self, "An import is being applied; open files when it is done.")
+            return
         try:
             self._open_paths(paths, folder_as)
         except Exception as e:
@@ -609,6 +613,10 @@ class MainWindow(QMainWindow):
     def close_project(self) -> None:
         if self.project is None:
             return
+        for dlg in list(self._transfers.values()):
+            dlg.shutdown()
+            dlg.close()
+        self._transfers.clear()
         if self._job is not None:
             self.cancel_propagation()
             self._finish_job("cancelled")
@@ -812,8 +820,9 @@ class MainWindow(QMainWindow):
     def schedule_refresh(self) -> None:
         if not self._refresh_pending:
             self._refresh_pending = True
-            # While a propagation streams frames in, redraw a few times a second, not per frame.
-            QTimer.singleShot(200 if self._job is not None else 0, self._refresh)
+            # While a propagation or an import streams masks in, redraw a few times a second,
+            # not per frame or per command.
+            QTimer.singleShot(200 if self._edits_wait() else 0, self._refresh)
 
     def _refresh(self) -> None:
         self._refresh_pending = False
@@ -885,7 +894,7 @@ class MainWindow(QMainWindow):
         for b in self.prop_buttons.values():
             b.setEnabled(is_video and not running)
         self.actions["export"].setEnabled(p is not None)
-        self.actions["import"].setEnabled(p is not None)
+        self.actions["import"].setEnabled(p is not None and not running)
         self.canvas.readonly = running
         if running != getattr(self, "_was_running", False):
             self._was_running = running
@@ -893,11 +902,18 @@ class MainWindow(QMainWindow):
     # =====================================================================
     # Prompting
     # =====================================================================
+    def _edits_wait(self) -> bool:
+        """A propagation or an import is writing to the store as one undo step."""
+        return self._job is not None or self.importing
+
     def _edit_blocked(self) -> bool:
         if self.project is None or self.item is None:
             return True
         if self._job is not None:
             self.statusBar().showMessage("Propagation is running: cancel it (Esc) before editing.", 3000)
+            return True
+        if self.importing:
+            self.statusBar().showMessage("An import is being applied: edits wait until it is done.", 3000)
             return True
         if self.active_track is not None:
             t = self.project.track(self.active_track)
@@ -1094,7 +1110,7 @@ class MainWindow(QMainWindow):
         return c.id if c else None
 
     def choose_label(self, name: str) -> None:
-        if self.project is None or not name:
+        if self.project is None or not name or self.importing:
             return
         self.current_label = name
         try:
@@ -1123,19 +1139,19 @@ class MainWindow(QMainWindow):
             self.choose_label(dlg.chosen)
 
     def toggle_hidden(self, track_id: int | None) -> None:
-        if self.project is None or track_id is None or self._job is not None:
+        if self.project is None or track_id is None or self._edits_wait():
             return
         t = self.project.track(track_id)
         self.project.update_track(track_id, hidden=not t.hidden)
 
     def toggle_locked(self, track_id: int | None) -> None:
-        if self.project is None or track_id is None or self._job is not None:
+        if self.project is None or track_id is None or self._edits_wait():
             return
         t = self.project.track(track_id)
         self.project.update_track(track_id, locked=not t.locked)
 
     def delete_object(self) -> None:
-        if self.project is None or self.active_track is None or self._job is not None:
+        if self.project is None or self.active_track is None or self._edits_wait():
             return
         self.project.delete_track(self.active_track)
         self.active_track = None
@@ -1143,7 +1159,7 @@ class MainWindow(QMainWindow):
         self.canvas.set_prompts()
 
     def delete_range_dialog(self) -> None:
-        if self.project is None or self.active_track is None or self.item is None or self._job is not None:
+        if self.project is None or self.active_track is None or self.item is None or self._edits_wait():
             return
         from annotator.gui.dialogs import FrameRangeDialog
 
@@ -1174,14 +1190,14 @@ class MainWindow(QMainWindow):
     # Undo
     # =====================================================================
     def undo(self) -> None:
-        if self.project is None or self._job is not None:
+        if self.project is None or self._edits_wait():
             return
         label = self.project.undo()
         if label:
             self.statusBar().showMessage(f"Undid: {label}", 2000)
 
     def redo(self) -> None:
-        if self.project is None or self._job is not None:
+        if self.project is None or self._edits_wait():
             return
         label = self.project.redo()
         if label:
@@ -1191,7 +1207,7 @@ class MainWindow(QMainWindow):
     # Propagation
     # =====================================================================
     def start_propagation(self, direction: str, track_ids: list[int] | None = None) -> bool:
-        if self.project is None or self.item is None or self.item.kind == "image" or self._job is not None:
+        if self.project is None or self.item is None or self.item.kind == "image" or self._edits_wait():
             return False
         if not self.item.exists:
             gui_errors.show_error(self, MediaError(f"{self.item.abspath}: media file is missing"))
@@ -1345,19 +1361,51 @@ class MainWindow(QMainWindow):
             return
         from annotator.gui.dialogs import ExportDialog
 
-        ExportDialog(self.project, self.item.id if self.item else None, self).exec()
+        self._show_transfer_dialog("export", lambda: ExportDialog(self.project, self.item.id if self.item else None,
+                                                                  self))
 
     def import_dialog(self) -> None:
         if self.project is None:
             return
         from annotator.gui.dialogs import ImportDialog
 
-        if ImportDialog(self.project, self).exec():
+        self._show_transfer_dialog("import", lambda: ImportDialog(self.project, self))
+
+    def _show_transfer_dialog(self, mode: str, make):
+        """Not modal: the export/import runs in a thread and the window stays usable. While an
+        import is being checked and applied, edits wait (it becomes one undo step)."""
+        dlg = self._transfers.get(mode)
+        if dlg is not None and dlg.isVisible():
+            dlg.raise_()
+            dlg.activateWindow()
+            return dlg
+        if dlg is not None:
+            dlg.deleteLater()  # the previous one, closed (kept until now for whoever still looks at it)
+        dlg = make()
+        dlg.setModal(False)
+        dlg.finished.connect(lambda result, m=mode, d=dlg: self._on_transfer_closed(m, d, result))
+        self._transfers[mode] = dlg
+        dlg.show()
+        return dlg
+
+    def _on_transfer_closed(self, mode: str, dlg, result: int) -> None:
+        if mode == "import" and result and self.project is not None:
             self._refresh_files()
             self._refresh_labels()
             if self.item is None and self.project.items():
                 self.go_item(self.project.items()[0].id)
             self.schedule_refresh()
+        self._update_enabled()
+
+    @property
+    def importing(self) -> bool:
+        dlg = self._transfers.get("import")
+        return dlg is not None and dlg.busy
+
+    def transfer_dialog(self, mode: str):
+        """The export/import dialog now open, else None."""
+        dlg = self._transfers.get(mode)
+        return dlg if dlg is not None and dlg.isVisible() else None
 
     def relink_dialog(self) -> None:
         if self.project is None or self.item is None:
@@ -1370,6 +1418,8 @@ class MainWindow(QMainWindow):
             self.relink(self.item.id, new)
 
     def relink(self, item_id: int, new_path: str) -> None:
+        if self._edits_wait():
+            return
         try:
             self.project.relink_item(item_id, new_path)
         except Exception as e:
@@ -1415,6 +1465,8 @@ class MainWindow(QMainWindow):
         self.settings["window"] = {"geometry": bytes(self.saveGeometry().toBase64()).decode(),
                                    "state": bytes(self.saveState().toBase64()).decode()}
         self.settings.save()
+        for dlg in list(self._transfers.values()):
+            dlg.shutdown()
         if self._job is not None:
             self.worker.cancel()
         self.worker.stop()
