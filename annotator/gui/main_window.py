@@ -102,6 +102,8 @@ class PromptState:
         self.logits = None  # low-res logits of the chosen candidate, fed back as mask_input
         self.candidates = None  # last PredictResult (for cycling multimask candidates)
         self.choice = 0
+        self.obj_id: int | None = None  # for clicks that go to the video model
+        self.sent = 0  # prompts sent for this state
 
 
 class MainWindow(QMainWindow):
@@ -482,6 +484,7 @@ class MainWindow(QMainWindow):
         self.device, self.video_engine_name = device, video_name
         vid = f", video: {video_name}" if video_name and video_name != name else ""
         self.status_engine.setText(f"Engine: {name}{vid} · {device}")
+        self._hint_encode()  # what to prepare depends on the engine (image encodings or the video model)
 
     def _on_engine_failed(self, name: str, exc) -> None:
         gui_errors.show_error(self, exc, f"Model {name}")
@@ -770,6 +773,10 @@ class MainWindow(QMainWindow):
         """Ask the worker to encode the current frame (and the next images) while idle."""
         if self.item is None or not self.item.exists or self.project is None:
             return
+        if self.clicks_go_to_video_model():
+            self.worker.encode_ahead([])  # the video model encodes its own frames
+            self.worker.prepare_video(self.item.abspath, self.item.kind)
+            return
         keys = [self._key()]
         if self.item.kind != "image":
             keys += [self._key(frame=f) for f in range(self.frame + 1, min(self.item.num_frames, self.frame + 3))]
@@ -956,9 +963,28 @@ class MainWindow(QMainWindow):
         ps.box = [x0, y0, x1, y1]
         self._send_prompt(ps, t_event)
 
+    def clicks_go_to_video_model(self) -> bool:
+        """On a video whose active engine is a learned video model, clicks are that model's
+        point prompts (as in the SAM 2 demo) instead of the image engine's."""
+        return (self.item is not None and self.item.kind != "image" and bool(self.engine_name)
+                and self.engine_name != "classic" and self.video_engine_name == self.engine_name)
+
     def _send_prompt(self, ps: PromptState, t_event: float) -> None:
         self._gen += 1
         self.canvas.set_prompts(ps.points, ps.labels, ps.box)
+        if self.clicks_go_to_video_model():
+            if ps.obj_id is None:
+                tracks = self.project.tracks(ps.item_id)
+                ps.obj_id = next((t.obj_id for t in tracks if t.id == ps.track_id), None) if ps.track_id else None
+                if ps.obj_id is None:  # a new object: the id its track will get
+                    ps.obj_id = max([t.obj_id for t in tracks], default=0) + 1
+            ps.sent += 1
+            self.worker.predict_video(
+                self._gen, self._key(), ps.obj_id, points=ps.points or None, labels=ps.labels or None, box=ps.box,
+                fresh=ps.sent == 1,
+                ctx=dict(item_id=ps.item_id, frame=ps.frame, points=[list(p) for p in ps.points],
+                         labels=list(ps.labels), box=ps.box, t_event=t_event, ps=ps, obj_id=ps.obj_id))
+            return
         multimask = len(ps.points) == 1 and ps.box is None
         self.worker.predict(
             self._gen, self._key(), points=ps.points or None, labels=ps.labels or None, box=ps.box,
@@ -980,7 +1006,7 @@ class MainWindow(QMainWindow):
                 tid = ps.track_id
                 if tid is None:
                     cat = self._label_category()
-                    tid = self.project.add_track(ctx["item_id"], category_id=cat).id
+                    tid = self.project.add_track(ctx["item_id"], category_id=cat, obj_id=ctx.get("obj_id")).id
                     ps.track_id = tid
                 self.project.set_mask(tid, ctx["frame"], res.rles[best], source="manual",
                                       prompts=Prompts(ctx["points"], ctx["labels"], ctx["box"]),

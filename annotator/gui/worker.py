@@ -83,6 +83,8 @@ class EngineWorker(QThread):
         self._weights = None
         self._video_path = None
         self._encoded_key = None
+        self.video_prompts = 0  # clicks answered by the video model
+        self._video_ahead = None  # (path, kind) to open in the video session while idle
 
     # ---------------- requests (GUI thread) ----------------
     def set_engine(self, name: str, weights=None) -> None:
@@ -99,6 +101,20 @@ class EngineWorker(QThread):
         with self._lock:
             self._latest_gen = max(self._latest_gen, gen)
         self._q.put(("predict", (gen, key, points, labels, box, mask_input, multimask, ctx or {})))
+
+    def predict_video(self, gen: int, key: tuple, obj_id: int, points=None, labels=None, box=None,
+                      fresh: bool = True, ctx: dict | None = None) -> None:
+        """A click on a video frame given to the video model as a point prompt (as in the SAM 2
+        demo), answered by `predicted` like an image prediction. fresh: forget what the session
+        knew of this object first (a new set of clicks)."""
+        with self._lock:
+            self._latest_gen = max(self._latest_gen, gen)
+        self._q.put(("vpredict", (gen, key, int(obj_id), points, labels, box, fresh, ctx or {})))
+
+    def prepare_video(self, path: str | None, kind: str = "") -> None:
+        """Build and open the video session for this video while idle (clicks will go to it)."""
+        with self._lock:
+            self._video_ahead = (path, kind) if path else None
 
     def encode(self, key: tuple) -> None:
         self._q.put(("encode", key))
@@ -146,13 +162,15 @@ class EngineWorker(QThread):
                     self._list_engines()
                 elif op == "predict":
                     self._predict(*arg)
+                elif op == "vpredict":
+                    self._predict_video(*arg)
                 elif op == "encode":
                     self._ensure_encoded(arg)
                 elif op == "propagate":
                     self._propagate(arg)
             except Exception as e:  # every failure goes back to the GUI as a signal
                 log.info("worker %s failed: %r", op, e, exc_info=not _is_user_error(e))
-                if op == "predict":
+                if op in ("predict", "vpredict"):
                     self.predictFailed.emit(arg[0], e)
                 elif op == "engine":
                     self.engineFailed.emit(arg[0] if isinstance(arg, tuple) else arg, e)
@@ -246,7 +264,46 @@ class EngineWorker(QThread):
             ctx=ctx, encode_ms=enc_ms, predict_ms=ms,
         ))
 
+    def _predict_video(self, gen, key, obj_id, points, labels, box, fresh, ctx) -> None:
+        if gen < self.latest_gen:
+            return
+        from annotator.core import rle as rle_mod
+
+        path, kind, frame = key
+        t0 = time.perf_counter()
+        vs = self._video_session(path, kind)
+        open_ms = (time.perf_counter() - t0) * 1000
+        if gen < self.latest_gen:
+            return
+        self.busyChanged.emit("Predicting (video model)…")
+        t0 = time.perf_counter()
+        if fresh:
+            vs.remove_object(obj_id)
+        out = vs.add_prompt(int(frame), obj_id,
+                            points=None if points is None else np.asarray(points, np.float32).reshape(-1, 2),
+                            labels=None if labels is None else np.asarray(labels, np.int32).reshape(-1),
+                            box=None if box is None else np.asarray(box, np.float32).reshape(4))
+        m = out.get(obj_id)
+        if m is None:
+            m = np.zeros((int(vs.source.height), int(vs.source.width)), bool)
+        masks = np.asarray(m, bool)[None]
+        ms = (time.perf_counter() - t0) * 1000
+        self.video_prompts += 1
+        self.predicted.emit(PredictResult(
+            gen=gen, key=key, masks=masks, rles=[rle_mod.encode(masks[0])], scores=np.zeros(0, np.float32), best=0,
+            lowres_logits=None, ctx=dict(ctx, via="video"), encode_ms=open_ms, predict_ms=ms,
+        ))
+
     def _encode_ahead(self) -> None:
+        with self._lock:
+            video, self._video_ahead = self._video_ahead, None
+        if video is not None and self._image is not None:
+            try:
+                self._video_session(*video)
+            except Exception as e:  # the click that needs it will report the problem
+                log.debug("preparing the video session for %s failed: %s", video[0], e)
+            self.busyChanged.emit("")
+            return
         with self._lock:
             if not self._ahead or not self._q.empty():
                 return

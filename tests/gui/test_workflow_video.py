@@ -3,6 +3,7 @@ corrections (add an object later, fix and re-propagate one object, delete a rang
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PySide6.QtCore import Qt
 
 from gui_helpers import click, drag, key, wait_for, wait_idle, wait_loaded
@@ -149,3 +150,48 @@ def test_corrections_touch_only_the_chosen_object(qtbot, make_window, frame_fold
     assert win.start_propagation("forward")
     wait_for(lambda: not win.propagating, 60, "propagation with B locked")
     assert {r.frame: r.rle["counts"] for r in p.masks(track_id=b.id)} == before_b
+
+
+@pytest.mark.slow
+def test_clicks_on_a_video_go_to_the_learned_video_model(qtbot, make_window, frame_folder):
+    """With a learned video model active, a click on a frame is that model's point prompt
+    (SAM 2 demo style); the mask, its clicks and the model land in the store, a second click
+    refines the same object, and propagation then runs from that frame."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        pytest.skip("torch is not installed")
+    from annotator.engines import registry
+
+    name = next((n for n in ("edgetam", "efficienttam_ti", "sam2.1_hiera_tiny")
+                 if n in registry.load_cards() and registry.is_implemented(registry.get_card(n))), None)
+    if name is None:
+        pytest.skip("no learned video model is implemented")
+    win = make_window([str(frame_folder)], engine=name, weights="random")
+    wait_loaded(win)
+    wait_for(lambda: win.video_engine_name == name and "·" in win.status_engine.text(), 300, "model load")
+    assert win.clicks_go_to_video_model()
+    p, item = win.project, win.item
+    win.go_frame(3)
+    wait_loaded(win)
+    click(qtbot, win, 420, 200)
+    wait_idle(win, timeout=300)
+    assert win.worker.video_prompts == 1
+    (t,) = p.tracks(item.id)
+    rec = p.mask(t.id, 3)
+    assert rec is not None and rec.source == "manual" and rec.model == name
+    assert np.allclose(rec.prompts.points, [[420, 200]], atol=1.5) and rec.prompts.labels == [1]
+    assert win.prompt.candidates.ctx["via"] == "video" and win.prompt.obj_id == t.obj_id
+    click(qtbot, win, 300, 300, Qt.MouseButton.RightButton)  # a negative point on the same object
+    wait_idle(win, timeout=300)
+    assert win.worker.video_prompts == 2 and len(p.tracks(item.id)) == 1
+    rec = p.mask(t.id, 3)
+    assert rec.prompts.labels == [1, 0] and len(rec.prompts.points) == 2
+    done = []
+    win.worker.propagated.connect(lambda *a: done.append(a[1]))
+    assert win.start_propagation("forward")
+    wait_for(lambda: len(done) >= 2 or not win.propagating, 300, "two propagated frames")
+    win.cancel_propagation()
+    wait_for(lambda: not win.propagating, 300, "the cancel")
+    frames = p.mask_frames(t.id)
+    assert frames[3] == "manual" and {4, 5} <= {f for f, s in frames.items() if s == "propagated"} <= set(range(4, 12))
