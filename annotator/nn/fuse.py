@@ -163,3 +163,28 @@ def upsample2x_bicubic(x: torch.Tensor) -> torch.Tensor:
         t = torch.matmul(mh, t.reshape(b, h, 2 * w * c)).reshape(b, 2 * h, 2 * w, c)
         return t.permute(0, 3, 1, 2)
     return torch.matmul(mh, torch.matmul(x, mw.t()))  # [B,C,2h,2w]
+
+
+def conv_rows(conv: nn.Conv2d, xb: torch.Tensor, a: int, h_in: int, lo: int, hi: int, act: str | None = None,
+              pre=None) -> torch.Tensor:
+    """Output rows [lo, hi) of act(conv(y)) computed from a band of its input.
+
+    y = pre(x) (a per-pixel op such as a 1x1 conv, or None for y = x); xb holds rows
+    [a, a + xb.shape[2]) of x, whose full height is h_in. Rows the convolution reads beyond
+    [0, h_in) are its zero padding, added here as zero rows *of y* (so `pre` never sees
+    them), and the convolution runs with no vertical padding: the result equals the same
+    rows of the whole-map convolution. Needs the fused oneDNN path (`is_fusable`)."""
+    k, s, p = conv.kernel_size[0], conv.stride[0], conv.padding[0]
+    ilo, ihi = lo * s - p, (hi - 1) * s - p + k
+    rlo, rhi = max(ilo, 0), min(ihi, h_in)
+    if rlo < a or rhi > a + xb.shape[2]:
+        raise ValueError(f"band rows [{a}, {a + xb.shape[2]}) do not cover [{rlo}, {rhi})")
+    y = xb[:, :, rlo - a: rhi - a]
+    if pre is not None:
+        y = pre(y)
+    if ilo < rlo or ihi > rhi:
+        y = torch.nn.functional.pad(y, (0, 0, rlo - ilo, ihi - rhi))
+    y = y.contiguous(memory_format=torch.channels_last)
+    pad, stride, dil, groups = _conv_args(conv)
+    return _POINTWISE(y, conv.weight, conv.bias, [0, pad[1]], stride, dil, groups, act or "none", [],
+                      "none" if act == "gelu" else "")

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from annotator.nn.fuse import ConvBN, conv_act, conv_add, is_fusable, linear_gelu
+from annotator.nn.fuse import ConvBN, conv_act, conv_add, conv_rows, is_fusable, linear_gelu
 from annotator.nn.sam_heads import LayerNorm2d
 
 
@@ -21,11 +21,11 @@ STRIP_ROWS = 16
 STRIP_MIN_PIXELS = 128 * 128
 
 
-def fusable_strips(block, x) -> bool:
+def fusable_strips(block, x, stride: int | None = 1) -> bool:
     """Row bands need the fused oneDNN path (plain 1x1/3x3 convs, channels-last batch 1)."""
     return (is_fusable(block.conv1, x) and x.is_contiguous(memory_format=torch.channels_last)
             and all(type(c) is nn.Conv2d for c in (block.conv1, block.conv2, block.conv3))
-            and block.conv2.stride == (1, 1) and block.conv2.padding == (1, 1))
+            and (stride is None or block.conv2.stride == (stride, stride)) and block.conv2.padding == (1, 1))
 
 
 class MBConv(nn.Module):
@@ -70,6 +70,15 @@ class PatchMerging(nn.Module):
         self.conv3 = ConvBN(out_dim, out_dim, 1)
 
     def forward(self, x):
+        if x.shape[-1] * x.shape[-2] >= STRIP_MIN_PIXELS * 4 and fusable_strips(self, x, stride=None):
+            # 256x256 input: the 1x1 conv's output would be a 32 MB map; run in output row bands
+            h, ho = x.shape[-2], (x.shape[-2] - 1) // self.conv2.stride[0] + 1
+            bands = []
+            for o0 in range(0, ho, STRIP_ROWS // 2):
+                o1 = min(o0 + STRIP_ROWS // 2, ho)
+                y = conv_rows(self.conv2, x, 0, h, o0, o1, "gelu", pre=lambda b: conv_act(self.conv1, b, "gelu"))
+                bands.append(conv_act(self.conv3, y))
+            return torch.cat(bands, dim=2)
         x = conv_act(self.conv1, x, "gelu")
         x = conv_act(self.conv2, x, "gelu")
         return conv_act(self.conv3, x)
@@ -194,10 +203,28 @@ class TinyViT(nn.Module):
             nn.Conv2d(out_chans, out_chans, 3, padding=1, bias=False), LayerNorm2d(out_chans),
         )
 
+    def _stem(self, x: torch.Tensor) -> torch.Tensor:
+        """Two stride-2 3x3 convs (GELU between). At 1024 input the middle map is 32 MB, so it
+        runs in bands of output rows whose input rows stay in cache."""
+        seq = self.patch_embed.seq
+        c1, c2 = seq[0], seq[2]
+        if not (type(c1) is nn.Conv2d and type(c2) is nn.Conv2d and is_fusable(c1, x) and x.shape[-2] >= 256):
+            return conv_act(c2, conv_act(c1, x, "gelu"))
+        h = x.shape[-2]
+        h1 = (h - 1) // c1.stride[0] + 1
+        h2 = (h1 - 1) // c2.stride[0] + 1
+        bands = []
+        for o0 in range(0, h2, STRIP_ROWS):
+            o1 = min(o0 + STRIP_ROWS, h2)
+            r0, r1 = max(o0 * 2 - 1, 0), min((o1 - 1) * 2 + 2, h1)  # rows of c1's output that c2 reads
+            y = conv_rows(c1, x, 0, h, r0, r1, "gelu")
+            bands.append(conv_rows(c2, y, r0, h1, o0, o1))
+        return torch.cat(bands, dim=2)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         seq = self.patch_embed.seq
         x = x.contiguous(memory_format=torch.channels_last)  # oneDNN's preferred layout
-        x = conv_act(seq[2], conv_act(seq[0], x, "gelu"))
+        x = self._stem(x)
         for layer in self.layers:
             x = layer(x)
         return self.neck(x)

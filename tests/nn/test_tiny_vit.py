@@ -39,3 +39,25 @@ def test_large_window_attention_matches_explicit_softmax():
         a = (q @ k.transpose(-2, -1)) * 20 ** -0.5 + att.attention_biases[:, att.attention_bias_idxs]
         ref = att.proj((a.softmax(-1) @ v).transpose(1, 2).reshape(b, n, c))
     assert torch.allclose(fast, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_banded_stem_and_patch_merging_equal_whole_map_convs():
+    torch.manual_seed(3)
+    enc = tiny_vit.TinyViT(embed_dims=(16, 32, 40, 80), depths=(1, 1, 1, 1), num_heads=(1, 1, 1, 1),
+                           window_sizes=(7, 7, 14, 7), out_chans=16)
+    fill_model(enc, "unit-test")
+    enc.eval()
+    reparameterize(enc)
+    x = torch.randn(1, 3, 300, 260).contiguous(memory_format=torch.channels_last)  # odd band counts
+    seq, pm = enc.patch_embed.seq, enc.layers[0].downsample
+    with torch.inference_mode():
+        assert tiny_vit.is_fusable(seq[0], x)  # else the banded paths would not run
+        stem = enc._stem(x)
+        want = tiny_vit.conv_act(seq[2], tiny_vit.conv_act(seq[0], x, "gelu"))
+        assert torch.allclose(stem, want, atol=1e-5, rtol=1e-5)
+        y = torch.randn(1, 16, 260, 258).contiguous(memory_format=torch.channels_last)
+        assert tiny_vit.fusable_strips(pm, y, stride=None)
+        banded = pm(y)
+        plain = tiny_vit.conv_act(pm.conv3, tiny_vit.conv_act(pm.conv2, tiny_vit.conv_act(pm.conv1, y, "gelu"), "gelu"))
+        assert banded.shape == plain.shape == (1, 32, 130, 129)
+        assert torch.allclose(banded, plain, atol=1e-5, rtol=1e-5)
