@@ -36,8 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from annotator.nn.fuse import (ConvBN, conv_act, conv_add, fold_conv_bn, is_fusable, merge_repvgg_dw,
-                               upsample2x_bicubic)
+from annotator.nn.fuse import ConvBN, conv_act, conv_add, fold_conv_bn, merge_repvgg_dw, upsample2x_bicubic
 from annotator.nn.sam_heads import LayerNorm2d
 
 M1_DIMS = (48, 96, 192, 384)
@@ -48,25 +47,6 @@ def _se_channels(c: int) -> int:
     # timm make_divisible(c * 0.25, 8, round_limit=0)
     v = c * 0.25
     return max(8, int(v + 4) // 8 * 8)
-
-
-BAND_ROWS = 16
-BAND_MIN_PIXELS = 64 * 64
-
-
-def channel_mlp(c1: nn.Module, c2: nn.Module, y: torch.Tensor) -> torch.Tensor:
-    """y + conv2(gelu(conv1(y))) with 1x1 convs. On large maps it runs a band of rows at a
-    time: the 2x-wide hidden map of a whole 256x256 stage is ~25 MB and would stream through
-    memory twice, a 16-row band stays in cache. Purely per pixel, so a band sees exactly
-    what the whole map would (oneDNN may pick another kernel: rounding only)."""
-    h, w = y.shape[-2:]
-    if h <= BAND_ROWS or h * w < BAND_MIN_PIXELS or not (is_fusable(c1, y) and y.is_contiguous(memory_format=torch.channels_last)):
-        return conv_add(c2, conv_act(c1, y, "gelu"), y)
-    out = torch.empty_like(y)
-    for r0 in range(0, h, BAND_ROWS):
-        band = y[:, :, r0: r0 + BAND_ROWS]
-        out[:, :, r0: r0 + BAND_ROWS] = conv_add(c2, conv_act(c1, band, "gelu"), band)
-    return out
 
 
 class SqueezeExcite(nn.Module):
@@ -144,7 +124,7 @@ class RepViTBlock(nn.Module):
             dw, se = self.token_mixer[0], self.token_mixer[1]
         y = se(conv_act(dw, x))
         c1, c2 = _mlp_convs(self.channel_mixer)
-        return channel_mlp(c1, c2, y)
+        return conv_add(c2, conv_act(c1, y, "gelu"), y)
 
 
 class Downsample(nn.Module):
@@ -171,7 +151,7 @@ class Downsample(nn.Module):
         else:
             x = conv_act(self.token_mixer[2], conv_act(self.token_mixer[0], x))
             c1, c2 = _mlp_convs(self.channel_mixer)
-        return channel_mlp(c1, c2, x)
+        return conv_add(c2, conv_act(c1, x, "gelu"), x)
 
 
 class _TimmStem(nn.Module):
