@@ -42,7 +42,12 @@ def test_protocol_and_shapes_non_square(session):
     up = torch.nn.functional.interpolate(torch.from_numpy(pred.lowres_logits)[None], size=(1024, 1024),
                                          mode="bilinear", align_corners=False)[..., :683, :1024]
     up = torch.nn.functional.interpolate(up, size=(240, 360), mode="bilinear", align_corners=False)[0]
-    assert np.array_equal(pred.masks, (up > 0).numpy())
+    up = up.numpy()
+    flips = pred.masks != (up > 0)
+    # OpenCV's resize does the same interpolation with weights equal to float rounding: a
+    # handful of pixels may differ, only where the official logit is ~0
+    assert flips.sum() <= 10 and (not flips.any() or np.abs(up[flips]).max() <= 1e-4), \
+        (flips.sum(), np.abs(up[flips]).max())
 
 
 def test_prompt_coordinates_follow_the_resize(session):
