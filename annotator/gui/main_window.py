@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import qtawesome as qta
 from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
@@ -42,6 +41,7 @@ from PySide6.QtWidgets import (
 
 from annotator.errors import AnnotatorError, MediaError
 from annotator.gui import errors as gui_errors
+from annotator.gui import icons
 from annotator.gui.canvas import Canvas
 from annotator.gui.labels import LabelPanel, LabelPickerDialog
 from annotator.gui.media_loader import FrameCache, MediaLoader
@@ -110,6 +110,10 @@ class MainWindow(QMainWindow):
     def __init__(self, paths: list[str] | tuple = (), settings: Settings | None = None, engine: str | None = None,
                  weights=None):
         """weights: for the startup engine (None = its installed checkpoint; "random" in tests)."""
+        # A busy Python thread keeps the GIL for up to the switch interval (5 ms by default)
+        # before the GUI thread gets it; with several worker threads that adds up to late
+        # frames. 1 ms costs the workers little: their heavy work runs in C without the GIL.
+        sys.setswitchinterval(0.001)
         super().__init__()
         self.setWindowTitle("Annotator")
         self.setAcceptDrops(True)
@@ -255,7 +259,7 @@ class MainWindow(QMainWindow):
         sb.addPermanentWidget(self.status_engine)
 
     def _icon(self, name: str):
-        return qta.icon(name, color=self.palette().text().color())
+        return icons.icon(name, self.palette().text().color())
 
     def _build_actions(self) -> None:
         self.actions: dict[str, QAction] = {}

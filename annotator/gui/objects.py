@@ -1,10 +1,11 @@
 """The object list: id and colour, label, number of frames with a mask, hide and lock."""
 from __future__ import annotations
 
-import qtawesome as qta
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
+
+from annotator.gui import icons
 
 COL_ID, COL_LABEL, COL_FRAMES, COL_HIDE, COL_LOCK = range(5)
 
@@ -42,7 +43,7 @@ class ObjectList(QTableWidget):
 
     def _icon(self, name: str) -> QIcon:
         if name not in self._icons:
-            self._icons[name] = qta.icon(name, color=self.palette().text().color())
+            self._icons[name] = icons.icon(name, self.palette().text().color())
         return self._icons[name]
 
     def set_rows(self, rows: list[dict], selected: int | None) -> None:
