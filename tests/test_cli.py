@@ -2,8 +2,6 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 from annotator import __version__
 from annotator.cli import main
 from annotator.core.store import Project

@@ -278,7 +278,6 @@ class SamImageSession:
 
     def predict(self, points=None, labels=None, box=None, mask_input=None, multimask: bool | None = True) -> Prediction:
         import torch
-        import torch.nn.functional as F
 
         from annotator.nn.sam_heads import dense_lowrank, stability_score
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from annotator.engines.protocols import as_points
 from annotator.engines.sam2_image import card_value, input_spec, preprocess, sam2_point_prompt
-from annotator.errors import AnnotatorError, CheckpointError
+from annotator.errors import AnnotatorError
 
 log = logging.getLogger(__name__)
 

@@ -525,7 +525,6 @@ class MaskDecoder(nn.Module):
         return self._heads_out(hs, keys, cache["hw"], high_res_features)
 
     def _heads_out(self, hs, src, hw, high_res_features) -> DecoderOutput:
-        b = hs.shape[0]
         h, w = hw
         s = 1 if self.pred_obj_scores else 0
         iou_token_out = hs[:, s, :]

@@ -222,7 +222,6 @@ class TinyViT(nn.Module):
         return torch.cat(bands, dim=2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        seq = self.patch_embed.seq
         x = x.contiguous(memory_format=torch.channels_last)  # oneDNN's preferred layout
         x = self._stem(x)
         for layer in self.layers:

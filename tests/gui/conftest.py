@@ -4,14 +4,12 @@ events in image coordinates."""
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
-from PySide6.QtCore import QEventLoop, QPoint, Qt, QTimer  # noqa: E402
 
 from annotator.gui import errors as gui_errors  # noqa: E402
 

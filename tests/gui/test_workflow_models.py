@@ -3,7 +3,6 @@ manager (a randomly initialised MobileSAM saved in the official layout), verify 
 to it from the picker and keep every annotation; switching back works too."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from PySide6.QtCore import Qt

@@ -5,7 +5,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from annotator.nn.efficient_memory import EfficientRoPEAttention
 from annotator.nn.memory import RoPEAttention, apply_rope, rope_table
