@@ -4,6 +4,9 @@ Checkpoints store unfused `c` (conv) + `bn` pairs, so models are built unfused, 
 strictly, and then `reparameterize(model)` swaps every fusable module for one plain conv.
 The result computes the same function (up to float rounding) with fewer kernels.
 A module takes part by defining `reparameterized() -> nn.Module`.
+
+Below that, the CPU inference kernels the encoders share: conv+GELU / conv+add in one oneDNN
+pass, a convolution over a band of rows (`conv_rows`), and a 2x bicubic upsample as matmuls.
 """
 from __future__ import annotations
 
