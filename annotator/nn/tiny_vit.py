@@ -45,16 +45,13 @@ class MBConv(nn.Module):
 
     def _forward_strips(self, x):
         """The same block, a band of rows at a time: at 256x256 the 4x-expanded hidden map is
-        64 MB and the three convs would each stream it through memory; a 16-row band (plus one
-        halo row each side for the 3x3) stays in cache. Each output row sees exactly the inputs
-        it sees in the plain path (halo outputs are discarded), so only rounding can differ."""
+        64 MB and the three convs would each stream it through memory; a 16-row band (plus the
+        3x3's halo rows, see `conv_rows`) stays in cache. Only rounding can differ."""
         h = x.shape[-2]
         out = torch.empty_like(x)
         for r0 in range(0, h, STRIP_ROWS):
             r1 = min(r0 + STRIP_ROWS, h)
-            a, b = max(r0 - 1, 0), min(r1 + 1, h)
-            y = conv_act(self.conv1, x[:, :, a:b], "gelu")
-            y = conv_act(self.conv2, y, "gelu")[:, :, r0 - a: r1 - a]
+            y = conv_rows(self.conv2, x, 0, h, r0, r1, "gelu", pre=lambda b: conv_act(self.conv1, b, "gelu"))
             out[:, :, r0:r1] = F.gelu(conv_add(self.conv3, y, x[:, :, r0:r1]))
         return out
 
