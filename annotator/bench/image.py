@@ -59,6 +59,36 @@ def _timed(fn):
     return time.perf_counter() - w0, time.process_time() - c0
 
 
+def decoder_gemm_floor(runs: int = 30) -> tuple[float, float]:
+    """(GFLOP, median ms) of only the matrix products of one single-click SAM decoder call
+    (256 channels, 8 heads, a 64x64 embedding; 7 tokens: 5 outputs, the click, the pad
+    point), in the folded forms our decoder uses, run back to back on warm caches. No
+    float32 implementation of that decoder can click faster than this on the machine:
+    layer norms, softmaxes, GELUs and the upsampling to image size all come on top."""
+    import torch
+
+    m, c, heads, n = 4096, 256, 8, 7
+    hn, ho = heads * n, heads * 6  # the final attention needs the <= 6 output tokens only
+    shapes = [((m, hn), (hn, c)),  # layer 0 image->token output (its projections are per image)
+              ((hn, c), (c, m)), ((hn, m), (m, c)),  # layer 1 token->image, folded
+              ((hn, c), (c, m)), ((m, hn), (hn, c)),  # layer 1 image->token, folded
+              ((ho, c), (c, m)), ((ho, m), (m, c)),  # final token->image
+              ((m, c), (c, 256)), ((4 * m, 64), (64, 128)),  # the two transposed convs
+              ((16 * m, 32), (32, 4))]  # hypernetwork product
+    g = torch.Generator().manual_seed(0)
+    mats = [(torch.randn(*a, generator=g), torch.randn(*b, generator=g)) for a, b in shapes]
+    gflop = sum(2 * a[0] * a[1] * b[1] for a, b in shapes) / 1e9
+    times = []
+    with torch.inference_mode():
+        for i in range(runs + 5):
+            t = time.perf_counter()
+            for a, b in mats:
+                torch.mm(a, b)
+            if i >= 5:
+                times.append(time.perf_counter() - t)
+    return gflop, 1000 * statistics.median(times)
+
+
 def measure(model: str, threads: int = 2, weights=None, repeats: int = 10, clicks: int = 20) -> dict:
     import torch
 
@@ -75,6 +105,7 @@ def _measure(model: str, threads: int, weights, repeats: int, clicks: int) -> di
 
     from annotator.engines import registry
     from annotator.engines.learned import LearnedImageSession
+    from annotator.nn import allocator
 
     torch.set_num_threads(threads)
     card = registry.get_card(model)
@@ -95,7 +126,9 @@ def _measure(model: str, threads: int, weights, repeats: int, clicks: int) -> di
 
     for _ in range(2):
         encode_fn(img)
+    faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     enc = [_timed(lambda: encode_fn(img)) for _ in range(repeats)]
+    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults0) / repeats
     sess.set_image(img)
 
     # clicks spread over the image; each refines the previous mask like the app does
@@ -114,6 +147,7 @@ def _measure(model: str, threads: int, weights, repeats: int, clicks: int) -> di
         prev = pred.lowres_logits[pred.best]
         if i % 3 == 2:
             prev = None  # start a new object now and then
+    floor_gflop, floor_ms = decoder_gemm_floor()
     params = sum(int(p.numel()) for p in getattr(sess, "model").parameters()) if hasattr(sess, "model") else None
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     res = {
@@ -128,7 +162,11 @@ def _measure(model: str, threads: int, weights, repeats: int, clicks: int) -> di
         "encoder_cpu_s_median": statistics.median(e[1] for e in enc),
         "decoder_ms_median": 1000 * statistics.median(d[0] for d in dec),
         "decoder_cpu_ms_median": 1000 * statistics.median(d[1] for d in dec),
+        "decoder_gemm_floor_ms": round(floor_ms, 2),
+        "decoder_gemm_floor_gflop": round(floor_gflop, 3),
         "peak_rss_mb": round(peak_kb / 1024, 1),
+        "encoder_minor_faults": round(faults),
+        "malloc_tuned": allocator.tune_for_inference(),
         # other processes competing for the CPU make wall times meaningless; say how busy it was
         "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "cpu_count": os.cpu_count(),
@@ -157,7 +195,10 @@ def format_table(r: dict) -> str:
         ("encoder CPU s / threads", f"{r['encoder_cpu_s_median'] / r['threads']:.3f}"),
         ("decoder ms per click (median, wall)", f"{r['decoder_ms_median']:.1f}"),
         ("decoder CPU ms / threads", f"{r['decoder_cpu_ms_median'] / r['threads']:.1f}"),
+        ("decoder GEMMs alone ms (floor)", f"{r['decoder_gemm_floor_ms']:.1f} for {r['decoder_gemm_floor_gflop']:.2f} GFLOP"),
         ("peak RSS MB", f"{r['peak_rss_mb']:.0f}"),
+        ("page faults per encoder run", f"{r.get('encoder_minor_faults')}"
+         + ("" if r.get("malloc_tuned") else " (glibc malloc defaults)")),
         ("machine load (1 min) / CPUs", f"{r.get('load_average_1min')} / {r.get('cpu_count')}"),
     ]
     if "official_encoder_s" in r:

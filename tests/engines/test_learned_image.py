@@ -154,3 +154,6 @@ def test_bench_image_reports(tmp_path):
     r = json.loads(out.read_text())
     assert r["params_official"] == 10130092 and r["encoder_s_median"] > 0 and r["decoder_ms_median"] > 0
     assert r["peak_rss_mb"] > 0 and "encoder_speedup_vs_official" in r
+    # the GEMM-only floor of a click: 1.61 GFLOP (shapes in bench/image.py), timed
+    assert r["decoder_gemm_floor_gflop"] == 1.611 and r["decoder_gemm_floor_ms"] > 0
+    assert r["encoder_minor_faults"] >= 0 and isinstance(r["malloc_tuned"], bool)
