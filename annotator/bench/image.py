@@ -36,6 +36,9 @@ def register(sub) -> None:
     p.add_argument("--repeats", type=int, default=10, help="timed encoder runs (default 10)")
     p.add_argument("--clicks", type=int, default=20, help="timed decoder calls (default 20)")
     p.add_argument("--json", dest="json_out", default=None, help="write the results as JSON here")
+    p.add_argument("--malloc-ab", type=int, default=0, metavar="N",
+                   help="instead: N paired encoder runs with glibc's adapted malloc thresholds and with "
+                        "ours, alternated in one process (page faults and time per run)")
     p.set_defaults(func=run)
 
 
@@ -209,9 +212,56 @@ def format_table(r: dict) -> str:
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
 
 
+def malloc_ab(model: str, threads: int = 2, weights=None, pairs: int = 8) -> dict:
+    """Encoder runs alternating glibc's thresholds at their largest / ours (allocator.py) in one process, so
+    that the machine's drift hits both alike; each side gets one unmeasured run first."""
+    import numpy as np
+    import torch
+
+    from annotator.engines import registry
+    from annotator.engines.learned import LearnedImageSession
+    from annotator.nn import allocator
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        card = registry.get_card(model)
+        weights = "random" if weights in (None, "random") else registry.resolve_weights(card, weights)
+        sess = LearnedImageSession(card, weights, disk_cache=False)
+        encode = getattr(sess, "encode_uncached", None) or sess.set_image
+        img = synthetic_image()
+        runs = {"untuned": [], "tuned": []}
+        for _ in range(pairs):
+            for side in runs:
+                if side == "untuned" and not allocator.use_untuned():
+                    raise RuntimeError("malloc thresholds cannot be set here (not glibc)")
+                if side == "tuned":
+                    allocator.tune_for_inference()
+                encode(img)
+                f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+                t = time.perf_counter()
+                encode(img)
+                runs[side].append((time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0))
+    finally:
+        allocator.tune_for_inference()
+        torch.set_num_threads(before)
+    ratio = [u[0] / t[0] for u, t in zip(runs["untuned"], runs["tuned"])]
+    return {"model": model, "threads": threads, "pairs": pairs,
+            **{f"{side}_s_median": statistics.median(x[0] for x in v) for side, v in runs.items()},
+            **{f"{side}_faults_median": statistics.median(x[1] for x in v) for side, v in runs.items()},
+            "speedup_median": float(np.median(ratio)), "speedup_min": min(ratio), "speedup_max": max(ratio)}
+
+
 def run(args) -> int:
-    r = measure(args.model, args.threads, args.weights, args.repeats, args.clicks)
-    print(format_table(r))
+    if args.malloc_ab:
+        r = malloc_ab(args.model, args.threads, args.weights, args.malloc_ab)
+        print(f"{r['model']}, {r['pairs']} pairs, {r['threads']} threads: encoder "
+              f"{r['untuned_s_median']:.3f} s with glibc's adapted thresholds ({r['untuned_faults_median']:.0f} page "
+              f"faults), {r['tuned_s_median']:.3f} s tuned ({r['tuned_faults_median']:.0f}); paired speed-up "
+              f"median {r['speedup_median']:.2f}x (range {r['speedup_min']:.2f}-{r['speedup_max']:.2f})")
+    else:
+        r = measure(args.model, args.threads, args.weights, args.repeats, args.clicks)
+        print(format_table(r))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(r, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {args.json_out}", file=sys.stderr)

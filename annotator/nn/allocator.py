@@ -52,3 +52,16 @@ def tune_for_inference() -> bool:
     _state["applied"] = ok
     return ok
 
+
+def use_untuned() -> bool:
+    """The baseline of `annotator bench image --malloc-ab`: the state glibc's own adaptive
+    thresholds end in at best (32 MB mmap threshold, the most it grows to, and twice that
+    for trimming), fixed, with the free heap released. Its real thresholds start at 128 KiB
+    and only grow as big blocks are freed, so this baseline flatters glibc."""
+    libc = _libc()
+    if libc is None:
+        return False
+    ok = bool(libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 64 << 20))
+    libc.malloc_trim(0)
+    _state.pop("applied", None)
+    return ok
