@@ -1,11 +1,11 @@
 """glibc malloc settings for CPU inference, applied once when a model is built.
 
-glibc serves large blocks (above a threshold that starts at 128 KiB and only grows as
-big blocks are freed) with fresh mmap() pages and returns them on free, so every
-encoder run page-faults and zero-fills its 10-60 MB activations again: about 20 000
-minor faults and 10-15% of EdgeSAM's encoder time on our 2-core test VM (compare
-`annotator bench image` with and without ANNOTATOR_MALLOC=default; its JSON counts the
-faults). Keeping blocks up to 64 MB on the heap, and up
+glibc serves large blocks (above a threshold that starts at 128 KiB and grows, to 32 MB
+at most, as big blocks are freed) with fresh mmap() pages and returns them on free, so an
+encoder run page-faults and zero-fills many of its 10-60 MB activations again: 9 000-38 000
+minor faults per run on our 2-core test VM, 5-8% of the SAM1 encoders' time
+(`annotator bench image --model M --malloc-ab 6`; `ANNOTATOR_MALLOC=default` turns the
+tuning off for a whole run). Keeping blocks up to 64 MB on the heap, and up
 to 256 MB of freed memory before trimming, lets the next run reuse the same pages.
 Memory is still reused by the next allocation, so long sessions do not grow past
 their peak; what changes is that up to 256 MB of freed memory stays with the process.
