@@ -163,7 +163,6 @@ class SamImageSession:
 
     def preprocess(self, rgb: np.ndarray):
         import torch
-        import torch.nn.functional as F
 
         h, w = rgb.shape[:2]
         nh, nw = self._resized_hw(h, w)
@@ -173,10 +172,14 @@ class SamImageSession:
             rgb = np.array(Image.fromarray(rgb).resize((nw, nh), Image.BILINEAR))
         if not rgb.flags.writeable or not rgb.flags.c_contiguous:
             rgb = np.array(rgb)  # torch wants a writable, contiguous buffer
-        x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float()
-        x = (x - self._mean) / self._std
+        # normalise straight into the zero-padded input, kept channels-last (the layout the
+        # convolutions want): the same (x - mean) / std values, two passes instead of five
         s = self.image_size
-        return F.pad(x, (0, s - nw, 0, s - nh))
+        buf = torch.zeros(1, s, s, 3)
+        region = buf[0, :nh, :nw]
+        torch.sub(torch.from_numpy(rgb), self._mean.view(3), out=region)
+        region.div_(self._std.view(3))
+        return buf.permute(0, 3, 1, 2)
 
     def _cache_key(self, rgb: np.ndarray) -> str:
         h = hashlib.sha256()
@@ -220,7 +223,9 @@ class SamImageSession:
         import torch
 
         with torch.inference_mode():
-            feats = self.model.image_encoder(self.preprocess(np.asarray(rgb)[..., :3])).contiguous()
+            # channels-last as the encoder leaves it: the decoder reads it token-major, which
+            # is that same memory order
+            feats = self.model.image_encoder(self.preprocess(np.asarray(rgb)[..., :3]))
         self.encoder_runs += 1
         return feats
 
