@@ -97,36 +97,36 @@ def measure(model: str, threads: int = 2, weights=None, repeats: int = 10, click
 
     before = torch.get_num_threads()
     try:
+        torch.set_num_threads(threads)
         return _measure(model, threads, weights, repeats, clicks)
     finally:
         torch.set_num_threads(before)
+
+
+def _open_session(model: str, weights):
+    """(card, weights, session, encode function, load seconds) without the embedding cache;
+    weights None = the installed checkpoint, else random. SAM 2 family sessions have no
+    cache to bypass, so their encode function is set_image."""
+    from annotator.engines import registry
+    from annotator.engines.learned import LearnedImageSession
+
+    card = registry.get_card(model)
+    weights = (registry.installed_path(card) or "random") if weights is None else registry.resolve_weights(card, weights)
+    t0 = time.perf_counter()
+    sess = LearnedImageSession(card, weights, disk_cache=False)
+    load_s = time.perf_counter() - t0
+    return card, weights, sess, getattr(sess, "encode_uncached", None) or sess.set_image, load_s
 
 
 def _measure(model: str, threads: int, weights, repeats: int, clicks: int) -> dict:
     import numpy as np
     import torch
 
-    from annotator.engines import registry
-    from annotator.engines.learned import LearnedImageSession
     from annotator.nn import allocator
 
-    torch.set_num_threads(threads)
-    card = registry.get_card(model)
-    if weights is None:
-        weights = registry.installed_path(card) or "random"
-    else:
-        weights = registry.resolve_weights(card, weights)
-    t0 = time.perf_counter()
-    sess = LearnedImageSession(card, weights, disk_cache=False)
-    load_s = time.perf_counter() - t0
+    card, weights, sess, encode_fn, load_s = _open_session(model, weights)
     img = synthetic_image()
     h, w = img.shape[:2]
-
-    encode_fn = getattr(sess, "encode_uncached", None)
-    if encode_fn is None:  # SAM 2 family sessions: no cache to bypass
-        def encode_fn(rgb):
-            sess.set_image(rgb)
-
     for _ in range(2):
         encode_fn(img)
     faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -218,17 +218,12 @@ def malloc_ab(model: str, threads: int = 2, weights=None, pairs: int = 8) -> dic
     import numpy as np
     import torch
 
-    from annotator.engines import registry
-    from annotator.engines.learned import LearnedImageSession
     from annotator.nn import allocator
 
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        card = registry.get_card(model)
-        weights = "random" if weights in (None, "random") else registry.resolve_weights(card, weights)
-        sess = LearnedImageSession(card, weights, disk_cache=False)
-        encode = getattr(sess, "encode_uncached", None) or sess.set_image
+        _, _, _, encode, _ = _open_session(model, weights or "random")
         img = synthetic_image()
         runs = {"untuned": [], "tuned": []}
         for _ in range(pairs):

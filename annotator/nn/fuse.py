@@ -168,6 +168,18 @@ def upsample2x_bicubic(x: torch.Tensor) -> torch.Tensor:
     return torch.matmul(mh, torch.matmul(x, mw.t()))  # [B,C,2h,2w]
 
 
+def _rows_read(conv: nn.Conv2d, lo: int, hi: int) -> tuple[int, int]:
+    """Input rows [ilo, ihi) that output rows [lo, hi) read, padding rows included."""
+    k, s, p = conv.kernel_size[0], conv.stride[0], conv.padding[0]
+    return lo * s - p, (hi - 1) * s - p + k
+
+
+def input_rows(conv: nn.Conv2d, lo: int, hi: int, h_in: int) -> tuple[int, int]:
+    """The real input rows (of h_in) that output rows [lo, hi) of `conv` read."""
+    ilo, ihi = _rows_read(conv, lo, hi)
+    return max(ilo, 0), min(ihi, h_in)
+
+
 def conv_rows(conv: nn.Conv2d, xb: torch.Tensor, a: int, h_in: int, lo: int, hi: int, act: str | None = None,
               pre=None) -> torch.Tensor:
     """Output rows [lo, hi) of act(conv(y)) computed from a band of its input.
@@ -177,9 +189,8 @@ def conv_rows(conv: nn.Conv2d, xb: torch.Tensor, a: int, h_in: int, lo: int, hi:
     [0, h_in) are its zero padding, added here as zero rows *of y* (so `pre` never sees
     them), and the convolution runs with no vertical padding: the result equals the same
     rows of the whole-map convolution. Needs the fused oneDNN path (`is_fusable`)."""
-    k, s, p = conv.kernel_size[0], conv.stride[0], conv.padding[0]
-    ilo, ihi = lo * s - p, (hi - 1) * s - p + k
-    rlo, rhi = max(ilo, 0), min(ihi, h_in)
+    ilo, ihi = _rows_read(conv, lo, hi)
+    rlo, rhi = input_rows(conv, lo, hi, h_in)
     if rlo < a or rhi > a + xb.shape[2]:
         raise ValueError(f"band rows [{a}, {a + xb.shape[2]}) do not cover [{rlo}, {rhi})")
     y = xb[:, :, rlo - a: rhi - a]

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from annotator.nn.fuse import ConvBN, conv_act, conv_add, conv_rows, is_fusable, linear_gelu
+from annotator.nn.fuse import ConvBN, conv_act, conv_add, conv_rows, input_rows, is_fusable, linear_gelu
 from annotator.nn.sam_heads import LayerNorm2d
 
 
@@ -213,7 +213,7 @@ class TinyViT(nn.Module):
         bands = []
         for o0 in range(0, h2, STRIP_ROWS):
             o1 = min(o0 + STRIP_ROWS, h2)
-            r0, r1 = max(o0 * 2 - 1, 0), min((o1 - 1) * 2 + 2, h1)  # rows of c1's output that c2 reads
+            r0, r1 = input_rows(c2, o0, o1, h1)  # rows of c1's output that c2 reads
             y = conv_rows(c1, x, 0, h, r0, r1, "gelu")
             bands.append(conv_rows(c2, y, r0, h1, o0, o1))
         return torch.cat(bands, dim=2)
