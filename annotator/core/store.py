@@ -436,25 +436,40 @@ class Project:
         for cb in list(self.on_change):
             cb(event, payload)
 
+    def begin_group(self, label: str) -> None:
+        """Open an undo group (nestable): commands until the matching end_group() become one
+        undo step; each still commits (is durable) on its own. For work that spans several
+        event-loop turns, where a `with` block cannot hold the group open."""
+        self._writable()
+        with self._mutex:
+            if self._group is None:
+                self._group = _Step(label)
+            self._group_depth += 1
+
+    def end_group(self) -> None:
+        """Close the innermost open group; closing the outermost pushes it as one undo step."""
+        with self._mutex:
+            if self._group is None:
+                raise ProjectError("end_group() without begin_group()")
+            self._group_depth -= 1
+            if self._group_depth == 0:
+                step, self._group = self._group, None
+                if step.changes:
+                    self._undo.append(step)
+                    self._redo.clear()
+
+    @property
+    def in_group(self) -> bool:
+        return self._group is not None
+
     @contextlib.contextmanager
     def group(self, label: str) -> Iterator[None]:
         """Commands inside become one undo step; each still commits (is durable) on its own."""
-        self._writable()
-        with self._mutex:
-            outer = self._group is None
-            if outer:
-                self._group = _Step(label)
-            self._group_depth += 1
+        self.begin_group(label)
         try:
             yield
         finally:
-            with self._mutex:
-                self._group_depth -= 1
-                if outer:
-                    step, self._group = self._group, None
-                    if step.changes:
-                        self._undo.append(step)
-                        self._redo.clear()
+            self.end_group()
 
     def _apply(self, changes: list[_Change], undo: bool) -> None:
         self._conn.execute("BEGIN IMMEDIATE")
