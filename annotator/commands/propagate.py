@@ -14,9 +14,12 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+from annotator.core.outputs import apply_umask, check_output
+from annotator.core.prompts import check_prompt
 from annotator.errors import AnnotatorError, FormatError
 
 
@@ -75,8 +78,10 @@ class SavSpool:
     def __init__(self, out: Path, obj_ids: list[int]):
         self.out = out
         self.obj_ids = obj_ids
-        self.spool_path = out.with_name(out.name + ".spool.jsonl")
-        self._f = open(self.spool_path, "w+", encoding="utf-8")
+        # a name of its own: two runs writing the same -o must not share one spool
+        fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".spool.jsonl", dir=out.parent)
+        self.spool_path = Path(name)
+        self._f = os.fdopen(fd, "w+", encoding="utf-8")
         self.offsets: dict[int, int] = {}
 
     def add(self, frame: int, rles: dict[int, dict]) -> None:
@@ -122,9 +127,11 @@ def write_sav(spool: SavSpool, video_id: str, n_frames: int, h: int, w: int, fps
     first = [None] * k
     changes = [0] * k
     prev_vis = [None] * k
-    tmp = spool.out.with_name(spool.out.name + ".part")
+    fd, name = tempfile.mkstemp(prefix=f".{spool.out.name}.", suffix=".part", dir=spool.out.parent)
+    tmp = Path(name)
+    apply_umask(fd)
     annotated = list(range(0, n_frames, stride))
-    with open(tmp, "w", encoding="utf-8") as f:
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
         head = {
             "video_id": video_id,
             "video_duration": n_frames / fps if fps else 0.0,
@@ -170,7 +177,11 @@ def write_sav(spool: SavSpool, video_id: str, n_frames: int, h: int, w: int, fps
         f.write("], " + json.dumps(tail)[1:])
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, spool.out)
+    try:
+        os.replace(tmp, check_output(spool.out))
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _run(args) -> int:
@@ -179,7 +190,7 @@ def _run(args) -> int:
     from annotator.media import open_video
 
     prompts = read_prompts(args.prompts)
-    out = Path(args.output)
+    out = check_output(args.output)  # a folder or the project itself fails now, not after the run
     if out.parent and not out.parent.is_dir():
         raise AnnotatorError(f"{out.parent}: output folder does not exist")
     if args.stride <= 0:
@@ -189,6 +200,8 @@ def _run(args) -> int:
     for pr in prompts:
         if not 0 <= pr["frame"] < n:
             raise AnnotatorError(f"{args.prompts}: prompt on frame {pr['frame']} but {args.video} has {n} frames")
+        check_prompt(pr["points"], pr["labels"], pr["box"], width=w, height=h,
+                     where=f"{args.prompts}: prompt on frame {pr['frame']}")
     session = create_video_session(args.model, args.weights)
     session.open(source)
     obj_ids = sorted({pr["obj_id"] for pr in prompts})

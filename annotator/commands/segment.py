@@ -47,13 +47,13 @@ def run(args) -> int:
     box = _floats(args.box, 4, "--box") if args.box else None
     if not pts and box is None:
         raise AnnotatorError("give at least one --point or a --box")
+    from annotator.core.outputs import check_output
+    from annotator.core.prompts import check_prompt
+
+    check_output(args.output)
     rgb = load_image(args.image)
     h, w = rgb.shape[:2]
-    for x, y in pts:
-        if not (0 <= x < w and 0 <= y < h):
-            raise AnnotatorError(f"{args.image}: point {x:g},{y:g} lies outside the {w}x{h} image")
-    if box is not None and not (box[0] < box[2] and box[1] < box[3]):
-        raise AnnotatorError(f"--box {args.box}: needs x0 < x1 and y0 < y1")
+    check_prompt(pts or None, labels if pts else None, box, width=w, height=h, where=str(args.image))
 
     name = args.model or registry.default_engine_name("image")
     if not args.model:  # say which engine was picked, and why
@@ -77,7 +77,7 @@ def run(args) -> int:
 
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(mask.astype(np.uint8) * 255).save(out)
+        Image.fromarray(mask.astype(np.uint8) * 255).save(check_output(out))
     except OSError as e:
         raise AnnotatorError(f"{out}: cannot write the mask ({e.strerror or e})") from None
     score = float(pred.scores[pred.best]) if len(pred.scores) else float("nan")

@@ -53,6 +53,11 @@ def logits_to_mask(logits: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return cv2.resize(lg, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR) > 0
 
 
+def _scaled(w: int, h: int, s: float) -> tuple[int, int]:
+    """cv2 dsize of a w x h image scaled by s, never 0 wide or high (a 1x20000 strip)."""
+    return max(1, int(round(w * s))), max(1, int(round(h * s)))
+
+
 def _key(arr: np.ndarray) -> bytes:
     return hashlib.blake2b(np.ascontiguousarray(arr).view(np.uint8).reshape(-1), digest_size=16).digest()
 
@@ -156,7 +161,7 @@ class ClassicImageSession:
         h, w = rgb.shape[:2]
         # Smoothed Lab at quarter-ish resolution for region growing around clicks.
         self._grow_scale = min(1.0, 320.0 / max(h, w))
-        small = cv2.resize(self._bgr, None, fx=self._grow_scale, fy=self._grow_scale, interpolation=cv2.INTER_AREA)
+        small = cv2.resize(self._bgr, _scaled(w, h, self._grow_scale), interpolation=cv2.INTER_AREA)
         small = cv2.bilateralFilter(small, 5, 30, 5)
         self._lab_small = cv2.cvtColor(small, cv2.COLOR_BGR2LAB)
         self._smooth = cv2.bilateralFilter(self._bgr, 7, 25, 7)  # watershed input: less texture
@@ -164,6 +169,8 @@ class ClassicImageSession:
         gray = cv2.cvtColor(self._bgr, cv2.COLOR_BGR2GRAY)
         edges = cv2.Canny(cv2.GaussianBlur(gray, (5, 5), 1.2), 40, 100)
         self._edge_dt = cv2.distanceTransform((edges == 0).astype(np.uint8), cv2.DIST_L2, 3)
+        # A uniform image has no edge at all: OpenCV then reports a float-max distance.
+        np.minimum(self._edge_dt, float(max(h, w)), out=self._edge_dt)
         self._last = None
 
     def _require_image(self):
@@ -432,14 +439,18 @@ class FlowField:
         g = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         s = min(1.0, self.max_side / max(g.shape))
         if s < 1.0:
-            g = cv2.resize(g, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+            g = cv2.resize(g, _scaled(g.shape[1], g.shape[0], s), interpolation=cv2.INTER_AREA)
         return g, s
 
     def pull_maps(self, prev_rgb: np.ndarray, next_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """remap() maps that fetch, for each pixel of `next`, where it was in `prev`."""
         gp, s = self._grey(prev_rgb)
         gn, _ = self._grey(next_rgb)
-        flow = self._dis.calc(gn, gp, None)  # next -> prev displacement
+        gh, gw = gn.shape
+        ph, pw = max(0, 16 - gh), max(0, 16 - gw)  # DIS refuses images under 12 pixels
+        if ph or pw:
+            gn, gp = (cv2.copyMakeBorder(g, 0, ph, 0, pw, cv2.BORDER_REPLICATE) for g in (gn, gp))
+        flow = self._dis.calc(gn, gp, None)[:gh, :gw]  # next -> prev displacement
         h, w = next_rgb.shape[:2]
         if s < 1.0:
             flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) / s

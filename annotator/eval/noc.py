@@ -16,6 +16,8 @@ from typing import Callable
 
 import numpy as np
 
+from annotator.core.prompts import check_prompt
+
 from annotator.eval.clicker import Click, clicks_to_arrays, next_click
 from annotator.eval.davis import VOID, Sequence
 from annotator.eval.metrics import j_measure
@@ -55,6 +57,7 @@ def run_sample(session, rgb, gt, ignore, max_clicks: int = 20, stop_iou: float =
             continue
         clicks.append(c)
         pts, lbl = clicks_to_arrays(clicks)
+        check_prompt(pts, lbl, width=gt.shape[1], height=gt.shape[0], where="evaluator click")
         t0 = time.perf_counter()
         pred = session.predict(points=pts, labels=lbl, mask_input=logits, multimask=(k == 1))
         secs.append(time.perf_counter() - t0)

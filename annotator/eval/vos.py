@@ -18,6 +18,8 @@ from typing import Callable
 
 import numpy as np
 
+from annotator.core.prompts import check_prompt
+
 from annotator.eval.clicker import Click, clicks_to_arrays, next_click
 from annotator.eval.davis import VOID, Sequence
 from annotator.eval.metrics import f_measure, j_measure
@@ -56,6 +58,7 @@ def _init_with_clicks(session, gt: np.ndarray, ignore, obj_id: int, n_clicks: in
             break
         clicks.append(c)
         pts, lbl = clicks_to_arrays(clicks)
+        check_prompt(pts, lbl, width=gt.shape[1], height=gt.shape[0], where="evaluator click")
         out = session.add_prompt(0, obj_id, points=pts, labels=lbl)
         pred = np.asarray(out[obj_id], bool)
         iou = j_measure(pred, gt, ignore)

@@ -72,10 +72,10 @@ def write_png(path: Path, labels: np.ndarray) -> None:
 
 def read_png(path: Path) -> np.ndarray:
     """Object-id map (uint8/uint16 HxW) from an annotation PNG; void (255) becomes 0."""
-    from PIL import Image
+    from annotator.media.image import open_checked
 
     try:
-        with Image.open(path) as img:
+        with open_checked(path) as img:  # the pixel limit on the header, before decoding
             img.load()
             mode = img.mode
             if mode == "P":

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from annotator.core import limits
 from annotator.errors import MediaError
 from annotator.media.image import IMAGE_EXTENSIONS, image_size, load_image
 from annotator.media.source import FrameSource
@@ -46,6 +47,9 @@ class FrameFolderSource(FrameSource):
             raise MediaError(f"{path}: no image frames in folder")
         self.width, self.height = image_size(self.files[0])
         self.num_frames = len(self.files)
+        bad = limits.frames_problem(self.num_frames)
+        if bad:
+            raise MediaError(f"{path}: frame folder length {bad}")
         self.fps = float(fps)  # a folder carries no frame rate; 0 means unknown
 
     def _decode(self, i: int) -> np.ndarray:

@@ -7,18 +7,21 @@ the colour model are normalised for the models.
 from __future__ import annotations
 
 import os
+import stat
 import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
+from annotator.core import limits
 from annotator.errors import MediaError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
-# 20k x 20k. ANNOTATOR_MAX_IMAGE_PIXELS overrides it; load_image(max_pixels=...) per call.
-DEFAULT_MAX_PIXELS = 20_000 * 20_000
+# The limit lives in core/limits (ANNOTATOR_MAX_IMAGE_PIXELS overrides it); load_image(max_pixels=...)
+# per call.
+DEFAULT_MAX_PIXELS = limits.DEFAULT_MAX_PIXELS
 
 # Pillow's own bomb check is a fixed global (and raises at 2x its limit, 179 Mpx by default);
 # we enforce our configurable limit on the header size instead, before any pixel is decoded.
@@ -28,21 +31,25 @@ Image.MAX_IMAGE_PIXELS = None
 _SWAPS_AXES = {5, 6, 7, 8}
 
 
-def max_pixels() -> int:
-    env = os.environ.get("ANNOTATOR_MAX_IMAGE_PIXELS")
-    if env:
-        try:
-            return int(env)
-        except ValueError:
-            pass
-    return DEFAULT_MAX_PIXELS
+max_pixels = limits.max_pixels
+
+
+def check_regular_file(path: Path, what: str = "media") -> None:
+    """Only regular files are opened as media: a FIFO or a device would block or never end."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise MediaError(f"{path}: file not found") from None
+    except OSError as e:
+        raise MediaError(f"{path}: cannot read it ({e.strerror or e})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise MediaError(f"{path}: is a folder, not an image" if what == "image" else f"{path}: is a folder")
+    if not stat.S_ISREG(st.st_mode):
+        raise MediaError(f"{path}: is not a regular file (a pipe, socket or device); refusing to read it as {what}")
 
 
 def _open(path: Path) -> Image.Image:
-    if not path.exists():
-        raise MediaError(f"{path}: file not found")
-    if path.is_dir():
-        raise MediaError(f"{path}: is a folder, not an image")
+    check_regular_file(path, "image")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -59,21 +66,33 @@ def _orientation(img: Image.Image) -> int:
 
 
 def _check_size(path: Path, w: int, h: int, limit: int | None) -> None:
-    limit = max_pixels() if limit is None else limit
-    if w * h > limit:
-        raise MediaError(
-            f"{path}: image is {w}x{h} = {w * h:,} pixels, over the limit of {limit:,} "
-            "(possible decompression bomb; raise ANNOTATOR_MAX_IMAGE_PIXELS to allow it)")
+    bad = limits.pixels_problem(w, h, limit)
+    if bad:
+        raise MediaError(f"{path}: image size {bad}")
+
+
+def open_checked(path: str | os.PathLike, max_pixels: int | None = None) -> Image.Image:
+    """An image opened with only its header read, and its size checked against the pixel
+    limit before anything is decoded (EXIF reading, load() and np.asarray decode). For code
+    that needs the raw Pillow image (palette PNGs, e.g. DAVIS annotations); close it after."""
+    path = Path(path)
+    img = _open(path)
+    try:
+        _check_size(path, *img.size, max_pixels)
+    except BaseException:
+        img.close()
+        raise
+    return img
 
 
 def image_size(path: str | os.PathLike, max_pixels: int | None = None) -> tuple[int, int]:
-    """(width, height) after EXIF orientation, from the header only."""
+    """(width, height) after EXIF orientation, from the header (the limit is checked before
+    EXIF is read: a PNG's EXIF may sit after its pixels and reading it decodes them)."""
     path = Path(path)
-    with _open(path) as img:
+    with open_checked(path, max_pixels) as img:
         w, h = img.size
         if _orientation(img) in _SWAPS_AXES:
             w, h = h, w
-    _check_size(path, w, h, max_pixels)
     return w, h
 
 
@@ -105,12 +124,8 @@ def to_rgb8(img: Image.Image) -> np.ndarray:
 def load_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.ndarray:
     """Decode an image file to HxWx3 uint8 RGB in its displayed (EXIF-rotated) size."""
     path = Path(path)
-    with _open(path) as img:
-        w, h = img.size
+    with open_checked(path, max_pixels) as img:
         orient = _orientation(img)
-        if orient in _SWAPS_AXES:
-            w, h = h, w
-        _check_size(path, w, h, max_pixels)
         try:
             img.seek(0)  # multi-page TIFF / animated WebP: the first frame
             img.load()

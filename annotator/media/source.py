@@ -40,7 +40,13 @@ class FrameSource:
             if hit is not None:
                 self._cache.move_to_end(i)
                 return hit
-            arr = self._decode(i)
+            try:
+                arr = self._decode(i)
+            except MediaError:
+                raise
+            except Exception as e:  # a decoder's own error on damaged data (a bit-flipped mp4...)
+                raise MediaError(f"{self.path}: frame {i} cannot be decoded, the file is damaged "
+                                 f"({type(e).__name__}: {str(e)[:120]})") from None
             arr.flags.writeable = False
             self._remember(i, arr)
             return arr

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from annotator.core import limits
 from annotator.errors import MediaError
+from annotator.media.image import check_regular_file
 from annotator.media.source import FrameSource
 
 log = logging.getLogger(__name__)
@@ -75,10 +77,7 @@ class VideoFileSource(FrameSource):
         self._av = av
         p = Path(path)
         self.path = str(p)
-        if not p.exists():
-            raise MediaError(f"{p}: file not found")
-        if p.is_dir():
-            raise MediaError(f"{p}: is a folder, not a video file")
+        check_regular_file(p, "video")
         self._container = None
         try:
             self._container = av.open(str(p))
@@ -92,6 +91,9 @@ class VideoFileSource(FrameSource):
             self._stream.thread_type = "AUTO"
             cc = self._stream.codec_context
             self.width, self.height = int(cc.width), int(cc.height)
+            bad = limits.pixels_problem(self.width, self.height)
+            if bad:  # checked on the header, before a frame is decoded
+                raise MediaError(f"{p}: video frame size {bad}")
             rate = self._stream.average_rate or self._stream.guessed_rate or self._stream.base_rate
             self.fps = float(rate) if rate else 0.0
 
@@ -103,6 +105,9 @@ class VideoFileSource(FrameSource):
             self._set_index(index)
             if self.num_frames == 0:
                 raise MediaError(f"{p}: video has no frames")
+            bad = limits.frames_problem(self.num_frames)
+            if bad:
+                raise MediaError(f"{p}: video length {bad}")
             self._gen = None
             self._target_pts: int | None = None
             self.seek_count = 0  # seeks done so far (sequential reading should add none)
