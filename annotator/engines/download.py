@@ -8,6 +8,7 @@ No torch here.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import http.client
 import hashlib
@@ -31,6 +32,16 @@ from annotator.errors import AnnotatorError
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
+# Overall time one download_file() call may take, retries included (ANNOTATOR_DOWNLOAD_DEADLINE
+# seconds overrides): a server trickling bytes just fast enough to dodge the read timeout must
+# not hold it forever. The partial file is kept, so the next call resumes.
+DEFAULT_DEADLINE = 3 * 3600.0
+# A connection bringing fewer than SLOW_BYTES in SLOW_WINDOW seconds is dropped and resumed.
+SLOW_WINDOW, SLOW_BYTES = 60.0, 16 * 1024
+# The most a download without a published size may write (ANNOTATOR_MAX_DOWNLOAD_BYTES
+# overrides): the largest checkpoints we know are under 3 GB; an endless stream must not
+# fill the disk.
+DEFAULT_MAX_UNSIZED = 4 << 30
 Progress = Callable[[int, Optional[int]], None]  # (bytes so far, total bytes or None)
 Cancel = Union[threading.Event, Callable[[], bool], None]
 
@@ -150,9 +161,24 @@ def _ensure_writable(folder: Path) -> None:
         raise DownloadError(f"{folder}: cannot write there ({e.strerror or e}); choose another folder with ANNOTATOR_MODELS_DIR") from None
 
 
+def _env_number(name: str, default: float) -> float:
+    try:
+        v = float(os.environ.get(name, ""))
+        return v if v > 0 else default
+    except ValueError:
+        return default
+
+
+def _too_big(part: Path, url: str, limit: int, what: str) -> DownloadError:
+    part.unlink(missing_ok=True)
+    return DownloadError(f"{url}: {what} more than {_mb(limit)}, the most this download may be "
+                         "(no published size; ANNOTATOR_MAX_DOWNLOAD_BYTES raises it); the partial file was deleted")
+
+
 def _transfer(url: str, part: Path, expected_size: int | None, progress: Progress | None, cancel: Cancel,
-              timeout: float) -> None:
-    """Append the rest of `url` to `part` (resuming from its current size)."""
+              timeout: float, deadline: float | None = None, max_size: int | None = None) -> None:
+    """Append the rest of `url` to `part` (resuming from its current size), writing every
+    byte as it arrives (a stall keeps what came before it)."""
     start = part.stat().st_size if part.exists() else 0
     if expected_size is not None and start > expected_size:
         part.unlink()  # larger than the real file: not a prefix of it
@@ -177,16 +203,32 @@ def _transfer(url: str, part: Path, expected_size: int | None, progress: Progres
         total = _total_from(resp, start)
         if expected_size is not None and total is not None and total != expected_size:
             raise DownloadError(f"{url}: the server offers {total} bytes but the model card expects {expected_size}")
+        if expected_size is None and max_size is not None and total is not None and total > max_size:
+            raise _too_big(part, url, max_size, f"the server offers {_mb(total)},")
         total = total or expected_size
+        limit = expected_size if expected_size is not None else max_size
         done = start
+        window = [(time.monotonic(), done)]  # (time, bytes) samples for the speed floor
         try:
             with open(part, "ab" if start else "wb") as f:
                 if progress:
                     progress(done, total)
                 while True:
                     _check_cancel(cancel)
+                    now = time.monotonic()
+                    if deadline is not None and now > deadline:
+                        raise DownloadError(
+                            f"{url}: the download took too long ({_mb(done)} of {_mb(total)} so far); the "
+                            "partial file is kept and the next download resumes it")
+                    while len(window) > 1 and now - window[1][0] >= SLOW_WINDOW:
+                        window.pop(0)
+                    if now - window[0][0] >= SLOW_WINDOW and done - window[0][1] < SLOW_BYTES:
+                        raise DownloadError(
+                            f"{url}: the server is sending too slowly ({_mb(done - window[0][1])} in "
+                            f"{now - window[0][0]:.0f} s); the partial file is kept and resumed", retry=True)
                     try:
-                        block = resp.read(CHUNK)
+                        # read1: what has arrived (up to CHUNK), so a stall loses nothing before it
+                        block = resp.read1(CHUNK)
                     except (OSError, ValueError, http.client.HTTPException) as e:  # IncompleteRead, reset, timeout
                         raise DownloadError(
                             f"{url}: connection lost after {_mb(done)} of {_mb(total)} ({type(e).__name__}); "
@@ -196,7 +238,15 @@ def _transfer(url: str, part: Path, expected_size: int | None, progress: Progres
                     if not block:
                         break
                     f.write(block)
+                    f.flush()
                     done += len(block)
+                    window.append((time.monotonic(), done))
+                    if limit is not None and done > limit:
+                        if expected_size is not None:
+                            part.unlink(missing_ok=True)
+                            raise DownloadError(f"{url}: the server sent more than the {expected_size} bytes "
+                                                "the model card expects; the partial file was deleted")
+                        raise _too_big(part, url, limit, "the server sent")
                     if progress:
                         progress(done, total)
         except OSError as e:
@@ -224,13 +274,16 @@ def download_file(
     retries: int = 2,
     timeout: float = 30.0,
     check: Callable[[Path], None] | None = None,
+    deadline: float | None = None,
+    max_size: int | None = None,
 ) -> Path:
     """Download to `dest` (atomically, via `dest.part`), resuming a previous partial file.
 
     Each URL is tried in turn; a dropped connection is retried `retries` times, resuming.
     A sha256 mismatch deletes the partial file (resuming it cannot help) and installs nothing.
     `check(part_path)` may inspect the complete file before it is installed; if it raises, the
-    file is deleted and nothing is installed.
+    file is deleted and nothing is installed. `deadline`: seconds for the whole call (default
+    DEFAULT_DEADLINE); `max_size`: the ceiling when `size` is unknown (DEFAULT_MAX_UNSIZED).
     """
     urls = [urls] if isinstance(urls, str) else list(urls)
     if not urls:
@@ -239,8 +292,12 @@ def download_file(
     _ensure_writable(dest.parent)
     part = dest.with_name(dest.name + ".part")
     _check_free_space(part, size)
+    ends = time.monotonic() + (deadline or _env_number("ANNOTATOR_DOWNLOAD_DEADLINE", DEFAULT_DEADLINE))
+    ceiling = None if size is not None else int(max_size or _env_number("ANNOTATOR_MAX_DOWNLOAD_BYTES",
+                                                                         DEFAULT_MAX_UNSIZED))
     with _DownloadLock(dest):
-        return _download_locked(urls, dest, part, sha256, size, progress, cancel, retries, timeout, check)
+        return _download_locked(urls, dest, part, sha256, size, progress, cancel, retries, timeout, check,
+                                ends, ceiling)
 
 
 def _check_free_space(part: Path, size: int | None) -> None:
@@ -256,31 +313,57 @@ def _check_free_space(part: Path, size: int | None) -> None:
 
 
 class _DownloadLock:
-    """One download per file at a time (the GUI and the CLI may both try): a lock file holding
-    the owner's pid; a lock left by a process that no longer exists is taken over."""
+    """One download per file at a time (the GUI and the CLI may both try): an OS lock on
+    `<file>.lock`, which the kernel drops when its holder dies, so a stale lock can never
+    block (a pid written in it only names the holder in the message; pids get reused)."""
 
     def __init__(self, dest: Path):
         self.path = dest.with_name(dest.name + ".lock")
+        self.fd: int | None = None
 
     def __enter__(self):
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
+        for _ in range(5):
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            if not _try_lock(fd):
                 pid = _read_pid(self.path)
-                if pid is not None and pid != os.getpid() and _pid_alive(pid):
-                    raise DownloadError(
-                        f"{self.path.parent / self.path.stem}: already being downloaded by another process (pid {pid})"
-                    ) from None
-                self.path.unlink(missing_ok=True)  # stale: its owner is gone
+                os.close(fd)
+                who = f" (pid {pid})" if pid else ""
+                raise DownloadError(
+                    f"{self.path.parent / self.path.stem}: already being downloaded by another process{who}")
+            try:  # the holder before us may have removed the file after we opened it: retry
+                same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+            except OSError:
+                same = False
+            if not same:
+                os.close(fd)
                 continue
-            with os.fdopen(fd, "w") as f:
-                f.write(str(os.getpid()))
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+            self.fd = fd
             return self
         raise DownloadError(f"{self.path}: cannot take the download lock")
 
     def __exit__(self, *exc) -> None:
-        self.path.unlink(missing_ok=True)
+        if self.fd is not None:
+            with contextlib.suppress(OSError):  # while still holding it (see the samestat check)
+                self.path.unlink()
+            os.close(self.fd)
+            self.fd = None
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        if os.name == "nt":
+            import msvcrt
+
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
 
 
 def _read_pid(path: Path) -> int | None:
@@ -290,21 +373,13 @@ def _read_pid(path: Path) -> int | None:
         return None
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        import psutil
-
-        return psutil.pid_exists(pid)
-    except ImportError:  # pragma: no cover - psutil is a pinned dependency
-        return True
-
-
-def _download_locked(urls, dest, part, sha256, size, progress, cancel, retries, timeout, check) -> Path:
+def _download_locked(urls, dest, part, sha256, size, progress, cancel, retries, timeout, check,
+                     deadline=None, max_size=None) -> Path:
     last: DownloadError | None = None
     for url in urls:
         for attempt in range(retries + 1):
             try:
-                _transfer(url, part, size, progress, cancel, timeout)
+                _transfer(url, part, size, progress, cancel, timeout, deadline, max_size)
                 last = None
                 break
             except DownloadCancelled:

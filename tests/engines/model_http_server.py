@@ -14,7 +14,13 @@ class ServerState:
     # Per-request behaviour, consumed in order; when empty every request is served normally.
     # "drop": send the headers and half the (remaining) body, then close the connection.
     # "500" / "404": answer with that status. "no-range": ignore Range and send everything.
+    # "stall": send half the (remaining) body, then go silent for stall_s seconds and close.
+    # "trickle": send the body one byte every trickle_s seconds.
+    # "endless": no Content-Length, random bytes until the client leaves (endless_cap at most).
     plan: list[str] = field(default_factory=list)
+    stall_s: float = 3.0
+    trickle_s: float = 0.02
+    endless_cap: int = 256 << 20
     requests: list[dict] = field(default_factory=list)
 
 
@@ -39,6 +45,9 @@ class _Handler(BaseHTTPRequestHandler):
         if action in ("500", "404") or path != "/file.bin":
             code = 404 if (action == "404" or path != "/file.bin") else 500
             self._reply(code, b"error page", {"Content-Type": "text/plain"})
+            return
+        if action == "endless":
+            self._endless()
             return
         body, start = st.body, 0
         rng = self.headers.get("Range")
@@ -68,7 +77,45 @@ class _Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
+        if action in ("stall", "trickle"):
+            self._slow(rest, action)
+            return
         self.wfile.write(rest)
+
+    def _slow(self, rest: bytes, action: str) -> None:
+        import time
+
+        try:
+            if action == "stall":
+                self.wfile.write(rest[: len(rest) // 2])
+                self.wfile.flush()
+                time.sleep(self.state.stall_s)
+            else:
+                end = time.monotonic() + 30  # bounded: the server stops by itself
+                for i in range(len(rest)):
+                    if time.monotonic() > end:
+                        break
+                    self.wfile.write(rest[i:i + 1])
+                    self.wfile.flush()
+                    time.sleep(self.state.trickle_s)
+        except OSError:  # the client gave up
+            pass
+        self.close_connection = True
+
+    def _endless(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        block = bytes(range(256)) * 256
+        sent = 0
+        try:
+            while sent < self.state.endless_cap:
+                self.wfile.write(block)
+                sent += len(block)
+        except OSError:
+            pass
+        self.close_connection = True
 
     def do_CONNECT(self) -> None:  # an HTTPS tunnel request sent to us as a proxy
         self.state.requests.append({"path": "CONNECT " + self.path, "range": None,

@@ -229,14 +229,86 @@ def test_not_enough_disk_space_is_said_before_downloading(server, tmp_path):
     assert server.state.requests == []
 
 
+_HOLD_LOCK = ("import sys, time; from pathlib import Path; from annotator.engines.download import _DownloadLock\n"
+              "with _DownloadLock(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(60)")
+
+
 def test_one_download_per_file(server, body, tmp_path):
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(tmp_path / "m.pt")], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(dl.DownloadError, match=f"already being downloaded by another process \\(pid {holder.pid}"):
+            dl.download_file(server.url, tmp_path / "m.pt", sha256=sha(body))
+    finally:
+        holder.kill()
+        holder.wait()
     lock = tmp_path / "m.pt.lock"
-    lock.write_text(str(os.getppid()))  # a live process holds it
-    with pytest.raises(dl.DownloadError, match="already being downloaded"):
-        dl.download_file(server.url, tmp_path / "m.pt", sha256=sha(body))
-    lock.write_text("999999999")  # its owner is gone: taken over
+    assert lock.exists()  # left behind by the killed holder: stale, taken over
     assert dl.download_file(server.url, tmp_path / "m.pt", sha256=sha(body)).read_bytes() == body
     assert not lock.exists()
+
+
+def test_stale_lock_with_a_reused_pid_is_taken_over(server, body, tmp_path):
+    lock = tmp_path / "m.pt.lock"
+    lock.write_text(str(os.getppid()))  # a live process, but it holds no lock: the pid was reused
+    assert dl.download_file(server.url, tmp_path / "m.pt", sha256=sha(body)).read_bytes() == body
+
+
+def test_bytes_before_a_stall_are_kept_and_resume_progresses(server, body, tmp_path):
+    server.state.stall_s = 3.0
+    server.state.plan = ["stall", "stall", "stall"]
+    dest = tmp_path / "m.pt"
+    sizes = []
+    for _ in range(3):
+        with pytest.raises(dl.DownloadError, match="connection lost"):
+            dl.download_file(server.url, dest, sha256=sha(body), size=len(body), retries=0, timeout=0.5)
+        sizes.append((tmp_path / "m.pt.part").stat().st_size)
+    want, have = [], 0
+    for _ in range(3):  # every byte sent before each stall is kept
+        have += (len(body) - have) // 2
+        want.append(have)
+    assert sizes == want
+    assert dl.download_file(server.url, dest, sha256=sha(body), size=len(body)).read_bytes() == body
+    assert server.state.requests[-1]["range"] == f"bytes={sizes[2]}-"
+
+
+def test_trickling_server_meets_the_overall_deadline(server, body, tmp_path):
+    import time
+
+    server.state.plan = ["trickle"] * 5
+    t0 = time.monotonic()
+    with pytest.raises(dl.DownloadError, match="took too long"):
+        dl.download_file(server.url, tmp_path / "m.pt", sha256=sha(body), size=len(body), deadline=1.0, timeout=5)
+    assert time.monotonic() - t0 < 10
+    assert (tmp_path / "m.pt.part").stat().st_size > 0  # kept for resuming
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_too_slow_connection_is_dropped_and_resumed(server, body, tmp_path, monkeypatch):
+    monkeypatch.setattr(dl, "SLOW_WINDOW", 0.5)
+    monkeypatch.setattr(dl, "SLOW_BYTES", 1000)
+    server.state.plan = ["trickle"]
+    dest = dl.download_file(server.url, tmp_path / "m.pt", sha256=sha(body), size=len(body), timeout=5)
+    assert dest.read_bytes() == body and len(server.state.requests) == 2
+    assert server.state.requests[1]["range"] is not None
+
+
+def test_endless_stream_without_a_size_hits_the_ceiling(server, tmp_path):
+    server.state.plan = ["endless"]
+    with pytest.raises(dl.DownloadError, match="more than 5.2 MB"):
+        dl.download_file(server.url, tmp_path / "m.pt", max_size=5_242_880, retries=0)
+    assert not (tmp_path / "m.pt.part").exists() and not (tmp_path / "m.pt").exists()
+
+
+def test_server_sending_more_than_the_card_says(server, body, tmp_path):
+    server.state.plan = ["endless"]
+    with pytest.raises(dl.DownloadError, match="more than the"):
+        dl.download_file(server.url, tmp_path / "m.pt", size=len(body), retries=0)
+    assert not (tmp_path / "m.pt.part").exists()
 
 
 def test_https_proxy_variable_is_honoured(server, tmp_path, monkeypatch):
