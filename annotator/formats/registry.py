@@ -10,15 +10,26 @@ A plugin module (or the object an entry point names) either defines `register(ap
 `api.add_format(fmt)` / `api.add(kind, obj)` there, or simply exposes `FORMAT` / `FORMATS`.
 A plugin that fails to import or register is logged with its traceback, listed by
 `broken_plugins()`, and skipped: one bad plugin never stops the app.
+
+Plugins load lazily: asking for a built-in format (or alias) never touches them. Third-party
+plugins (entry points, the user's and ANNOTATOR_PLUGIN_PATH folders; not the bundled
+plugins/ folder) are first tried in a child process (plugin_probe.py) with a time bound
+(ANNOTATOR_PLUGIN_TIMEOUT seconds, default 10): one that hangs or kills its process while
+loading is reported broken and never imported here. A plugin may not take a built-in
+format's name or alias.
 """
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import logging
 import os
+import queue
+import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +40,9 @@ log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "annotator.plugins"
 BUILTIN_FORMATS = ("annotator.formats.coco", "annotator.formats.sav", "annotator.formats.ytvis",
                    "annotator.formats.davis")
+ALIASES = {"sa-v": "sav", "sa_v": "sav", "youtube-vis": "ytvis", "youtubevis": "ytvis", "yvis": "ytvis",
+           "coco-instances": "coco"}
+DEFAULT_PLUGIN_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -84,6 +98,7 @@ class _Registry:
         self.format_origin: dict[str, str] = {}
         self.extras: dict[str, list] = {}
         self.plugins: list[PluginInfo] = []
+        self.builtins_loaded = False
         self.loaded = False
         self.lock = threading.RLock()
 
@@ -95,8 +110,12 @@ class _Registry:
         name = str(fmt.name).lower()
         if not name:
             raise TypeError(f"format object {fmt!r} has an empty name")
+        if origin not in BUILTIN_FORMATS and name in ALIASES:
+            raise ValueError(f"format name '{name}' is an alias of the built-in format {ALIASES[name]}; "
+                             "a plugin may not shadow it")
         if name in self.formats:
-            raise ValueError(f"format '{name}' is already provided by {self.format_origin[name]}")
+            builtin = " (a plugin may not replace a built-in format)" if self.format_origin[name] in BUILTIN_FORMATS else ""
+            raise ValueError(f"format '{name}' is already provided by {self.format_origin[name]}{builtin}")
         self.formats[name] = fmt
         self.format_origin[name] = origin
 
@@ -137,34 +156,55 @@ class _Registry:
             self.plugins.append(PluginInfo(name, origin, False, msg))
 
     # -- discovery ----------------------------------------------------------------------------
-    def load(self) -> None:
+    def load_builtins(self) -> None:
         with self.lock:
-            if self.loaded:
+            if self.builtins_loaded:
                 return
             for modname in BUILTIN_FORMATS:
                 # A failing built-in is a bug, but it is reported like a broken plugin so the
                 # other formats (and the app) keep working.
                 self._try_plugin(modname.rsplit(".", 1)[-1], modname,
                                  lambda m=modname: importlib.import_module(m))
-            self._load_entry_points()
-            for d in plugin_dirs():
-                self._load_folder(d)
+            self.builtins_loaded = True
+
+    def load(self) -> None:
+        with self.lock:
+            if self.loaded:
+                return
+            self.load_builtins()
+            found = self._entry_points() + [c for d in plugin_dirs() for c in self._folder(d)]
+            verdicts = _probe([spec for *_, spec in found if spec is not None])
+            k = 0
+            for name, origin, loader, spec in found:
+                if spec is not None:
+                    ok, msg = verdicts[k]
+                    k += 1
+                    if not ok:
+                        log.warning("plugin %s (%s) is broken and was skipped: %s", name, origin, msg)
+                        self.plugins.append(PluginInfo(name, origin, False, msg))
+                        continue
+                self._try_plugin(name, origin, loader)
             self.loaded = True
 
-    def _load_entry_points(self) -> None:
+    def _entry_points(self) -> list:
         try:
             from importlib.metadata import entry_points
 
             eps = entry_points(group=ENTRY_POINT_GROUP)
         except Exception as e:  # pragma: no cover - broken metadata in site-packages
             log.warning("cannot read entry points: %s", e)
-            return
-        for ep in eps:
-            self._try_plugin(ep.name, f"entry point {ep.value}", ep.load)
+            return []
+        return [(ep.name, f"entry point {ep.value}", ep.load,
+                 {"name": ep.name, "kind": "ep", "value": ep.value, "group": ENTRY_POINT_GROUP}) for ep in eps]
 
-    def _load_folder(self, folder: Path) -> None:
+    def _folder(self, folder: Path) -> list:
         if not folder.is_dir():
-            return
+            return []
+        from annotator import paths
+
+        trusted = os.path.normcase(os.path.abspath(folder)) == os.path.normcase(
+            os.path.abspath(paths.repo_root() / "plugins"))  # shipped with the app
+        out = []
         for entry in sorted(folder.iterdir()):
             if entry.name.startswith((".", "_")):
                 continue
@@ -174,7 +214,62 @@ class _Registry:
                 file, name = entry, entry.stem
             else:
                 continue
-            self._try_plugin(name, str(entry), lambda f=file, n=name: _import_file(f, n))
+            spec = None if trusted else {"name": name, "kind": "file", "file": str(file)}
+            out.append((name, str(entry), lambda f=file, n=name: _import_file(f, n), spec))
+        return out
+
+
+def _probe(specs: list[dict]) -> list[tuple[bool, str]]:
+    """Try each plugin in a child process, in order: (ok, one-line error) per spec. A plugin
+    that runs past the time bound or ends the child is broken; the next child goes on after it."""
+    if not specs:
+        return []
+    if getattr(sys, "frozen", False):  # no interpreter to start: trust them, as before
+        return [(True, "")] * len(specs)
+    try:
+        limit = float(os.environ.get("ANNOTATOR_PLUGIN_TIMEOUT", DEFAULT_PLUGIN_TIMEOUT))
+    except ValueError:
+        limit = DEFAULT_PLUGIN_TIMEOUT
+    out: list[tuple[bool, str]] = []
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    while len(out) < len(specs):
+        rest = specs[len(out):]
+        proc = subprocess.Popen([sys.executable, "-m", "annotator.formats.plugin_probe"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+        lines: queue.Queue = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(ln) for ln in iter(proc.stdout.readline, "")] + [lines.put(None)],
+                         daemon=True).start()
+        try:
+            proc.stdin.write(json.dumps(rest))
+            proc.stdin.close()
+        except OSError:
+            pass
+        current, started = None, time.monotonic()
+        while len(out) < len(specs):
+            try:
+                line = lines.get(timeout=max(0.0, started + limit - time.monotonic()))
+            except queue.Empty:
+                proc.kill()
+                out.append((False, f"did not finish loading within {limit:g} s (an endless loop?); "
+                                   "not loaded (ANNOTATOR_PLUGIN_TIMEOUT raises the limit)"))
+                break
+            if line is None:  # the child is gone mid-plugin (os._exit, a crash) or before starting
+                code = proc.wait()
+                out.append((False, f"ended the process while loading (exit code {code}); not loaded"))
+                break
+            kind, _, rest_line = line.strip().partition(" ")
+            idx, _, payload = rest_line.partition(" ")
+            if kind == "START":
+                current, started = int(idx), time.monotonic()
+            elif kind in ("OK", "FAIL") and current is not None:
+                out.append((kind == "OK", "" if kind == "OK" else str(json.loads(payload))))
+                started = time.monotonic()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return out
 
 
 def _import_file(file: Path, name: str):
@@ -202,6 +297,14 @@ def _registry() -> _Registry:
     return _REG
 
 
+def _builtin(key: str):
+    """A built-in format by name or alias, without loading any plugin."""
+    _REG.load_builtins()
+    name = ALIASES.get(key, key)
+    fmt = _REG.formats.get(name)
+    return fmt if fmt is not None and _REG.format_origin.get(name) in BUILTIN_FORMATS else None
+
+
 def list_formats() -> list:
     """Every available format object, built-ins first, then plugins, each in name order."""
     reg = _registry()
@@ -210,14 +313,13 @@ def list_formats() -> list:
     return builtin + rest
 
 
-ALIASES = {"sa-v": "sav", "sa_v": "sav", "youtube-vis": "ytvis", "youtubevis": "ytvis", "yvis": "ytvis",
-           "coco-instances": "coco"}
-
-
 def get_format(name: str):
-    reg = _registry()
     key = str(name).lower()
-    fmt = reg.formats.get(key) or reg.formats.get(ALIASES.get(key, ""))
+    fmt = _builtin(key)
+    if fmt is not None:
+        return fmt
+    reg = _registry()
+    fmt = reg.formats.get(key)
     if fmt is None:
         broken = [p for p in reg.plugins if not p.ok and p.name.lower().startswith(str(name).lower())]
         hint = f"; plugin {broken[0].name} is broken: {broken[0].error}" if broken else ""
