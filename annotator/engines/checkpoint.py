@@ -64,15 +64,29 @@ def load_state_dict_file(path: str | Path, mmap: bool = True) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=use_mmap)
     except Exception as e:
         text = str(e)
-        if "Weights only load failed" in text and "Unsupported global" in text:
+        if "Weights only load failed" in text and re.search(r"GLOBAL|REDUCE|BUILD|blocked", text):
             m = re.search(r"GLOBAL ([\w.]+)", text)
             what = f" ({m.group(1)})" if m else ""
             raise PickledModuleError(
-                f"{path}: holds pickled Python objects{what}, for example a whole model, not plain weights; "
-                "refusing to unpickle it because that can run arbitrary code"
+                f"{path}: this file tries to run code when loaded{what}; refused. A checkpoint must hold "
+                "plain weights, not pickled Python objects such as a whole model"
             ) from None
+        if "Weights only load failed" in text and _head(path) in (b"\x80", b"P"):  # a pickle or torch zip
+            lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+            why = next((ln for ln in reversed(lines) if not ln.startswith(("Check the documentation", "Please file"))
+                        and "weights_only" not in ln), "unsupported content")
+            raise PickledModuleError(f"{path}: holds pickled data the safe loader does not accept ({why[:100]}); "
+                                     "refused, it is never unpickled because that could run code") from None
         # torch reports cut-off or foreign files as OSError, EOFError, KeyError, RuntimeError...
         raise CheckpointError(f"{path}: file is truncated or not a PyTorch checkpoint ({_short(e)})") from None
+
+
+def _head(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(1)
+    except OSError:
+        return b""
 
 
 def _looks_like_safetensors(path: Path) -> bool:
@@ -88,7 +102,8 @@ def _looks_like_safetensors(path: Path) -> bool:
 
 def _short(e: BaseException) -> str:
     text = str(e).strip().splitlines()[0] if str(e).strip() else ""
-    text = text[:120]
+    if len(text) > 120:  # cut at a word, and say so
+        text = text[:120].rsplit(" ", 1)[0] + " ..."
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
@@ -226,7 +241,21 @@ def load_checkpoint(card, path: str | Path) -> dict:
         raise PickledModuleError(pickled_module_message(card, path))
     sd = unwrap(load_state_dict_file(path), card, path)
     refuse_other_family(sd, card, path)
+    refuse_nonfinite(sd, path)
     return sd
+
+
+def refuse_nonfinite(state_dict: Mapping, path: str | Path | None = None) -> None:
+    """Weights holding NaN or infinity give garbage masks silently: refuse them by name."""
+    import torch
+
+    bad = [k for k, v in state_dict.items()
+           if isinstance(v, torch.Tensor) and v.is_floating_point() and v.device.type != "meta"
+           and not bool(torch.isfinite(v).all())]
+    if bad:
+        where = f"{path}: " if path else ""
+        raise CheckpointError(f"{where}{len(bad)} weight tensor(s) hold NaN or infinite values "
+                              f"({_first(bad)}); the file is damaged, refused")
 
 
 def load_model(card, weights: str | Path, device: str = "cpu"):
