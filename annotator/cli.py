@@ -15,7 +15,7 @@ import pkgutil
 import sys
 
 from annotator import __version__
-from annotator.errors import AnnotatorError
+from annotator.errors import AnnotatorError, printable
 
 log = logging.getLogger("annotator")
 
@@ -63,12 +63,36 @@ def launch_app(args) -> int:
     return run_app([])
 
 
+class _PrintableStream:
+    """stdout/stderr of a command: names from files go to the terminal as text (errors.printable)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        return self._stream.write(printable(text))
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     func = getattr(args, "func", None) or launch_app
+    if func is launch_app:
+        return _run(func, args, argv)
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _PrintableStream(out), _PrintableStream(err)
+    try:
+        return _run(func, args, argv)
+    finally:
+        sys.stdout, sys.stderr = out, err
+
+
+def _run(func, args, argv) -> int:
     try:
         return int(func(args) or 0)
     except AnnotatorError as e:
@@ -80,6 +104,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 1
+    except OSError as e:  # the file system said no (full, read-only, name too long...): say what, where
+        log.exception("OS error in %s", argv)
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"annotator: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
     except Exception as e:  # a bug: keep the traceback for the report, show one line
         log.exception("unhandled error in %s", argv)
         from annotator.paths import log_dir

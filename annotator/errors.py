@@ -3,6 +3,16 @@
 The CLI prints `str(err)` to stderr and exits non-zero; the GUI shows it in a dialog.
 Anything that is not an AnnotatorError is a bug and gets a traceback in the log.
 """
+import re
+
+# C0 controls but tab, newline and carriage return (progress lines), DEL, and C1 controls:
+# what a terminal may act on. A name from a file must print as text, never as a command.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x80-\x9f]")
+
+
+def printable(text: str) -> str:
+    """`text` with terminal control characters (ANSI escapes...) shown as \\xNN."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 class AnnotatorError(Exception):

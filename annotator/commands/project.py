@@ -138,7 +138,10 @@ def _format(name: str):
 def cmd_export(args) -> int:
     from annotator.core.store import Project
 
+    from annotator.core.outputs import check_output
+
     fmt = _format(args.format)
+    check_output(args.output, folder=None)  # before the format looks at it
     with Project.open(args.project, readonly=True) as p:
         if args.item:
             known = {i.id for i in p.items()}

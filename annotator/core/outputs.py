@@ -121,9 +121,9 @@ def name_problem(path: str | os.PathLike) -> str | None:
     return None
 
 
-def check_output(path: str | os.PathLike, folder: bool = False) -> Path:
-    """Raise OutputError when writing `path` (a file, or a folder when `folder`) would destroy
-    a project or cannot work; return the path."""
+def check_output(path: str | os.PathLike, folder: bool | None = False) -> Path:
+    """Raise OutputError when writing `path` (a file, or a folder when `folder`; either when
+    None) would destroy a project or cannot work; return the path."""
     p = Path(path)
     bad = name_problem(p)
     if bad:
@@ -131,6 +131,8 @@ def check_output(path: str | os.PathLike, folder: bool = False) -> Path:
     bad = _project_problem(os.fspath(p))
     if bad:
         raise OutputError(f"{p}: refusing to write there: {bad}; choose another output path")
+    if folder is None:
+        return p
     if p.is_dir() and not folder:
         raise OutputError(f"{p}: is a folder; give the name of the file to write")
     if folder and p.exists() and not p.is_dir():

@@ -126,6 +126,9 @@ class Project(History):
     @classmethod
     def create(cls, path: str | os.PathLike) -> "Project":
         path = Path(path)
+        bad = outputs.name_problem(path)
+        if bad:
+            raise ProjectError(f"{path}: cannot create the project: {bad}")
         if path.exists():
             raise ProjectError(f"{path}: already exists")
         if not path.parent.is_dir():

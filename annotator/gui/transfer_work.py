@@ -133,6 +133,10 @@ class RecordingProject(_Reads):
             self.record.label = label
         yield
 
+    def atomic(self, label: str, source=None):
+        """apply_plan's all-or-nothing group: here only recorded; the GUI thread applies it."""
+        return self.group(label)
+
     def add_category(self, name, color=None, supercategory=""):
         self._check()
         c = Category(self._fake(), name, tuple(color) if color else (0, 0, 0), supercategory or "")
