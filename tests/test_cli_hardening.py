@@ -1,9 +1,7 @@
 """One clear line instead of a traceback: outputs that are folders or impossible names,
 ANSI escapes in names, concurrent propagations to one output."""
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 from PIL import Image

@@ -171,12 +171,19 @@ def test_new_add_on_full_or_readonly_disk_is_one_line_and_leaves_no_stray_files(
         r = _cli("new", mnt / "p.annotator")
         assert r.returncode == 2 and "full" in r.stderr and "Traceback" not in r.stderr, r.stderr
         assert [f.name for f in mnt.iterdir()] == ["filler"]  # no stray project, lock or journal
+        src = tmp_path / "src.annotator"
+        _filled(src, 50)
+        r = _cli("export", src, "-f", "coco", "-o", mnt / "o.json")
+        assert r.returncode == 2 and "No space left" in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert [f.name for f in mnt.iterdir()] == ["filler"]  # no half file, no temporary left
         os.unlink(mnt / "filler")
         assert _cli("new", mnt / "p.annotator").returncode == 0
         subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
         r = _cli("new", mnt / "q.annotator")
         assert r.returncode == 2 and "read-only" in r.stderr and "Traceback" not in r.stderr, r.stderr
         r = _cli("add", mnt / "p.annotator", tmp_path / "nothing.png")
+        assert r.returncode == 2 and "Traceback" not in r.stderr
+        r = _cli("export", src, "-f", "coco", "-o", mnt / "o.json")
         assert r.returncode == 2 and "Traceback" not in r.stderr
         with pytest.raises(ProjectError, match="read-only"):
             Project.open(mnt / "p.annotator")
