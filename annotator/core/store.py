@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from annotator.core import rle as _rle
+from annotator.core.review_store import ReviewStore
 from annotator.core.model import (
     MASK_SOURCES,
     MEDIA_KINDS,
@@ -68,11 +69,25 @@ MIGRATIONS: list[str] = [
         counts TEXT NOT NULL, source TEXT NOT NULL, prompts TEXT, model TEXT NOT NULL DEFAULT '',
         score REAL, PRIMARY KEY (track_id, frame)) WITHOUT ROWID;
     """,
+    # v2 (review queue): per-track, per-frame drift signals and per-frame, per-object "reviewed"
+    # marks. Signals are a float32 BLOB whose column names live once in signal_layouts. digest
+    # identifies what the values were computed from (the caller decides staleness).
+    """
+    CREATE TABLE signal_layouts (id INTEGER PRIMARY KEY, names TEXT NOT NULL UNIQUE);
+    CREATE TABLE signals (
+        track_id INTEGER NOT NULL, frame INTEGER NOT NULL, layout INTEGER NOT NULL,
+        digest INTEGER NOT NULL DEFAULT 0, data BLOB NOT NULL,
+        PRIMARY KEY (track_id, frame)) WITHOUT ROWID;
+    CREATE TABLE reviewed (
+        track_id INTEGER NOT NULL, frame INTEGER NOT NULL, PRIMARY KEY (track_id, frame)) WITHOUT ROWID;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # table -> primary-key columns (row images are keyed by these)
 _KEYS = {"categories": ("id",), "items": ("id",), "tracks": ("id",), "masks": ("track_id", "frame")}
+_KEYS.update(signals=("track_id", "frame"), reviewed=("track_id", "frame"))  # v2
+_FRAME_TABLES = ("masks", "signals", "reviewed")  # tables keyed by (track_id, frame)
 
 _UNSET: Any = object()
 
@@ -134,7 +149,7 @@ def _dumps(v: Any) -> str:
     return json.dumps(v, separators=(",", ":"), sort_keys=True)
 
 
-class Project:
+class Project(ReviewStore):  # ReviewStore: reviewed marks and drift signals (v2)
     """An open project file. Thread-safe (one internal lock); meant to be used from one
     thread at a time, typically the GUI thread or a CLI command."""
 
@@ -425,7 +440,7 @@ class Project:
         for ch in changes:
             payload["tables"].add(ch.table)
             row = ch.after or ch.before or {}
-            if ch.table == "masks":
+            if ch.table in _FRAME_TABLES:
                 payload["track_ids"].add(ch.key[0])
                 payload["frames"].add(ch.key[1])
             elif ch.table == "tracks":
@@ -653,6 +668,9 @@ class Project:
     def _delete_track_rows(self, write, track_id: int) -> None:
         for (frame,) in self._conn.execute("SELECT frame FROM masks WHERE track_id=?", (track_id,)).fetchall():
             write("masks", (track_id, frame), None)
+        for table in ("signals", "reviewed"):  # they travel with the track (undo brings them back)
+            for (frame,) in self._conn.execute(f"SELECT frame FROM {table} WHERE track_id=?", (track_id,)).fetchall():
+                write(table, (track_id, frame), None)
         write("tracks", (track_id,), None)
 
     def delete_track(self, track_id: int) -> None:
