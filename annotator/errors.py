@@ -31,3 +31,7 @@ class CheckpointError(AnnotatorError):
 
 class ModelNotAvailableError(AnnotatorError):
     """A model card exists but its architecture or weights are not available."""
+
+
+class OutputError(AnnotatorError):
+    """An output path cannot be written (it is a project, a folder, or an impossible name)."""

@@ -27,6 +27,54 @@ def _compressed(r: dict) -> dict:
     return {"size": [h, w], "counts": counts}
 
 
+def counts_total(s: str) -> int:
+    """Sum of the run lengths in a compressed counts string (the COCO 5-bit varint codec with
+    delta coding), vectorised. pycocotools does not validate: a corrupt string decodes to garbage
+    or crashes, so we check the runs are non-negative and add up to h*w before trusting it."""
+    c = np.frombuffer(s.encode("ascii"), np.uint8).astype(np.int64) - 48
+    if c.size == 0:
+        return 0
+    if c.min() < 0 or c.max() > 63:
+        raise ValueError("character outside the codec")
+    last = (c & 0x20) == 0                       # a group without the "more" bit ends a number
+    if not last[-1]:
+        raise ValueError("truncated run")
+    tok = np.concatenate(([0], np.cumsum(last)[:-1]))   # which number each group belongs to
+    starts = np.flatnonzero(np.concatenate(([True], last[:-1])))
+    k = np.arange(c.size) - starts[tok]          # group position within its number
+    if k.max() > 11:
+        raise ValueError("run length too large")
+    vals = np.zeros(int(tok[-1]) + 1, np.int64)
+    np.add.at(vals, tok, (c & 0x1F) << (5 * k))
+    neg = last & ((c & 0x10) != 0)               # sign bit on the final group
+    vals[tok[neg]] -= np.left_shift(1, 5 * (k[neg] + 1))
+    # delta coding: run i > 2 is stored as cnt[i] - cnt[i-2]
+    runs = vals.copy()
+    if runs.size > 3:
+        runs[3::2] = np.cumsum(vals[3::2]) + vals[1]
+        runs[4::2] = np.cumsum(vals[4::2]) + vals[2]
+    if (runs < 0).any():
+        raise ValueError("negative run")
+    return int(runs.sum())
+
+
+def check(r: dict, h: int, w: int) -> str | None:
+    """Why a stored RLE does not fit an h x w frame (None when it does): its size, or
+    compressed counts that do not cover exactly h*w pixels (a damaged string)."""
+    rh, rw = (int(v) for v in r["size"])
+    if (rh, rw) != (int(h), int(w)):
+        return f"its RLE is {rw}x{rh} but the media is {w}x{h}"
+    counts = r["counts"]
+    if isinstance(counts, str):
+        try:
+            total = counts_total(counts) if counts.isascii() else -1
+        except ValueError as e:
+            return f"its RLE counts are corrupt ({e})"
+        if total != rh * rw:
+            return f"its RLE counts cover {total} pixels, not {rh}x{rw}"
+    return None
+
+
 def decode(r: dict) -> np.ndarray:
     return _mask.decode(_compressed(r)).astype(bool)
 

@@ -12,7 +12,12 @@ Why it is shaped this way:
   can be grouped into one undo step (a propagation run) while each still commits as it
   goes, so an interrupted run keeps every frame already done.
 - A lock file held with an OS lock (released by the kernel when the process dies) makes
-  a second process get a clear "open elsewhere" error instead of two writers.
+  a second process get a clear "open elsewhere" error instead of two writers; it is keyed by
+  the file's real path, and a hard-linked project is refused for writing (core/project_lock).
+- An import is atomic (`atomic()`): all its commands are one transaction, so a crash, a kill
+  or a full disk half way leaves nothing of it, and the same file is not imported twice.
+- Opening for writing runs SQLite's quick_check; a damaged file is refused for writing, and
+  SQLite's errors reach the user as one line naming the real cause (store_db.error_message).
 """
 from __future__ import annotations
 
@@ -22,14 +27,18 @@ import os
 import sqlite3
 import threading
 from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 
+from annotator.core import limits
+from annotator.core import outputs
 from annotator.core import rle as _rle
+from annotator.core import store_db as _db
+from annotator.core.project_lock import ProjectLock, refuse_hard_links
 from annotator.core.review_store import ReviewStore
+from annotator.core.store_history import History, _Step
 from annotator.core.model import (
     MASK_SOURCES,
     MEDIA_KINDS,
@@ -40,9 +49,9 @@ from annotator.core.model import (
     Track,
     palette_color,
 )
-from annotator.errors import ProjectError, ProjectLockedError
+from annotator.errors import ProjectError
 
-APP_ID = "annotator-project"
+APP_ID = _db.APP_ID
 UNDO_LIMIT = 500
 
 # Each entry upgrades the schema by one version (PRAGMA user_version).
@@ -81,81 +90,38 @@ MIGRATIONS: list[str] = [
     CREATE TABLE reviewed (
         track_id INTEGER NOT NULL, frame INTEGER NOT NULL, PRIMARY KEY (track_id, frame)) WITHOUT ROWID;
     """,
+    # v3: the files imported so far (an undoable row each, written in the import's own
+    # transaction), and an application id in the SQLite header so a project is known by content.
+    f"""
+    CREATE TABLE imports (
+        id INTEGER PRIMARY KEY, digest TEXT NOT NULL, source TEXT NOT NULL, label TEXT NOT NULL,
+        at TEXT NOT NULL);
+    CREATE INDEX imports_digest ON imports (digest);
+    PRAGMA application_id = {outputs.APPLICATION_ID};
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # table -> primary-key columns (row images are keyed by these)
-_KEYS = {"categories": ("id",), "items": ("id",), "tracks": ("id",), "masks": ("track_id", "frame")}
+_KEYS = {"categories": ("id",), "items": ("id",), "tracks": ("id",), "masks": ("track_id", "frame"),
+         "imports": ("id",)}
 _KEYS.update(signals=("track_id", "frame"), reviewed=("track_id", "frame"))  # v2
-_FRAME_TABLES = ("masks", "signals", "reviewed")  # tables keyed by (track_id, frame)
 
 _UNSET: Any = object()
-
-
-@dataclass
-class _Change:
-    table: str
-    key: tuple
-    before: dict | None
-    after: dict | None
-
-
-@dataclass
-class _Step:
-    label: str
-    changes: list[_Change] = field(default_factory=list)
-
-
-class _FileLock:
-    """Exclusive, non-blocking OS lock on `<project>.lock`; the kernel drops it if we die."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.fd: int | None = None
-
-    def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            if os.name == "nt":
-                import msvcrt
-
-                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-            else:
-                import fcntl
-
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            try:
-                other = os.pread(fd, 64, 0).decode(errors="replace").strip() if os.name != "nt" else ""
-            except OSError:
-                other = ""
-            os.close(fd)
-            who = f" (process {other})" if other else ""
-            raise ProjectLockedError(
-                f"{self.path.with_suffix('')}: project is open elsewhere{who}; close it there or open read-only"
-            ) from None
-        if os.name != "nt":  # record who holds it, for the error message of the next opener
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, str(os.getpid()).encode(), 0)
-        self.fd = fd
-
-    def release(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
 
 
 def _dumps(v: Any) -> str:
     return json.dumps(v, separators=(",", ":"), sort_keys=True)
 
 
-class Project(ReviewStore):  # ReviewStore: reviewed marks and drift signals (v2)
+class Project(History, ReviewStore):  # ReviewStore: reviewed marks and drift signals (v2)
     """An open project file. Thread-safe (one internal lock); meant to be used from one
     thread at a time, typically the GUI thread or a CLI command."""
 
     SUFFIX = ".annotator"
+    _KEYS = _KEYS
 
-    def __init__(self, path: Path, conn: sqlite3.Connection, lock: _FileLock | None, readonly: bool):
+    def __init__(self, path: Path, conn: sqlite3.Connection, lock: ProjectLock | None, readonly: bool):
         self.path = path
         self._conn = conn
         self._lock_file = lock
@@ -165,6 +131,9 @@ class Project(ReviewStore):  # ReviewStore: reviewed marks and drift signals (v2
         self._redo: list[_Step] = []
         self._group: _Step | None = None
         self._group_depth = 0
+        self._txn_depth: int | None = None  # group depth whose begin opened the atomic transaction
+        self._txn_mark = 0                  # changes in the group before the atomic part began
+        self.damaged: str | None = None     # why writing is refused (quick_check, a damaged row)
         self.on_change: list[Callable[[str, dict], None]] = []
 
     # ------------------------------------------------------------------ open/close
@@ -191,64 +160,40 @@ class Project(ReviewStore):  # ReviewStore: reviewed marks and drift signals (v2
 
     @classmethod
     def _open(cls, path: Path, readonly: bool, create: bool) -> "Project":
-        lock = None
-        if not readonly:
-            lock = _FileLock(Path(str(path) + ".lock"))
-            lock.acquire()
+        lock = conn = None
+        ok = False
         try:
-            if readonly:
-                conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
-            else:
-                conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA busy_timeout=5000")
             if not readonly:
-                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-                if mode.lower() != "wal":
-                    raise ProjectError(f"{path}: cannot enable WAL journaling (got {mode})")
-                conn.execute("PRAGMA synchronous=NORMAL")  # see the module docstring
-            conn.execute("PRAGMA foreign_keys=ON")
+                lock = ProjectLock(path)
+                lock.acquire()
+                if not create:
+                    refuse_hard_links(path)
+            conn = _db.connect(path, readonly)
+            _db.check_and_migrate(conn, path, readonly, create, MIGRATIONS)
+            if not readonly and not create:
+                bad = _db.quick_check(conn)
+                if bad:
+                    raise ProjectError(f"{path}: the project file is damaged (SQLite quick_check: {bad[:200]}); "
+                                       "writing to it is refused. Open it read-only to export what is "
+                                       "readable, or restore a backup")
             proj = cls(path, conn, lock, readonly)
-            proj._check_and_migrate(create)
+            outputs.register_open(path)
+            ok = True
             return proj
-        except sqlite3.DatabaseError as e:
-            if lock:
-                lock.release()
-            raise ProjectError(f"{path}: not a readable project file ({e})") from None
-        except BaseException:
-            if lock:
-                lock.release()
-            raise
-
-    def _check_and_migrate(self, create: bool) -> None:
-        c = self._conn
-        version = c.execute("PRAGMA user_version").fetchone()[0]
-        if not create:
-            if version == 0:
-                raise ProjectError(f"{self.path}: not an Annotator project (empty or foreign SQLite file)")
-            app = c.execute("SELECT value FROM meta WHERE key='app'").fetchone()
-            if app is None or app[0] != APP_ID:
-                raise ProjectError(f"{self.path}: not an Annotator project")
-        if version > SCHEMA_VERSION:
-            raise ProjectError(
-                f"{self.path}: made by a newer Annotator (schema {version} > {SCHEMA_VERSION}); update the app"
-            )
-        if version < SCHEMA_VERSION:
-            if self.readonly:
-                raise ProjectError(f"{self.path}: needs an upgrade (schema {version}); open it writable once")
-            for v in range(version, SCHEMA_VERSION):
-                c.execute("BEGIN IMMEDIATE")
-                try:
-                    for stmt in MIGRATIONS[v].split(";"):
-                        if stmt.strip():
-                            c.execute(stmt)
-                    if v == 0:
-                        c.execute("INSERT INTO meta VALUES ('app', ?)", (APP_ID,))
-                    c.execute(f"PRAGMA user_version={v + 1}")
-                    c.execute("COMMIT")
-                except BaseException:
-                    c.execute("ROLLBACK")
-                    raise
+        except (sqlite3.Error, OSError) as e:
+            raise ProjectError(_db.error_message(
+                path, e, "cannot create the project" if create else "not a readable project file")) from None
+        finally:
+            if not ok:
+                if conn is not None:
+                    conn.close()
+                if create and lock is not None and lock.fd is not None:  # a project that never
+                    # came into existence leaves nothing behind (not even its lock)
+                    for suffix in ("", "-wal", "-shm", "-journal"):
+                        with contextlib.suppress(OSError):
+                            os.unlink(str(path) + suffix)
+                if lock:
+                    lock.release(remove=create)
 
     def close(self) -> None:
         with self._mutex:
@@ -258,6 +203,7 @@ class Project(ReviewStore):  # ReviewStore: reviewed marks and drift signals (v2
                         self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 self._conn.close()
                 self._conn = None  # type: ignore[assignment]
+                outputs.unregister_open(self.path)
             if self._lock_file:
                 self._lock_file.release()
                 self._lock_file = None
@@ -276,25 +222,45 @@ class Project(ReviewStore):  # ReviewStore: reviewed marks and drift signals (v2
         return self._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
     # ------------------------------------------------------------------ row conversion
+    def _json(self, text, table: str, key) -> Any:
+        """A JSON column; a damaged one is a one-line error naming the row, not a traceback."""
+        try:
+            return json.loads(text)
+        except (TypeError, ValueError):
+            raise ProjectError(f"{self.path}: the project file is damaged: {table} row {key} holds "
+                               f"unreadable data ({str(text)[:40]!r})") from None
+
     def _item(self, r: sqlite3.Row) -> MediaItem:
         return MediaItem(
             id=r["id"], path=r["path"], kind=r["kind"], width=r["width"], height=r["height"],
-            num_frames=r["num_frames"], fps=r["fps"], name=r["name"], meta=json.loads(r["meta"]),
+            num_frames=r["num_frames"], fps=r["fps"], name=r["name"], meta=self._json(r["meta"], "items", r["id"]),
             base_dir=str(self.folder),
         )
 
-    @staticmethod
-    def _track(r: sqlite3.Row) -> Track:
+    def _track(self, r: sqlite3.Row) -> Track:
+        try:
+            color = tuple(int(c) for c in self._json(r["color"], "tracks", r["id"]))
+        except (TypeError, ValueError):
+            raise ProjectError(f"{self.path}: the project file is damaged: tracks row {r['id']} has "
+                               "a bad colour") from None
         return Track(
             id=r["id"], item_id=r["item_id"], obj_id=r["obj_id"], category_id=r["category_id"],
-            color=tuple(json.loads(r["color"])), attributes=json.loads(r["attributes"]),
+            color=color, attributes=self._json(r["attributes"], "tracks", r["id"]),
             hidden=bool(r["hidden"]), locked=bool(r["locked"]),
         )
 
-    @staticmethod
-    def _category(r: sqlite3.Row) -> Category:
-        return Category(id=r["id"], name=r["name"], color=tuple(json.loads(r["color"])),
+    def _category(self, r: sqlite3.Row) -> Category:
+        return Category(id=r["id"], name=r["name"], color=tuple(self._json(r["color"], "categories", r["id"])),
                         supercategory=r["supercategory"])
+
+    def _checked_mask(self, r) -> MaskRecord:
+        """A mask row read with its item's size (ih, iw): one whose RLE does not fit the item
+        is damage, refused rather than handed on (an export would copy it verbatim)."""
+        bad = _rle.check({"size": [r["h"], r["w"]], "counts": r["counts"]}, r["ih"], r["iw"])
+        if bad:
+            raise ProjectError(f"{self.path}: the project file is damaged: the mask of object row "
+                               f"{r['track_id']} at frame {r['frame']} does not fit its item: {bad}")
+        return self._mask(r)
 
     @staticmethod
     def _mask(r) -> MaskRecord:
@@ -307,7 +273,12 @@ class Project(ReviewStore):  # ReviewStore: reviewed marks and drift signals (v2
     # ------------------------------------------------------------------ queries
     def _q(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
         with self._mutex:
-            return self._conn.execute(sql, args).fetchall()
+            if self._conn is None:
+                raise ProjectError(f"{self.path}: project is closed")
+            try:
+                return self._conn.execute(sql, args).fetchall()
+            except sqlite3.Error as e:
+                raise self._failed(e, "cannot read the project") from None
 
     def categories(self) -> list[Category]:
         return [self._category(r) for r in self._q("SELECT * FROM categories ORDER BY id")]
@@ -344,10 +315,10 @@ class Project(ReviewStore):  # ReviewStore: reviewed marks and drift signals (v2
 
     def masks(self, item_id: int | None = None, track_id: int | None = None,
               frame: int | None = None) -> list[MaskRecord]:
-        sql = "SELECT m.* FROM masks m"
+        sql = ("SELECT m.*, i.width AS iw, i.height AS ih FROM masks m"
+               " JOIN tracks t ON t.id = m.track_id JOIN items i ON i.id = t.item_id")
         cond, args = [], []
         if item_id is not None:
-            sql += " JOIN tracks t ON t.id = m.track_id"
             cond.append("t.item_id=?")
             args.append(item_id)
         if track_id is not None:
@@ -359,11 +330,12 @@ class Project(ReviewStore):  # ReviewStore: reviewed marks and drift signals (v2
         if cond:
             sql += " WHERE " + " AND ".join(cond)
         sql += " ORDER BY m.track_id, m.frame"
-        return [self._mask(r) for r in self._q(sql, tuple(args))]
+        return [self._checked_mask(r) for r in self._q(sql, tuple(args))]
 
     def mask(self, track_id: int, frame: int) -> MaskRecord | None:
-        rows = self._q("SELECT * FROM masks WHERE track_id=? AND frame=?", (track_id, frame))
-        return self._mask(rows[0]) if rows else None
+        rows = self._q("SELECT m.*, i.width AS iw, i.height AS ih FROM masks m JOIN tracks t ON t.id = m.track_id"
+                       " JOIN items i ON i.id = t.item_id WHERE m.track_id=? AND m.frame=?", (track_id, frame))
+        return self._checked_mask(rows[0]) if rows else None
 
     def mask_frames(self, track_id: int) -> dict[int, str]:
         return {r[0]: r[1] for r in self._q("SELECT frame, source FROM masks WHERE track_id=? ORDER BY frame",
@@ -375,168 +347,12 @@ class Project(ReviewStore):  # ReviewStore: reviewed marks and drift signals (v2
     # ------------------------------------------------------------------ non-undoable state
     def get_state(self, key: str, default: Any = None) -> Any:
         rows = self._q("SELECT value FROM state WHERE key=?", (key,))
-        return json.loads(rows[0][0]) if rows else default
+        return self._json(rows[0][0], "state", key) if rows else default
 
     def set_state(self, key: str, value: Any) -> None:
         self._writable()
-        with self._mutex:
+        with self._mutex, self._transaction("cannot save the session state"):
             self._conn.execute("INSERT OR REPLACE INTO state VALUES (?, ?)", (key, _dumps(value)))
-
-    # ------------------------------------------------------------------ command machinery
-    def _writable(self) -> None:
-        if self.readonly:
-            raise ProjectError(f"{self.path}: opened read-only")
-        if self._conn is None:
-            raise ProjectError(f"{self.path}: project is closed")
-
-    def _row(self, table: str, key: tuple) -> dict | None:
-        cols = _KEYS[table]
-        where = " AND ".join(f"{c}=?" for c in cols)
-        r = self._conn.execute(f"SELECT * FROM {table} WHERE {where}", key).fetchone()
-        return dict(r) if r else None
-
-    def _put(self, table: str, key: tuple, row: dict | None) -> None:
-        cols = _KEYS[table]
-        if row is None:
-            where = " AND ".join(f"{c}=?" for c in cols)
-            self._conn.execute(f"DELETE FROM {table} WHERE {where}", key)
-        else:
-            names = ",".join(row)
-            marks = ",".join("?" * len(row))
-            self._conn.execute(f"INSERT OR REPLACE INTO {table} ({names}) VALUES ({marks})", tuple(row.values()))
-
-    @contextlib.contextmanager
-    def _command(self, label: str) -> Iterator[Callable[[str, tuple, dict | None], None]]:
-        """One transaction + one recorded step. Yields write(table, key, new_row_or_None)."""
-        self._writable()
-        with self._mutex:
-            changes: list[_Change] = []
-
-            def write(table: str, key: tuple, row: dict | None) -> None:
-                before = self._row(table, key)
-                self._put(table, key, row)
-                changes.append(_Change(table, key, before, row))
-
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield write
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            if not changes:
-                return
-            if self._group is not None:
-                self._group.changes.extend(changes)
-            else:
-                self._undo.append(_Step(label, changes))
-            self._redo.clear()
-        self._notify("command", label, changes)
-
-    def _notify(self, event: str, label: str, changes: list[_Change]) -> None:
-        if not self.on_change:
-            return
-        payload: dict = {"label": label, "tables": set(), "track_ids": set(), "item_ids": set(), "frames": set()}
-        for ch in changes:
-            payload["tables"].add(ch.table)
-            row = ch.after or ch.before or {}
-            if ch.table in _FRAME_TABLES:
-                payload["track_ids"].add(ch.key[0])
-                payload["frames"].add(ch.key[1])
-            elif ch.table == "tracks":
-                payload["track_ids"].add(ch.key[0])
-                payload["item_ids"].add(row.get("item_id"))
-            elif ch.table == "items":
-                payload["item_ids"].add(ch.key[0])
-        for cb in list(self.on_change):
-            cb(event, payload)
-
-    def begin_group(self, label: str) -> None:
-        """Open an undo group (nestable): commands until the matching end_group() become one
-        undo step; each still commits (is durable) on its own. For work that spans several
-        event-loop turns, where a `with` block cannot hold the group open."""
-        self._writable()
-        with self._mutex:
-            if self._group is None:
-                self._group = _Step(label)
-            self._group_depth += 1
-
-    def end_group(self) -> None:
-        """Close the innermost open group; closing the outermost pushes it as one undo step."""
-        with self._mutex:
-            if self._group is None:
-                raise ProjectError("end_group() without begin_group()")
-            self._group_depth -= 1
-            if self._group_depth == 0:
-                step, self._group = self._group, None
-                if step.changes:
-                    self._undo.append(step)
-                    self._redo.clear()
-
-    @property
-    def in_group(self) -> bool:
-        return self._group is not None
-
-    @contextlib.contextmanager
-    def group(self, label: str) -> Iterator[None]:
-        """Commands inside become one undo step; each still commits (is durable) on its own."""
-        self.begin_group(label)
-        try:
-            yield
-        finally:
-            self.end_group()
-
-    def _apply(self, changes: list[_Change], undo: bool) -> None:
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            seq = reversed(changes) if undo else changes
-            for ch in seq:
-                self._put(ch.table, ch.key, ch.before if undo else ch.after)
-            self._conn.execute("COMMIT")
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-
-    def undo(self) -> str | None:
-        self._writable()
-        with self._mutex:
-            if self._group is not None or not self._undo:
-                return None
-            step = self._undo.pop()
-            self._apply(step.changes, undo=True)
-            self._redo.append(step)
-        self._notify("undo", step.label, step.changes)
-        return step.label
-
-    def redo(self) -> str | None:
-        self._writable()
-        with self._mutex:
-            if self._group is not None or not self._redo:
-                return None
-            step = self._redo.pop()
-            self._apply(step.changes, undo=False)
-            self._undo.append(step)
-        self._notify("redo", step.label, step.changes)
-        return step.label
-
-    @property
-    def can_undo(self) -> bool:
-        return bool(self._undo)
-
-    @property
-    def can_redo(self) -> bool:
-        return bool(self._redo)
-
-    @property
-    def undo_label(self) -> str | None:
-        return self._undo[-1].label if self._undo else None
-
-    @property
-    def redo_label(self) -> str | None:
-        return self._redo[-1].label if self._redo else None
-
-    def _next_id(self, table: str) -> int:
-        return (self._conn.execute(f"SELECT MAX(id) FROM {table}").fetchone()[0] or 0) + 1
 
     # ------------------------------------------------------------------ categories
     def add_category(self, name: str, color=None, supercategory: str = "") -> Category:
@@ -589,6 +405,9 @@ class Project(ReviewStore):  # ReviewStore: reviewed marks and drift signals (v2
             raise ProjectError(f"{path}: unknown media kind {kind!r}")
         if int(width) <= 0 or int(height) <= 0 or int(num_frames) <= 0:
             raise ProjectError(f"{path}: invalid media size {width}x{height}x{num_frames}")
+        bad = limits.pixels_problem(width, height) or limits.frames_problem(num_frames)
+        if bad:  # a declared size is checked like a decoded one: every importer gets this
+            raise ProjectError(f"{path}: media size refused: {bad}")
         stored = self._store_path(path)
         with self._command(f"Add {Path(stored).name}") as write:
             iid = self._next_id("items")

@@ -19,7 +19,9 @@ from typing import Any, Iterable
 import numpy as np
 
 from annotator.core import rle as _rle
-from annotator.errors import FormatError
+from annotator.core.rle import counts_total as _rle_total
+from annotator.core.outputs import apply_umask, check_output
+from annotator.errors import FormatError, ProjectError
 
 log = logging.getLogger(__name__)
 
@@ -131,15 +133,16 @@ class Options:
 # ----------------------------------------------------------------------------- writing
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write beside the target, fsync, then rename: readers never see a half-written file."""
-    path = Path(path)
+    path = check_output(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        apply_umask(fd)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, check_output(path))
     except BaseException:
         try:
             os.unlink(tmp)
@@ -159,11 +162,10 @@ class AtomicFolder:
     ours replace theirs one rename each (a reader sees every file either old or new)."""
 
     def __init__(self, dest: Path):
-        self.dest = Path(dest)
-        if self.dest.exists() and not self.dest.is_dir():
-            raise FormatError(f"{self.dest}: exists and is not a folder")
+        self.dest = check_output(dest, folder=True)
         self.dest.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.dest.name}.", suffix=".tmp", dir=self.dest.parent))
+        apply_umask(self.tmp, folder=True)
 
     def __enter__(self) -> Path:
         return self.tmp
@@ -179,7 +181,7 @@ class AtomicFolder:
             rel = Path(root).relative_to(self.tmp)
             (self.dest / rel).mkdir(parents=True, exist_ok=True)
             for f in files:
-                os.replace(Path(root) / f, self.dest / rel / f)
+                os.replace(Path(root) / f, check_output(self.dest / rel / f))
         shutil.rmtree(self.tmp, ignore_errors=True)
         return False
 
@@ -274,37 +276,6 @@ def check_rle(r, h: int, w: int, where: str) -> dict:
     return {"size": [rh, rw], "counts": counts}
 
 
-def _rle_total(s: str) -> int:
-    """Sum of the run lengths in a compressed counts string (the COCO 5-bit varint codec with
-    delta coding), vectorised. pycocotools does not validate: a corrupt string decodes to garbage
-    or crashes, so we check the runs are non-negative and add up to h*w before trusting it."""
-    c = np.frombuffer(s.encode("ascii"), np.uint8).astype(np.int64) - 48
-    if c.size == 0:
-        return 0
-    if c.min() < 0 or c.max() > 63:
-        raise ValueError("character outside the codec")
-    last = (c & 0x20) == 0                       # a group without the "more" bit ends a number
-    if not last[-1]:
-        raise ValueError("truncated run")
-    tok = np.concatenate(([0], np.cumsum(last)[:-1]))   # which number each group belongs to
-    starts = np.flatnonzero(np.concatenate(([True], last[:-1])))
-    k = np.arange(c.size) - starts[tok]          # group position within its number
-    if k.max() > 11:
-        raise ValueError("run length too large")
-    vals = np.zeros(int(tok[-1]) + 1, np.int64)
-    np.add.at(vals, tok, (c & 0x1F) << (5 * k))
-    neg = last & ((c & 0x10) != 0)               # sign bit on the final group
-    vals[tok[neg]] -= np.left_shift(1, 5 * (k[neg] + 1))
-    # delta coding: run i > 2 is stored as cnt[i] - cnt[i-2]
-    runs = vals.copy()
-    if runs.size > 3:
-        runs[3::2] = np.cumsum(vals[3::2]) + vals[1]
-        runs[4::2] = np.cumsum(vals[4::2]) + vals[2]
-    if (runs < 0).any():
-        raise ValueError("negative run")
-    return int(runs.sum())
-
-
 def mask_rle(mask: np.ndarray) -> dict:
     return _rle.encode(np.asarray(mask, bool))
 
@@ -371,18 +342,17 @@ def find_item(project, path: Path | str | None = None, name: str | None = None,
 
 
 def apply_plan(project, plan: ImportPlan, label: str, source: str = "imported") -> ImportResult:
-    """Write a validated plan as ONE undo step; undo it again if anything fails half way."""
-    wrote = False
+    """Write a validated plan as ONE undo step and ONE transaction (Project.atomic): a failure,
+    a kill or a full disk half way leaves nothing of it, and the same file twice is refused."""
     ids: list[int] = []
     n_tracks = n_masks = 0
     try:
-        with project.group(label):
+        with project.atomic(label, source=plan.source):
             cat_ids: dict[str, int] = {}
             for name, (sup, color) in plan.categories.items():
                 c = project.category_by_name(name)
                 if c is None:
                     c = project.add_category(name, color=color, supercategory=sup)
-                    wrote = True
                 cat_ids[name] = c.id
             for pi in plan.items:
                 if pi.existing_id is not None:
@@ -392,11 +362,9 @@ def apply_plan(project, plan: ImportPlan, label: str, source: str = "imported") 
                         merged.update(pi.meta)
                         if merged != item.meta:
                             project.update_item_meta(item.id, merged)
-                            wrote = True
                 else:
                     item = project.add_item(pi.path, pi.kind, pi.width, pi.height, pi.num_frames, pi.fps,
                                             name=pi.name, meta=pi.meta)
-                    wrote = True
                 ids.append(item.id)
                 used = {t.obj_id for t in project.tracks(item.id)}
                 for pt in pi.tracks:
@@ -406,7 +374,6 @@ def apply_plan(project, plan: ImportPlan, label: str, source: str = "imported") 
                     used.add(obj)
                     t = project.add_track(item.id, category_id=cat_ids.get(pt.category) if pt.category else None,
                                           color=pt.color, attributes=pt.attributes or None, obj_id=obj)
-                    wrote = True
                     n_tracks += 1
                     entries = [{"track_id": t.id, "frame": f, "rle": r, "source": source,
                                 "score": pt.scores.get(f)} for f, r in sorted(pt.masks.items())]
@@ -414,14 +381,12 @@ def apply_plan(project, plan: ImportPlan, label: str, source: str = "imported") 
                         project.set_masks(entries[k:k + 2000], label=label)
                     n_masks += len(entries)
     except Exception as e:
-        if wrote:
-            try:
-                project.undo()
-            except Exception:  # pragma: no cover - the original error matters more
-                log.exception("could not undo a failed import")
         if isinstance(e, FormatError):
             raise
-        raise FormatError(f"{plan.source}: import failed and was undone ({type(e).__name__}: {e})") from e
+        if isinstance(e, ProjectError) and "already imported" in str(e):
+            raise FormatError(str(e)) from None
+        why = str(e) if isinstance(e, ProjectError) else f"{type(e).__name__}: {e}"
+        raise FormatError(f"{plan.source}: import failed and was undone ({why})") from e
     return ImportResult(ids, n_tracks, n_masks)
 
 
