@@ -66,7 +66,7 @@ def _is_open_project_file(path: str) -> bool:
 
 def is_project_file(path: str | os.PathLike) -> bool:
     """True when the file is an Annotator project by content: the SQLite header and our
-    application id, or (projects made before schema v2) our meta row."""
+    application id, or (projects made before schema v3) our meta row."""
     p = os.fspath(path)
     try:
         st = os.stat(p)
