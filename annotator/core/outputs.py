@@ -17,7 +17,7 @@ from pathlib import Path
 from annotator.errors import OutputError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
-# PRAGMA application_id of our projects: "Anno" (set by the store's schema v2).
+# PRAGMA application_id of our projects: "Anno" (set by the store's schema v3).
 APPLICATION_ID = 0x416E6E6F
 APP_ID = "annotator-project"
 COMPANIONS = ("-wal", "-shm", "-journal", ".lock")
@@ -66,7 +66,7 @@ def _is_open_project_file(path: str) -> bool:
 
 def is_project_file(path: str | os.PathLike) -> bool:
     """True when the file is an Annotator project by content: the SQLite header and our
-    application id, or (projects made before schema v2) our meta row."""
+    application id, or (projects made before schema v3) our meta row."""
     p = os.fspath(path)
     try:
         st = os.stat(p)

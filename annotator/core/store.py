@@ -37,6 +37,7 @@ from annotator.core import outputs
 from annotator.core import rle as _rle
 from annotator.core import store_db as _db
 from annotator.core.project_lock import ProjectLock, refuse_hard_links
+from annotator.core.review_store import ReviewStore
 from annotator.core.store_history import History, _Step
 from annotator.core.model import (
     MASK_SOURCES,
@@ -77,7 +78,19 @@ MIGRATIONS: list[str] = [
         counts TEXT NOT NULL, source TEXT NOT NULL, prompts TEXT, model TEXT NOT NULL DEFAULT '',
         score REAL, PRIMARY KEY (track_id, frame)) WITHOUT ROWID;
     """,
-    # v2: the files imported so far (an undoable row each, written in the import's own
+    # v2 (review queue): per-track, per-frame drift signals and per-frame, per-object "reviewed"
+    # marks. Signals are a float32 BLOB whose column names live once in signal_layouts. digest
+    # identifies what the values were computed from (the caller decides staleness).
+    """
+    CREATE TABLE signal_layouts (id INTEGER PRIMARY KEY, names TEXT NOT NULL UNIQUE);
+    CREATE TABLE signals (
+        track_id INTEGER NOT NULL, frame INTEGER NOT NULL, layout INTEGER NOT NULL,
+        digest INTEGER NOT NULL DEFAULT 0, data BLOB NOT NULL,
+        PRIMARY KEY (track_id, frame)) WITHOUT ROWID;
+    CREATE TABLE reviewed (
+        track_id INTEGER NOT NULL, frame INTEGER NOT NULL, PRIMARY KEY (track_id, frame)) WITHOUT ROWID;
+    """,
+    # v3: the files imported so far (an undoable row each, written in the import's own
     # transaction), and an application id in the SQLite header so a project is known by content.
     f"""
     CREATE TABLE imports (
@@ -92,6 +105,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 # table -> primary-key columns (row images are keyed by these)
 _KEYS = {"categories": ("id",), "items": ("id",), "tracks": ("id",), "masks": ("track_id", "frame"),
          "imports": ("id",)}
+_KEYS.update(signals=("track_id", "frame"), reviewed=("track_id", "frame"))  # v2
 
 _UNSET: Any = object()
 
@@ -100,7 +114,7 @@ def _dumps(v: Any) -> str:
     return json.dumps(v, separators=(",", ":"), sort_keys=True)
 
 
-class Project(History):
+class Project(History, ReviewStore):  # ReviewStore: reviewed marks and drift signals (v2)
     """An open project file. Thread-safe (one internal lock); meant to be used from one
     thread at a time, typically the GUI thread or a CLI command."""
 
@@ -476,6 +490,9 @@ class Project(History):
     def _delete_track_rows(self, write, track_id: int) -> None:
         for (frame,) in self._conn.execute("SELECT frame FROM masks WHERE track_id=?", (track_id,)).fetchall():
             write("masks", (track_id, frame), None)
+        for table in ("signals", "reviewed"):  # they travel with the track (undo brings them back)
+            for (frame,) in self._conn.execute(f"SELECT frame FROM {table} WHERE track_id=?", (track_id,)).fetchall():
+                write(table, (track_id, frame), None)
         write("tracks", (track_id,), None)
 
     def delete_track(self, track_id: int) -> None:

@@ -110,7 +110,7 @@ class History:
         for ch in changes:
             payload["tables"].add(ch.table)
             row = ch.after or ch.before or {}
-            if ch.table == "masks":
+            if ch.table in ("masks", "signals", "reviewed"):  # tables keyed by (track_id, frame)
                 payload["track_ids"].add(ch.key[0])
                 payload["frames"].add(ch.key[1])
             elif ch.table == "tracks":
