@@ -31,6 +31,7 @@ from annotator.formats.base import (
     find_item,
     select_items,
 )
+from annotator.formats.export_paths import NameSet, inside, safe_name
 
 log = logging.getLogger(__name__)
 
@@ -141,12 +142,10 @@ class DavisFormat(Format):
                     raise FormatError(f"{out}: object id {t.obj_id} of {it.name} does not fit a DAVIS palette "
                                       "index (1..254)")
         seq_names: dict[int, str] = {}
-        used: set[str] = set()
+        used = NameSet()
         for it in items:
             stem = Path(it.name).stem if it.kind != "frames" else Path(it.name).name
-            name = stem if stem not in used else f"{stem}_{it.id}"
-            used.add(name)
-            seq_names[it.id] = name
+            seq_names[it.id] = used.take(stem, f"item{it.id}", ".png" if it.kind == "image" else "")
         from annotator.formats.base import frame_names
 
         with AtomicFolder(out) as tmp:
@@ -159,17 +158,17 @@ class DavisFormat(Format):
                 if it.kind == "image":
                     labels = label_map({o: _rle.decode(r) for o, r in per_frame.get(0, {}).items()},
                                        it.height, it.width)
-                    write_png(tmp / f"{seq_names[it.id]}.png", labels)
+                    write_png(inside(tmp, f"{seq_names[it.id]}.png"), labels)
                     continue
-                folder = tmp / seq_names[it.id]
+                folder = inside(tmp, seq_names[it.id])
                 folder.mkdir(parents=True, exist_ok=True)
                 names = frame_names(it)
                 frames = range(it.num_frames) if which == "all" else sorted(per_frame)
                 for f in frames:
                     labels = label_map({o: _rle.decode(r) for o, r in per_frame.get(f, {}).items()},
                                        it.height, it.width)
-                    stem = Path(names[f]).stem if names else f"{f:05d}"
-                    write_png(folder / f"{stem}.png", labels)
+                    stem = safe_name(Path(names[f]).stem, f"{f:05d}") if names else f"{f:05d}"
+                    write_png(inside(folder, f"{stem}.png"), labels)
 
     # ------------------------------------------------------------------------------ import
     def load(self, project, path, **opts):

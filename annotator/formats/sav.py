@@ -41,6 +41,7 @@ from annotator.formats.base import (
     read_json,
     select_items,
 )
+from annotator.formats.export_paths import NameSet, inside, safe_name
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +215,8 @@ class SavFormat(Format):
 
         pi = PlannedItem(path="", kind="video", width=wd, height=h, num_frames=n_frames, fps=fps,
                          meta=meta, tracks=[t for t in tracks])
-        media_path = media or path.parent / f"{video_id}.mp4"
+        # video_id comes from the file: one safe name beside it, never a path of its choosing
+        media_path = media or path.parent / f"{safe_name(video_id, 'video', 251)}.mp4"
         existing = find_item(project, media_path) if media_path.exists() or media else None
         if existing is None and media is None:
             existing = find_item(project, None, f"{video_id}.mp4", (wd, h)) or \
@@ -252,7 +254,9 @@ class SavFormat(Format):
         items = [it for it in items if project.tracks(it.id)]
         if not items:
             raise FormatError(f"{out}: no annotated video in the selection (SA-V holds videos only)")
-        docs = [(self._file_name(it), self.document(project, it, stride_opt)) for it in items]
+        names = NameSet()
+        docs = [(names.take(_strip_json(self._file_name(it)), f"item{it.id}", ".json") + ".json",
+                 self.document(project, it, stride_opt)) for it in items]
         if layout == "png":
             self._write_pngs(out, docs)
             return
@@ -263,7 +267,7 @@ class SavFormat(Format):
             return
         with AtomicFolder(out) as tmp:
             for name, doc in docs:
-                atomic_write_json(tmp / name, doc, indent=indent)
+                atomic_write_json(inside(tmp, name), doc, indent=indent)
 
     @staticmethod
     def _write_pngs(out: Path, docs) -> None:
@@ -272,10 +276,12 @@ class SavFormat(Format):
         if out.suffix:
             raise FormatError(f"{out}: layout=png writes a folder; give a folder name")
         stride_of = lambda d: d.get("masklet_stride", SAV_STRIDE)  # noqa: E731
+        videos = NameSet()
         with AtomicFolder(out) as tmp:
             for _, doc in docs:
+                vdir = videos.take(doc["video_id"], "video")  # a name from a file: one safe component
                 for j, mid in enumerate(doc["masklet_id"]):
-                    folder = tmp / doc["video_id"] / f"{mid:03d}"
+                    folder = inside(tmp, vdir, f"{int(mid):03d}")
                     folder.mkdir(parents=True, exist_ok=True)
                     for k, frame in enumerate(doc["masklet"]):
                         m = _rle.decode(frame[j]).astype(np.uint8) * 255
@@ -442,6 +448,10 @@ class SavFormat(Format):
         order += [k for k in _ORDER if k not in order]
         order += [k for k in values if k not in order]
         return {k: values[k] for k in order if k in values}
+
+
+def _strip_json(name: str) -> str:
+    return name[:-5] if name.lower().endswith(".json") else name
 
 
 def _png_video_dirs(path: Path) -> list[Path]:

@@ -45,6 +45,7 @@ from annotator.formats.base import (
     select_items,
 )
 from annotator.formats.coco import attach_or_check
+from annotator.formats.export_paths import NameSet, inside, safe_name
 from annotator.formats.polygons import mask_to_polygons
 
 log = logging.getLogger(__name__)
@@ -97,15 +98,14 @@ class LabelmeFormat(Format):
         items = select_items(project, item_ids, str(out))
         cats = {c.id: c.name for c in project.categories()}
         docs: list[tuple[str, dict]] = []
-        used: set[str] = set()
+        used = NameSet()
         for it in items:
             by_frame: dict[int, list] = {}
             for t in project.tracks(it.id):
                 for m in project.masks(track_id=t.id):
                     by_frame.setdefault(m.frame, []).append((t, m))
             stem = Path(it.name).stem if it.kind != "frames" else Path(it.name).name
-            stem = stem if stem not in used else f"{stem}_{it.id}"
-            used.add(stem)
+            stem = used.take(stem, f"item{it.id}", ".json" if it.kind == "image" else "")
             if it.kind == "image":
                 if not by_frame:
                     continue
@@ -116,7 +116,7 @@ class LabelmeFormat(Format):
                 continue
             names = frame_names(it)
             for f in sorted(by_frame):
-                fstem = Path(names[f]).stem if names else f"{f:05d}"
+                fstem = safe_name(Path(names[f]).stem, f"{f:05d}") if names else f"{f:05d}"
                 rel = f"{stem}/{fstem}.json"
                 if names:
                     image = relative_or_absolute(Path(it.abspath) / names[f], out / stem)
@@ -130,7 +130,7 @@ class LabelmeFormat(Format):
             raise FormatError(f"{out}: no annotated images or frames in the selection")
         with AtomicFolder(out) as tmp:
             for rel, doc in docs:
-                atomic_write_json(tmp / rel, doc, indent=2)
+                atomic_write_json(inside(tmp, *rel.split("/")), doc, indent=2)
 
     def _doc(self, image_path: str, item, pairs, cats, mode: str, tol: float) -> dict:
         shapes = []
