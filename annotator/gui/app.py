@@ -36,9 +36,11 @@ def apply_resources(app) -> None:
 
 
 def run_app(paths: list[str], engine: str | None = None) -> int:
+    from annotator.app.startup import prepare_process
     from annotator.gui import errors as gui_errors
     from annotator.gui.main_window import MainWindow
 
+    prepare_process()
     app = create_app()
     win = MainWindow(paths, engine=engine)
     gui_errors.install_excepthook(lambda: win)
