@@ -33,7 +33,10 @@ def _fail(where: str, problem: str):
 def _show(v) -> str:
     """A number from a file as a short text (1e308 as an int has 309 digits)."""
     if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 10 ** 15:
-        return f"{float(v):.3g}" if abs(v) < 10 ** 308 else f"an integer of {len(str(abs(v)))} digits"
+        try:
+            return f"{float(v):.3g}"
+        except OverflowError:
+            return f"an integer of {len(str(abs(v)))} digits"
     return str(v)[:40]
 
 
