@@ -29,7 +29,8 @@ AREAS = ("coco", "ytvis", "sav", "davis", "labelme", "prompt")
 W, H = 16, 12          # the media size the seed documents declare
 HOSTILE_NUMBERS = [float("nan"), float("inf"), -float("inf"), 1e308, -1e308, 1e9, -1e9, 2 ** 31, 2 ** 32,
                    2 ** 63, 2 ** 64, 10 ** 30, -1, 0, 0.5, -0.5, 1e-320, 999999999999]
-HOSTILE_OTHER = ["", "x", "../../../etc/passwd", "/abs/olute", "\x1b[31mred", "a" * 300, None, True, False,
+HOSTILE_OTHER = ["", "x", "../../../etc/passwd", "/abs/olute", "\x1b[31mred", "a" * 300, "a\x00b", "/dev/zero",
+                 None, True, False,
                  [], {}, [[]], {"size": [], "counts": []}]
 
 
@@ -480,11 +481,18 @@ def build(root: Path, n_random: int = 60, seed_value: int = 20261204, areas=AREA
                               "input": str(folder), "opts": {}})
             continue
         docs = named(area) + [(f"random_{k}", mutate(rng, seed(area))) for k in range(n_random)]
-        for name, doc in docs:
+        media = root / "media"
+        if not (media / "a.png").exists():
+            _save(media / "a.png", np.zeros((H, W), np.uint8), "L")
+        for k, (name, doc) in enumerate(docs):
             folder = root / area / name
             path = folder / FILE_NAMES[area]
             _write(path, doc)
             opts = {"require_media": False} if area in ("coco", "ytvis", "labelme") else {}
+            if k % 2 and name.startswith("random") and area in ("coco", "labelme"):
+                # every other random case with its image on disk: the size check against the file
+                opts = {"image_root": str(media)} if area == "coco" else {}
+                (folder / "a.png").write_bytes((media / "a.png").read_bytes())
             cases.append({"id": f"{area}/{name}", "area": area, "kind": "import", "fmt": area,
                           "input": str(path), "opts": opts})
         if area == "sav":
