@@ -64,10 +64,21 @@ def run_prompt(case: dict) -> dict:
     return {"outcome": "ok" if ok else "wrong", "message": "" if ok else f"accepted {got}"}
 
 
+def _format(name: str):
+    """A registered format, or `bad:<how>` from fuzz_badformats (the harness's self-test)."""
+    if name.startswith("bad:"):
+        sys.path.insert(0, str(Path(__file__).parent))
+        import fuzz_badformats
+
+        return fuzz_badformats.FORMATS[name[4:]]
+    from annotator.formats.registry import get_format
+
+    return get_format(name)
+
+
 def run_import(case: dict, template: Path, work: Path) -> dict:
     from annotator.core.store import Project
     from annotator.errors import AnnotatorError
-    from annotator.formats.registry import get_format
 
     proj = work / "case.annotator"
     for suffix in ("", "-wal", "-shm", ".lock"):
@@ -81,7 +92,7 @@ def run_import(case: dict, template: Path, work: Path) -> dict:
     result: dict
     try:
         with Project.open(proj) as p:
-            get_format(case["fmt"]).load(p, inp, **case["opts"])
+            _format(case["fmt"]).load(p, inp, **case["opts"])
         result = {"outcome": "ok", "message": ""}
     except AnnotatorError as e:
         names = [inp.name, inp.parent.name if inp.is_file() else inp.name]

@@ -37,6 +37,23 @@ def test_every_importer_and_the_prompt_validator_end_in_success_or_one_clear_lin
         assert results[cid]["outcome"] == "clear", (cid, results[cid])
 
 
+def test_the_harness_tells_every_failure_apart(tmp_path):
+    """Its self-test: importers that write then refuse, segfault, loop, go over the memory cap,
+    raise a bug or a vague error are each counted as such, and the batch goes on after them."""
+    inp = tmp_path / "input.json"
+    inp.write_text("{}")
+    hows = ["fine", "writes_then_refuses", "segfault", "fine", "loops", "hogs", "bug", "vague", "fine"]
+    cases = [{"id": f"self/{k}_{h}", "area": "self", "kind": "import", "fmt": f"bad:{h}", "input": str(inp),
+              "opts": {}} for k, h in enumerate(hows)]
+    results = fuzz_harness.run(cases, tmp_path / "run", case_timeout=3)
+    got = {c["id"].split("_", 1)[1]: results[c["id"]] for c in cases}
+    assert [results[c["id"]]["outcome"] for c in cases] == [
+        "ok", "clear", "crash", "ok", "hang", "memory", "traceback", "vague", "ok"]
+    assert got["writes_then_refuses"].get("lost") and not got["fine"].get("lost")
+    row = fuzz_harness.tally(cases, results)["self"]
+    assert (row["tried"], row["ok"], row["lost"], row["crash"], row["hang"]) == (9, 3, 1, 1, 1)
+
+
 numbers = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-2 ** 70, 2 ** 70),
                     st.sampled_from([True, None, "1", "nan", [], 0.0, -0.0]))
 pairs = st.lists(st.one_of(st.lists(numbers, min_size=0, max_size=3), numbers), max_size=5)
