@@ -22,6 +22,7 @@ from annotator.core import rle as _rle
 from annotator.core.rle import counts_total as _rle_total
 from annotator.core.outputs import apply_umask, check_output
 from annotator.errors import FormatError, ProjectError
+from annotator.formats import checks
 
 log = logging.getLogger(__name__)
 
@@ -188,18 +189,9 @@ class AtomicFolder:
 
 # ----------------------------------------------------------------------------- reading
 def read_json(path: Path) -> Any:
-    path = Path(path)
-    if not path.exists():
-        raise FormatError(f"{path}: file not found")
-    if path.is_dir():
-        raise FormatError(f"{path}: is a folder, expected a JSON file")
-    try:
-        with open(path, "rb") as f:
-            return json.loads(f.read().decode("utf-8"))
-    except UnicodeDecodeError as e:
-        raise FormatError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    except json.JSONDecodeError as e:
-        raise FormatError(f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    """The one JSON reader of the importers (formats/checks.load_json: size and nesting bounded,
+    every failure one line)."""
+    return checks.load_json(path)
 
 
 def expect(cond: bool, where: str, problem: str) -> None:
@@ -252,13 +244,10 @@ def check_rle(r, h: int, w: int, where: str) -> dict:
     if (rh, rw) != (int(h), int(w)):
         raise FormatError(f"{where}: RLE size {rw}x{rh} (WxH) disagrees with the media size {w}x{h}")
     counts = r["counts"]
+    checks.media_size(rw, rh, f"{where}: RLE size")
     if isinstance(counts, list):
-        if not all(is_int(c) and c >= 0 for c in counts):
-            raise FormatError(f"{where}: uncompressed RLE counts must be non-negative integers")
-        if sum(int(c) for c in counts) != rh * rw:
-            raise FormatError(f"{where}: RLE counts cover {sum(int(c) for c in counts)} pixels, "
-                              f"expected {rh * rw}")
-        return _rle.encode(_rle.decode({"size": [rh, rw], "counts": [int(c) for c in counts]}))
+        counts = checks.uncompressed_counts(counts, rh, rw, where)
+        return _rle.encode(_rle.decode({"size": [rh, rw], "counts": counts}))
     if isinstance(counts, bytes):
         counts = counts.decode("ascii", "replace")
     if not isinstance(counts, str):

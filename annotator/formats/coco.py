@@ -20,7 +20,7 @@ from pathlib import Path
 from annotator import __version__
 from annotator.core import rle as _rle
 from annotator.errors import FormatError
-from annotator.formats import base
+from annotator.formats import base, checks
 from annotator.formats.base import (
     UNCATEGORISED,
     Format,
@@ -167,12 +167,16 @@ class CocoFormat(Format):
                    "'file_name' should be a non-empty string")
             for k in ("width", "height"):
                 expect(is_int(im.get(k)) and int(im[k]) > 0, where, f"'{k}' should be a positive integer")
+            checks.media_size(im["width"], im["height"], where)
             if "frame_index" in im:
                 expect(is_int(im["frame_index"]) and int(im["frame_index"]) >= 0, where,
                        "'frame_index' should be a non-negative integer")
                 expect(isinstance(im.get("media"), str), where, "'media' should be a string")
                 expect(is_int(im.get("num_frames")) and int(im["num_frames"]) > int(im["frame_index"]), where,
                        "'num_frames' should be an integer above frame_index")
+                checks.frame_index(im["frame_index"], where, checks.frame_count(im["num_frames"], where,
+                                                                                "'num_frames'"))
+                checks.fps(im.get("fps"), where)
             images[int(im["id"])] = im
 
         plan = ImportPlan(path)
@@ -218,12 +222,11 @@ class CocoFormat(Format):
                 continue
             score = a.get("score")
             if score is not None:
-                expect(isinstance(score, (int, float)) and not isinstance(score, bool), where,
-                       "'score' should be a number")
+                checks.finite_number(score, where, "'score'")
             cat = cats[int(a["category_id"])]
             tid = a.get("track_id")
             if tid is not None:
-                expect(is_int(tid) and int(tid) > 0, where, "'track_id' should be a positive integer")
+                checks.object_id(tid, where, "'track_id'")
             # Video frames with a track id belong to one object; everything else is its own object.
             key = (id(pi), ("t", int(tid), int(a["category_id"])) if tid is not None and pi.kind != "image"
                    else ("a", i))
@@ -257,16 +260,9 @@ def _segmentation_rle(seg, h: int, w: int, where: str) -> dict:
     if isinstance(seg, dict):
         return check_rle(seg, h, w, where)
     if isinstance(seg, list):
-        polys = []
-        for k, poly in enumerate(seg):
-            pw = f"{where}[{k}]"
-            expect(isinstance(poly, list), pw, "a polygon should be a list of numbers")
-            expect(all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in poly), pw,
-                   "polygon coordinates should be numbers")
-            expect(len(poly) % 2 == 0, pw, "a polygon needs an even number of coordinates")
-            if len(poly) >= 6:  # fewer than 3 points has no area (and 4 numbers would read as a box)
-                polys.append([float(v) for v in poly])
-        return _rle.from_polygons(polys, h, w)
+        # finite, near the frame, vertex and outline counts bounded; fewer than 3 points has no
+        # area (and 4 numbers would read as a box to pycocotools), so those are dropped
+        return _rle.from_polygons(checks.polygons(seg, w, h, where), h, w)
     raise FormatError(f"{where}: should be polygons (a list) or an RLE dict, "
                       f"got {type(seg).__name__}")
 

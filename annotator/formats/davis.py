@@ -19,6 +19,7 @@ import numpy as np
 
 from annotator.core import rle as _rle
 from annotator.errors import FormatError
+from annotator.formats import checks
 from annotator.formats.base import (
     AtomicFolder,
     Format,
@@ -228,8 +229,8 @@ class DavisFormat(Format):
             frames = [stems[p.stem] for p in pngs]
         elif single_file:
             frames = [0]
-        elif all(p.stem.isdigit() for p in pngs):
-            frames = [int(p.stem) for p in pngs]
+        elif all(p.stem.isdecimal() for p in pngs):
+            frames = [checks.frame_index(int(p.stem), str(p)) for p in pngs]
         else:
             frames = list(range(len(pngs)))
 
@@ -241,9 +242,9 @@ class DavisFormat(Format):
                 size = ids.shape
             expect(ids.shape == size, str(p), f"size {ids.shape[1]}x{ids.shape[0]} differs from the first "
                    f"frame's {size[1]}x{size[0]}")
-            for obj in np.unique(ids).tolist():
-                if obj == 0:
-                    continue
+            objs = [o for o in np.unique(ids).tolist() if o != 0]
+            checks.object_ids(objs, str(p))
+            for obj in objs:
                 pt = tracks.setdefault(obj, PlannedTrack(obj_id=int(obj)))
                 pt.masks[f] = _rle.encode(ids == obj)
         h, w = size

@@ -23,7 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from annotator.core import rle as _rle
+from annotator.core import limits
 from annotator.errors import FormatError
+from annotator.formats import checks
 from annotator.formats.base import (
     AtomicFolder,
     Format,
@@ -130,12 +132,13 @@ class SavFormat(Format):
         masklet = expect_type(doc["masklet"], list, w, "'masklet'")
         ids = expect_type(doc["masklet_id"], list, w, "'masklet_id'")
         expect(all(is_int(i) and int(i) >= 0 for i in ids), w, "'masklet_id' should hold non-negative integers")
-        ids = [int(i) for i in ids]
+        ids = [checks.object_id(int(i) + 1, w, "'masklet_id' + 1") - 1 for i in ids]
         expect(len(set(ids)) == len(ids), w, "'masklet_id' has duplicates")
         n_obj = len(ids)
         stride = stride_opt or doc.get("masklet_stride", SAV_STRIDE)
         expect(is_int(stride) and int(stride) >= 1, w, "'masklet_stride' should be a positive integer")
         stride = int(stride)
+        expect(stride <= limits.max_frames(), w, f"'masklet_stride' {stride:,} is over the frame limit")
 
         def num(key):
             v = doc.get(key)
@@ -152,16 +155,16 @@ class SavFormat(Format):
             h, wd = first["size"]
         expect(is_int(h) and is_int(wd) and h > 0 and wd > 0, w, "video_height/video_width should be positive "
                "whole numbers")
-        h, wd = int(h), int(wd)
+        wd, h = checks.media_size(wd, h, w)
         n_frames = num("video_frame_count")
         if n_frames is None:
             n_frames = max(1, (len(masklet) - 1) * stride + 1)
         expect(is_int(n_frames) and n_frames > 0, w, "'video_frame_count' should be a positive whole number")
-        n_frames = int(n_frames)
+        n_frames = checks.frame_count(n_frames, w, "'video_frame_count'")
         expect((len(masklet) - 1) * stride < n_frames or not masklet, w,
                f"{len(masklet)} annotated frames at stride {stride} do not fit in {n_frames} video frames")
         duration = num("video_duration")
-        fps = n_frames / duration if duration else 0.0
+        fps = checks.fps(n_frames / duration if duration else 0.0, f"{w}: 'video_duration' {duration!r} gives")
         video_id = doc.get("video_id", path.stem.rsplit("_", 1)[0])
         expect(isinstance(video_id, str) and video_id != "", w, "'video_id' should be a non-empty string")
 
@@ -297,16 +300,16 @@ class SavFormat(Format):
         tracks: list[PlannedTrack] = []
         size = None
         all_frames: set[int] = set()
-        for odir in sorted((d for d in vdir.iterdir() if d.is_dir() and d.name.isdigit()), key=lambda d: int(d.name)):
-            mid = int(odir.name)
+        for odir in sorted((d for d in vdir.iterdir() if d.is_dir() and d.name.isdecimal()), key=lambda d: int(d.name)):
+            mid = checks.object_id(int(odir.name) + 1, str(odir), "masklet folder number + 1") - 1
             pt = PlannedTrack(obj_id=mid + 1, attributes={"sav": {"masklet_id": mid}})
             for png in sorted(odir.glob("*.png")):
-                expect(png.stem.isdigit(), str(png), "PNG names should be frame numbers (00000.png)")
+                expect(png.stem.isdecimal(), str(png), "PNG names should be frame numbers (00000.png)")
                 ids = read_png(png)
                 size = size or ids.shape
                 expect(ids.shape == size, str(png), f"size {ids.shape[1]}x{ids.shape[0]} differs from "
                        f"{size[1]}x{size[0]}")
-                f = int(png.stem)
+                f = checks.frame_index(int(png.stem), str(png))
                 all_frames.add(f)
                 if ids.any():
                     pt.masks[f] = _rle.encode(ids > 0)
@@ -459,7 +462,7 @@ def _png_video_dirs(path: Path) -> list[Path]:
     a folder of them."""
     def is_video(d: Path) -> bool:
         subs = [s for s in d.iterdir() if s.is_dir()]
-        return bool(subs) and all(s.name.isdigit() for s in subs) and any(any(s.glob("*.png")) for s in subs)
+        return bool(subs) and all(s.name.isdecimal() for s in subs) and any(any(s.glob("*.png")) for s in subs)
 
     if is_video(path):
         return [path]

@@ -15,7 +15,7 @@ from pathlib import Path
 from annotator import __version__
 from annotator.core import rle as _rle
 from annotator.errors import FormatError
-from annotator.formats import base
+from annotator.formats import base, checks
 from annotator.formats.base import (
     UNCATEGORISED,
     Format,
@@ -147,6 +147,7 @@ class YtvisFormat(Format):
             expect(int(v["id"]) not in videos, where, f"duplicate video id {v['id']}")
             for k in ("width", "height"):
                 expect(is_int(v.get(k)) and int(v[k]) > 0, where, f"'{k}' should be a positive integer")
+            checks.media_size(v["width"], v["height"], where)
             names = expect_type(v.get("file_names"), list, where, "'file_names'")
             expect(len(names) > 0 and all(isinstance(n, str) and n for n in names), where,
                    "'file_names' should be a non-empty list of file names")
@@ -156,6 +157,8 @@ class YtvisFormat(Format):
             n_frames = v.get("num_frames", len(names))
             expect(is_int(n_frames) and int(n_frames) >= len(names), where, "'num_frames' should be an integer "
                    ">= length")
+            checks.frame_count(n_frames, where, "'num_frames'")
+            checks.fps(v.get("fps"), where)
             idx = v.get("frame_indices", list(range(len(names))))
             expect(isinstance(idx, list) and len(idx) == len(names) and all(is_int(f) for f in idx)
                    and len(set(idx)) == len(idx) and all(0 <= int(f) < int(n_frames) for f in idx), where,
@@ -188,7 +191,8 @@ class YtvisFormat(Format):
                    f"{len(segs)} segmentations for a video of {len(idx)} listed frames")
             cat = cats[int(a["category_id"])]
             tid = a.get("track_id")
-            expect(tid is None or (is_int(tid) and int(tid) > 0), where, "'track_id' should be a positive integer")
+            if tid is not None:
+                checks.object_id(tid, where, "'track_id'")
             attrs = dict(a["attributes"]) if isinstance(a.get("attributes"), dict) else {}
             if a.get("iscrowd"):
                 attrs["iscrowd"] = 1

@@ -27,6 +27,7 @@ import numpy as np
 
 from annotator.core import rle as _rle
 from annotator.errors import FormatError
+from annotator.formats import checks
 from annotator.formats.base import (
     AtomicFolder,
     Format,
@@ -62,13 +63,19 @@ def _png_b64(patch: np.ndarray) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _png_from_b64(data: str, where: str) -> np.ndarray:
+def _png_from_b64(data: str, where: str, max_w: int, max_h: int) -> np.ndarray:
     from PIL import Image
 
     try:
         raw = base64.b64decode(data, validate=True)
         with Image.open(io.BytesIO(raw)) as img:
+            # the header's size first: a patch is a crop of the frame, never larger (no bomb)
+            if img.size[0] > max_w or img.size[1] > max_h:
+                raise FormatError(f"{where}: 'mask' is {img.size[0]}x{img.size[1]}, larger than the "
+                                  f"{max_w}x{max_h} image")
             return np.asarray(img.convert("L")) > 0
+    except FormatError:
+        raise
     except Exception as e:
         raise FormatError(f"{where}: 'mask' is not a base64 PNG ({type(e).__name__})") from None
 
@@ -183,7 +190,8 @@ class LabelmeFormat(Format):
                    f"malformed '{EXT_KEY}' entry")
             rel, kind, frame = ext["media"], str(ext.get("media_kind") or "video"), int(ext["frame_index"])
             expect(kind in ("video", "frames"), w, f"unknown media_kind {kind!r}")
-            n_frames, fps = int(ext["num_frames"]), float(ext.get("fps") or 0.0)
+            n_frames = checks.frame_count(ext["num_frames"], w, f"'{EXT_KEY}.num_frames'")
+            fps = checks.fps(ext.get("fps"), w)
         else:
             rel = doc.get("imagePath")
             expect(isinstance(rel, str) and rel != "", w, "'imagePath' should be a non-empty string")
@@ -203,6 +211,7 @@ class LabelmeFormat(Format):
                     wd, h = image_size(media_path)
                 except MediaError as e:
                     raise FormatError(f"{w}: {e}") from None
+            checks.media_size(wd, h, w)
             pi = PlannedItem(path=str(media_path), kind=kind, width=int(wd), height=int(h),
                              num_frames=n_frames, fps=fps)
             attach_or_check(project, pi, media_path, f"{w} ({rel})", require)
@@ -227,29 +236,35 @@ class LabelmeFormat(Format):
                 isinstance(p, (list, tuple)) and len(p) == 2 and all(
                     isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in p)
                 for p in pts), sw, "'points' should be a list of [x, y] numbers")
+            # finite and near the frame: bounds what rasterising a polygon or circle costs
+            checks.coordinates([v for p in pts for v in p], W, H, sw, "'points'")
             gid = s.get("group_id")
-            expect(gid is None or is_int(gid), sw, "'group_id' should be an integer or null")
+            expect(gid is None or (is_int(gid) and abs(int(gid)) <= checks.MAX_OBJECT_ID), sw,
+                   "'group_id' should be an integer or null")
             m = self._shape_mask(stype, pts, s, H, W, sw)
             if m is None:
                 skipped += 1
                 continue
             key = (label.strip(), int(gid)) if gid is not None else (label.strip(), "shape", i)
-            g = groups.setdefault(key, {"mask": np.zeros((H, W), bool), "gid": gid})
-            g["mask"] |= m
+            # one RLE per shape, united at the end: memory follows the outlines, not shapes x frame
+            g = groups.setdefault(key, {"rles": [], "gid": gid})
+            g["rles"].append(_rle.encode(m))
+            del m
         if skipped:
             log.info("%s: %d point/line shapes skipped (no area)", path, skipped)
         for (label, *_), g in groups.items():
-            if not g["mask"].any():
+            r = _rle.union(g["rles"])
+            if _rle.is_empty(r):
                 continue
             obj = int(g["gid"]) if g["gid"] is not None and int(g["gid"]) > 0 else None
             existing = next((t for t in pi.tracks if ext is not None and t.category == label and
                              t.obj_id == obj and obj is not None), None)
             if existing is not None:  # the same object on another frame of this video
                 expect(frame not in existing.masks, w, f"object {label}/{obj} appears twice on frame {frame}")
-                existing.masks[frame] = _rle.encode(g["mask"])
+                existing.masks[frame] = r
                 continue
             pt = PlannedTrack(category=label, obj_id=obj)
-            pt.masks[frame] = _rle.encode(g["mask"])
+            pt.masks[frame] = r
             pi.tracks.append(pt)
             plan.want_category(label)
 
@@ -276,7 +291,7 @@ class LabelmeFormat(Format):
         if stype == "mask":
             expect(len(pts) == 2, where, "a mask shape needs exactly 2 points (its box corners)")
             expect(isinstance(s.get("mask"), str), where, "a mask shape needs a base64 'mask'")
-            patch = _png_from_b64(s["mask"], where)
+            patch = _png_from_b64(s["mask"], where, W, H)
             x0, y0 = int(math.floor(min(pts[0][0], pts[1][0]))), int(math.floor(min(pts[0][1], pts[1][1])))
             full = np.zeros((H, W), bool)
             ys, xs = max(0, y0), max(0, x0)
