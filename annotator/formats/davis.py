@@ -32,6 +32,8 @@ from annotator.formats.base import (
     select_items,
 )
 from annotator.formats.export_paths import NameSet, inside, safe_name
+from annotator.formats.frame_choice import ABSENT_OPTION, CHOICES, listed_frames
+from annotator.formats.summary import Summary
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +121,7 @@ class DavisFormat(Format):
     description = "DAVIS indexed palette PNGs, one per frame (object id = palette index)"
     extensions = ()
     export_options = {
-        "frames": "all (default: a PNG for every frame, empty ones included) or annotated "
-                  "(only frames with a mask)",
+        "frames": ABSENT_OPTION[1] + "; an empty PNG says 'no object here'",
     }
     import_options = {
         "media": "the video file / frame folder / image the annotations belong to (single sequence only; "
@@ -131,7 +132,8 @@ class DavisFormat(Format):
     def export(self, project, out, item_ids=None, **opts) -> None:
         out = Path(out)
         o = Options(self.name, str(out), opts, self.export_options)
-        which = o.choice("frames", "all", ("all", "annotated"))
+        rule = o.choice("frames", "annotated", CHOICES)
+        summary = Summary()
         items = select_items(project, item_ids, str(out))
         if not items:
             raise FormatError(f"{out}: nothing to export")
@@ -152,9 +154,11 @@ class DavisFormat(Format):
             for it in items:
                 tracks = project.tracks(it.id)
                 per_frame: dict[int, dict[int, dict]] = {}
+                by_track: dict[int, dict] = {}
                 for t in tracks:
                     for m in project.masks(track_id=t.id):
                         per_frame.setdefault(m.frame, {})[t.obj_id] = m.rle
+                        by_track.setdefault(t.id, {})[m.frame] = m
                 if it.kind == "image":
                     labels = label_map({o: _rle.decode(r) for o, r in per_frame.get(0, {}).items()},
                                        it.height, it.width)
@@ -163,12 +167,18 @@ class DavisFormat(Format):
                 folder = inside(tmp, seq_names[it.id])
                 folder.mkdir(parents=True, exist_ok=True)
                 names = frame_names(it)
-                frames = range(it.num_frames) if which == "all" else sorted(per_frame)
+                frames = listed_frames(project, it, tracks, by_track, rule, summary)
                 for f in frames:
-                    labels = label_map({o: _rle.decode(r) for o, r in per_frame.get(f, {}).items()},
-                                       it.height, it.width)
+                    objs = {o: _rle.decode(r) for o, r in per_frame.get(f, {}).items()}
+                    labels = label_map(objs, it.height, it.width)
+                    if sum(int(m.sum()) for m in objs.values()) > int(np.count_nonzero(labels)):
+                        summary.note("frames where overlapping objects were flattened (lowest id wins)",
+                                     f"{it.name} frame {f}")
                     stem = safe_name(Path(names[f]).stem, f"{f:05d}") if names else f"{f:05d}"
                     write_png(inside(folder, f"{stem}.png"), labels)
+                n_png = sum(1 for _ in folder.iterdir())
+                summary.fact(f"{it.name}: {n_png} PNGs")
+        return summary
 
     # ------------------------------------------------------------------------------ import
     def load(self, project, path, **opts):

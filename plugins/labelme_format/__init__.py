@@ -41,11 +41,13 @@ from annotator.formats.base import (
     frame_names,
     is_int,
     read_json,
-    relative_or_absolute,
     select_items,
 )
 from annotator.formats.coco import attach_or_check
-from annotator.formats.export_paths import NameSet, inside, safe_name
+from annotator.formats.export_paths import NameSet, inside
+from annotator.formats.frame_choice import ABSENT_OPTION, CHOICES, listed_frames
+from annotator.formats.frame_files import FRAME_OPTIONS, FrameFiles, frame_stem, media_hint
+from annotator.formats.summary import Summary
 from annotator.formats.polygons import mask_to_polygons
 
 log = logging.getLogger(__name__)
@@ -79,8 +81,12 @@ class LabelmeFormat(Format):
     # A folder both ways (one JSON per image); an import may also name a single .json file.
     extensions = ()
     export_options = {
-        "shapes": "polygon (default: pixel-edge polygons, holes are lost) or mask (labelme mask shapes, exact)",
+        "shapes": "polygon (default: pixel-centre polygons that labelme fills back to the same pixels; holes are "
+                  "lost) or mask (labelme mask shapes, exact)",
         "tolerance": "polygon simplification in pixels; 0 (default) keeps pixel-exact outlines",
+        "frames": ABSENT_OPTION[1],
+        "uncategorised": "label for objects without a category (default 'object') or skip; counted in the summary",
+        **{k: v for k, v in FRAME_OPTIONS.items() if k != "image_root"},  # imagePath is beside its JSON
     }
     import_options = {
         "require_media": "true (default): refuse JSON files whose image is not on disk; false: import them as "
@@ -88,57 +94,78 @@ class LabelmeFormat(Format):
     }
 
     # ------------------------------------------------------------------------------ export
-    def export(self, project, out, item_ids=None, **opts) -> None:
+    def export(self, project, out, item_ids=None, **opts) -> Summary:
+        """<out>/<image>.json beside <out>/<image>.<ext>, and <out>/<video>/<frame>.json beside
+        <out>/<video>/<frame>.jpg: imagePath is the image's name, next to its JSON, as labelme
+        opens it. Frames listed: formats/frame_choice.py."""
         out = Path(out)
         o = Options(self.name, str(out), opts, self.export_options)
         shapes_mode = o.choice("shapes", "polygon", ("polygon", "mask"))
         tol = o.float("tolerance", 0.0, minimum=0.0)
+        rule = o.choice("frames", "annotated", CHOICES)
+        uncat = (o.str("uncategorised") or "object").strip() or "object"
         if out.suffix.lower() == ".json":
             raise FormatError(f"{out}: labelme writes one JSON per image; give a folder")
+        summary = Summary()
+        files = FrameFiles(str(out), o, out, out)
         items = select_items(project, item_ids, str(out))
         cats = {c.id: c.name for c in project.categories()}
+        loose = [t for it in items for t in project.tracks(it.id) if t.category_id is None]
+        if loose:
+            what = ("objects without a category left out (uncategorised=skip)" if uncat.lower() == "skip"
+                    else f"objects without a category exported with label '{uncat}'")
+            summary.note(what, f"item {loose[0].item_id} object {loose[0].obj_id}", n=len(loose))
         docs: list[tuple[str, dict]] = []
         used = NameSet()
         for it in items:
             by_frame: dict[int, list] = {}
-            for t in project.tracks(it.id):
+            by_track: dict[int, dict] = {}
+            tracks = project.tracks(it.id)
+            for t in tracks:
+                if t.category_id is None and uncat.lower() == "skip":
+                    continue
                 for m in project.masks(track_id=t.id):
                     by_frame.setdefault(m.frame, []).append((t, m))
+                    by_track.setdefault(t.id, {})[m.frame] = m
             stem = Path(it.name).stem if it.kind != "frames" else Path(it.name).name
-            stem = used.take(stem, f"item{it.id}", ".json" if it.kind == "image" else "")
             if it.kind == "image":
                 if not by_frame:
                     continue
-                rel = f"{stem}.json"
-                doc = self._doc(relative_or_absolute(it.abspath, out), it, by_frame.get(0, []), cats,
-                                shapes_mode, tol)
-                docs.append((rel, doc))
+                stem = used.take(stem, f"item{it.id}", ".json")
+                image = files.ref(it, 0, (stem,), ref_root=out)
+                docs.append((f"{stem}.json", self._doc(image, it, by_frame.get(0, []), cats, shapes_mode, tol,
+                                                       uncat, summary)))
                 continue
+            frames = listed_frames(project, it, tracks, by_track, rule, summary)
+            if not frames:
+                continue
+            stem = used.take(stem, f"item{it.id}")
             names = frame_names(it)
-            for f in sorted(by_frame):
-                fstem = safe_name(Path(names[f]).stem, f"{f:05d}") if names else f"{f:05d}"
-                rel = f"{stem}/{fstem}.json"
-                if names:
-                    image = relative_or_absolute(Path(it.abspath) / names[f], out / stem)
-                else:
-                    image = f"{fstem}.jpg"  # frames of a video file are not on disk as images
-                doc = self._doc(image, it, by_frame[f], cats, shapes_mode, tol)
-                doc[EXT_KEY] = {"media": relative_or_absolute(it.abspath, out / stem), "media_kind": it.kind,
+            for f in frames:
+                fstem = frame_stem(it, f, names)
+                image = files.ref(it, f, (stem, fstem), names, ref_root=out / stem)
+                doc = self._doc(image, it, by_frame.get(f, []), cats, shapes_mode, tol, uncat, summary)
+                doc[EXT_KEY] = {"media": media_hint(it, out / stem), "media_kind": it.kind,
                                 "num_frames": it.num_frames, "fps": it.fps, "frame_index": f}
-                docs.append((rel, doc))
+                docs.append((f"{stem}/{fstem}.json", doc))
         if not docs:
             raise FormatError(f"{out}: no annotated images or frames in the selection")
         with AtomicFolder(out) as tmp:
+            files.write(tmp, summary)
+            files.note(summary)
             for rel, doc in docs:
                 atomic_write_json(inside(tmp, *rel.split("/")), doc, indent=2)
+        summary.fact(f"{len(docs)} labelme JSON files")
+        return summary
 
-    def _doc(self, image_path: str, item, pairs, cats, mode: str, tol: float) -> dict:
+    def _doc(self, image_path: str, item, pairs, cats, mode: str, tol: float, uncat: str = "object",
+             summary=None) -> dict:
         shapes = []
         for t, m in sorted(pairs, key=lambda tm: tm[0].obj_id):
             mask = m.mask()
             if not mask.any():
                 continue
-            label = cats.get(t.category_id, "object")
+            label = cats.get(t.category_id, uncat)
             common = {"label": label, "group_id": t.obj_id, "description": "", "flags": {}}
             if mode == "mask":
                 ys, xs = np.nonzero(mask)

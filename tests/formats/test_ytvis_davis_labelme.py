@@ -17,7 +17,7 @@ YTVIS, DAVIS, LABELME = get_format("ytvis"), get_format("davis"), get_format("la
 def test_ytvis_layout_and_roundtrip(tmp_path):
     src = sample_project(tmp_path)
     out = tmp_path / "ytvis.json"
-    YTVIS.export(src, out)
+    YTVIS.export(src, out, frames="all")  # explicit: unannotated frames are written as absent
     doc = json.loads(out.read_text())
     [v] = doc["videos"]
     assert v["length"] == 12 == len(v["file_names"]) and v["file_names"][3] == "clip/00003.jpg"
@@ -49,7 +49,7 @@ def test_ytvis_layout_and_roundtrip(tmp_path):
 def test_ytvis_malformed(tmp_path, mutate, pattern):
     src = sample_project(tmp_path)
     out = tmp_path / "y.json"
-    YTVIS.export(src, out)
+    YTVIS.export(src, out, frames="all")
     d = json.loads(out.read_text())
     mutate(d)
     out.write_text(json.dumps(d))
@@ -86,8 +86,13 @@ def test_davis_roundtrip_overlap_rule_and_palette(tmp_path):
     # make the two video objects overlap on frame 4: the lower id must win in the PNG
     [a, b] = src.tracks(2)
     src.set_mask(b.id, 4, blob(32, 40, 0, 0, 32, 40))
+    safe = DAVIS.export(src, tmp_path / "safe")
+    # default: only annotated frames; an empty PNG would tell a trainer "no object here"
+    assert sorted(int(p.stem) for p in (tmp_path / "safe" / "clip").glob("*.png")) == [0, 2, 4, 6, 8, 10]
+    assert safe.count("frames where overlapping objects were flattened (lowest id wins)") == 1
     out = tmp_path / "out"
-    DAVIS.export(src, out)
+    summary = DAVIS.export(src, out, frames="all")
+    assert summary.count("unannotated frames written as 'absent' (frames=all)") == 6
     assert sorted(x.name for x in out.iterdir()) == ["clip", "photo.png"]
     assert len(list((out / "clip").glob("*.png"))) == 12  # every frame, empty ones included
     ids = read_png(out / "clip" / "00004.png")
@@ -138,7 +143,7 @@ def test_labelme_roundtrip(tmp_path, shapes):
     assert files == ["clip/00000.json", "clip/00002.json", "clip/00004.json", "clip/00006.json",
                      "clip/00008.json", "clip/00010.json", "photo.json"]
     doc = json.loads((out / "photo.json").read_text())
-    assert doc["imagePath"] == "../media/photo.jpg" and doc["imageData"] is None
+    assert doc["imagePath"] == "photo.jpg" and doc["imageData"] is None  # beside its JSON
     assert (doc["imageHeight"], doc["imageWidth"]) == (48, 64)
     assert {s["shape_type"] for s in doc["shapes"]} == {shapes}
     if shapes == "polygon":  # the two-part object is two polygons sharing a group id
