@@ -164,10 +164,13 @@ class DavisFormat(Format):
                                        it.height, it.width)
                     write_png(inside(tmp, f"{seq_names[it.id]}.png"), labels)
                     continue
+                frames = listed_frames(project, it, tracks, by_track, rule, summary)
+                if not frames:
+                    summary.note("videos with no annotated frame skipped", it.name)
+                    continue
                 folder = inside(tmp, seq_names[it.id])
                 folder.mkdir(parents=True, exist_ok=True)
                 names = frame_names(it)
-                frames = listed_frames(project, it, tracks, by_track, rule, summary)
                 for f in frames:
                     objs = {o: _rle.decode(r) for o, r in per_frame.get(f, {}).items()}
                     labels = label_map(objs, it.height, it.width)
@@ -196,8 +199,12 @@ class DavisFormat(Format):
             top = sorted(path.glob("*.png"))
             if subs:  # a folder of sequences (as we export): loose PNGs beside them are images
                 seqs = subs + [(path, [p], True) for p in top]
-            else:     # one sequence folder
-                seqs = [(path, top, False)] if top else []
+            elif top and (media is not None or all(p.stem.isdigit() for p in top)
+                          or (path.parent / "JPEGImages" / path.name).is_dir()
+                          or "Annotations" in path.parts):
+                seqs = [(path, top, False)]  # one sequence folder
+            else:     # loose PNGs not named as frames: each one an image (as we export images)
+                seqs = [(path, [p], True) for p in top]
         if not seqs:
             raise FormatError(f"{path}: no PNG annotations found")
         if media is not None and len(seqs) > 1:

@@ -91,6 +91,8 @@ class FrameFiles:
         copy = existing is not None and _copyable(existing, item)
         if copy:
             ext = existing.suffix.lower().lstrip(".") or ext
+        elif item.kind == "image" and existing is None:  # not on disk: name the copy it would be
+            ext = Path(str(item.path)).suffix.lower().lstrip(".") or ext
         parts = (*rel[:-1], f"{rel[-1]}.{ext}")
         target = inside(self.images_dir, *parts)
         ref = portable_ref(target, root)

@@ -1,18 +1,24 @@
 """labelme JSON, shipped as a plugin to prove the plugin mechanism (see
 annotator/formats/registry.py): this folder is discovered like any third-party plugin.
 
-Export: one labelme JSON per image (`<out>/<image stem>.json`) and per annotated video frame
-(`<out>/<video>/<frame>.json`). Each object becomes polygon shapes sharing its `group_id`
-(labelme unions shapes with the same label and group_id into one instance); polygons follow
-pixel edges, so they rasterise back to the same pixels unless the mask has holes. With
-shapes=mask each object is one labelme `mask` shape instead (exact, holes included).
-Video frames carry an extra top-level `annotator` key (labelme keeps unknown keys) so they
-import back onto their video.
+Pixel rule: labelme (and PIL, cv2.fillPoly) takes a vertex (x, y) as the CENTRE of pixel x, y
+and fills a polygon together with its outline. Export writes outlines through boundary-pixel
+centres (formats/polygons.mask_to_centre_polygons), so labelme's own rasteriser gives back our
+pixels exactly (holes are filled; shapes=mask keeps them). Import draws every shape the way
+labelme's shape_to_mask does: polygon and oriented_rectangle filled with their outline,
+rectangle from its sorted corners, circle of radius |rim - centre|, line and linestrip
+line_width (10) pixels wide, point a disc of radius point_size (5), mask shapes placed at their
+rounded first point. Unknown shape types are skipped; every skipped or converted shape is
+counted in the summary with the first few named.
+
+Export: one labelme JSON per image (`<out>/<image stem>.json`) and per listed video frame
+(`<out>/<video>/<frame>.json`), each beside its image (written when it is not on disk there).
+Each object becomes polygon shapes sharing its `group_id` (labelme unions shapes with the same
+label and group_id into one instance). Video frames carry an extra top-level `annotator` key
+(labelme keeps unknown keys) so they import back onto their video.
 
 Import: a JSON file or a folder of them. Images must be on disk unless require_media=false
-(then they become missing media items, to relink later). Polygon, rectangle, circle and mask
-shapes are read (point/line shapes carry no area and are skipped). Polygons are rasterised with pycocotools (pixel (x, y) covers [x, x+1) x [y, y+1));
-labelme itself draws with PIL, which differs by at most one pixel along the outline.
+(then they become missing media items, to relink later).
 """
 from __future__ import annotations
 
@@ -48,12 +54,13 @@ from annotator.formats.export_paths import NameSet, inside
 from annotator.formats.frame_choice import ABSENT_OPTION, CHOICES, listed_frames
 from annotator.formats.frame_files import FRAME_OPTIONS, FrameFiles, frame_stem, media_hint
 from annotator.formats.summary import Summary
-from annotator.formats.polygons import mask_to_polygons
+from annotator.formats.polygons import has_holes, mask_to_centre_polygons
 
 log = logging.getLogger(__name__)
 
 LABELME_VERSION = "5.5.0"
 EXT_KEY = "annotator"
+THIN_SHAPES = ("line", "linestrip", "point")
 
 
 def _png_b64(patch: np.ndarray) -> str:
@@ -91,6 +98,10 @@ class LabelmeFormat(Format):
     import_options = {
         "require_media": "true (default): refuse JSON files whose image is not on disk; false: import them as "
                          "missing media (relink later)",
+        "thin_shapes": "draw (default: line, linestrip and point shapes become masks as labelme draws them) or "
+                       "skip; counted in the summary either way",
+        "line_width": "pixel width of line/linestrip shapes (labelme's default 10)",
+        "point_size": "radius of point shapes (labelme's default 5)",
     }
 
     # ------------------------------------------------------------------------------ export
@@ -173,7 +184,10 @@ class LabelmeFormat(Format):
                 shapes.append({**common, "shape_type": "mask", "points": [[x0, y0], [x1, y1]],
                                "mask": _png_b64(mask[y0:y1 + 1, x0:x1 + 1])})
             else:
-                for poly in mask_to_polygons(mask, tol):
+                if has_holes(mask) and summary is not None:
+                    summary.note("masks whose holes polygons cannot hold (filled; shapes=mask keeps them)",
+                                 f"{item.name} object {t.obj_id}")
+                for poly in mask_to_centre_polygons(mask, tol):
                     pts = [[poly[i], poly[i + 1]] for i in range(0, len(poly), 2)]
                     shapes.append({**common, "shape_type": "polygon", "points": pts, "mask": None})
         return {"version": LABELME_VERSION, "flags": {}, "shapes": shapes, "imagePath": image_path,
@@ -184,6 +198,8 @@ class LabelmeFormat(Format):
         path = Path(path)
         o = Options(self.name, str(path), opts, self.import_options)
         require = o.bool("require_media", True)
+        draw_opts = {"thin": o.choice("thin_shapes", "draw", ("draw", "skip")),
+                     "line_width": o.int("line_width", 10, minimum=1), "point_size": o.int("point_size", 5, minimum=0)}
         if not path.exists():
             raise FormatError(f"{path}: not found")
         files = sorted(path.rglob("*.json")) if path.is_dir() else [path]
@@ -192,10 +208,10 @@ class LabelmeFormat(Format):
         plan = ImportPlan(path)
         items: dict[str, PlannedItem] = {}
         for f in files:
-            self._plan_file(project, f, plan, items, require)
+            self._plan_file(project, f, plan, items, require, draw_opts)
         return apply_plan(project, plan, f"Import labelme {path.name}")
 
-    def _plan_file(self, project, path: Path, plan: ImportPlan, items: dict, require: bool) -> None:
+    def _plan_file(self, project, path: Path, plan: ImportPlan, items: dict, require: bool, draw_opts: dict) -> None:
         w = str(path)
         doc = read_json(path)
         expect_type(doc, dict, w, "the top level")
@@ -241,7 +257,6 @@ class LabelmeFormat(Format):
         H, W = pi.height, pi.width
 
         groups: dict[tuple, dict] = {}
-        skipped = 0
         for i, s in enumerate(shapes):
             sw = f"{w}: shapes[{i}]"
             expect_type(s, dict, sw, "a shape")
@@ -256,15 +271,20 @@ class LabelmeFormat(Format):
                 for p in pts), sw, "'points' should be a list of [x, y] numbers")
             gid = s.get("group_id")
             expect(gid is None or is_int(gid), sw, "'group_id' should be an integer or null")
-            m = self._shape_mask(stype, pts, s, H, W, sw)
-            if m is None:
-                skipped += 1
+            if stype in THIN_SHAPES and draw_opts["thin"] == "skip":
+                plan.summary.note(f"labelme {stype} shapes skipped (thin_shapes=skip)", f"{path.name} shapes[{i}]")
                 continue
+            m = self._shape_mask(stype, pts, s, H, W, sw, draw_opts)
+            if m is None:
+                plan.summary.note(f"labelme shapes of unknown type {stype!r} skipped", f"{path.name} shapes[{i}]")
+                continue
+            if stype in THIN_SHAPES:
+                plan.summary.note(f"labelme {stype} shapes drawn as masks the way labelme does "
+                                  f"({'radius ' + str(draw_opts['point_size']) if stype == 'point' else str(draw_opts['line_width']) + ' px wide'})",
+                                  f"{path.name} shapes[{i}]")
             key = (label.strip(), int(gid)) if gid is not None else (label.strip(), "shape", i)
             g = groups.setdefault(key, {"mask": np.zeros((H, W), bool), "gid": gid})
             g["mask"] |= m
-        if skipped:
-            log.info("%s: %d point/line shapes skipped (no area)", path, skipped)
         for (label, *_), g in groups.items():
             if not g["mask"].any():
                 continue
@@ -281,37 +301,46 @@ class LabelmeFormat(Format):
             plan.want_category(label)
 
     @staticmethod
-    def _shape_mask(stype: str, pts, s: dict, H: int, W: int, where: str) -> np.ndarray | None:
-        if stype == "polygon":
-            expect(len(pts) >= 3, where, "a polygon needs at least 3 points")
-            flat = [float(v) for p in pts for v in p]
-            return _rle.decode(_rle.from_polygons([flat], H, W))
-        if stype == "rectangle":
-            expect(len(pts) == 2, where, "a rectangle needs exactly 2 points")
-            (x1, y1), (x2, y2) = pts
-            x1, x2 = sorted((float(x1), float(x2)))
-            y1, y2 = sorted((float(y1), float(y2)))
-            return _rle.decode(_rle.from_polygons([[x1, y1, x2, y1, x2, y2, x1, y2]], H, W))
-        if stype == "circle":
-            expect(len(pts) == 2, where, "a circle needs exactly 2 points (centre, point on the rim)")
-            (cx, cy), (px, py) = pts
-            r = math.hypot(px - cx, py - cy)
-            n = max(16, int(2 * math.pi * r))  # about one vertex per pixel of circumference
-            ring = [v for k in range(n) for v in (cx + r * math.cos(2 * math.pi * k / n),
-                                                  cy + r * math.sin(2 * math.pi * k / n))]
-            return _rle.decode(_rle.from_polygons([ring], H, W))
+    def _shape_mask(stype: str, pts, s: dict, H: int, W: int, where: str, draw_opts: dict) -> np.ndarray | None:
+        """The shape's pixels as labelme draws them (module docstring); None: not a shape we draw."""
+        from PIL import Image, ImageDraw
+
         if stype == "mask":
             expect(len(pts) == 2, where, "a mask shape needs exactly 2 points (its box corners)")
             expect(isinstance(s.get("mask"), str), where, "a mask shape needs a base64 'mask'")
             patch = _png_from_b64(s["mask"], where)
-            x0, y0 = int(math.floor(min(pts[0][0], pts[1][0]))), int(math.floor(min(pts[0][1], pts[1][1])))
+            x0, y0 = (int(round(float(v))) for v in pts[0])  # labelme: the first point, rounded
             full = np.zeros((H, W), bool)
             ys, xs = max(0, y0), max(0, x0)
             ye, xe = min(H, y0 + patch.shape[0]), min(W, x0 + patch.shape[1])
             if ye > ys and xe > xs:
                 full[ys:ye, xs:xe] = patch[ys - y0:ye - y0, xs - x0:xe - x0]
             return full
-        return None  # point, line, linestrip, points: no area
+        need = {"polygon": (3, None), "oriented_rectangle": (4, 4), "rectangle": (2, 2), "circle": (2, 2),
+                "line": (2, 2), "linestrip": (2, None), "point": (1, 1)}
+        if stype not in need:
+            return None
+        lo, hi = need[stype]
+        expect(len(pts) >= lo and (hi is None or len(pts) <= hi), where,
+               f"a {stype} needs {lo if lo == hi else f'at least {lo}'} point{'s' if lo > 1 else ''}, "
+               f"got {len(pts)}")
+        xy = [(float(x), float(y)) for x, y in pts]
+        img = Image.new("L", (W, H), 0)
+        d = ImageDraw.Draw(img)
+        if stype in ("polygon", "oriented_rectangle"):
+            d.polygon(xy, outline=1, fill=1)
+        elif stype == "rectangle":
+            (x0, y0), (x1, y1) = xy
+            d.rectangle(((min(x0, x1), min(y0, y1)), (max(x0, x1), max(y0, y1))), outline=1, fill=1)
+        elif stype in ("circle", "point"):
+            (cx, cy) = xy[0]
+            r = math.hypot(xy[1][0] - cx, xy[1][1] - cy) if stype == "circle" else draw_opts["point_size"]
+            d.ellipse(((cx - r, cy - r), (cx + r, cy + r)), outline=1, fill=1)
+        elif stype == "line":
+            d.line(xy, fill=1, width=draw_opts["line_width"])
+        else:  # linestrip: rounded joints, as labelme draws it
+            d.line(xy, fill=1, width=draw_opts["line_width"], joint="curve")
+        return np.asarray(img, bool)
 
 
 FORMAT = LabelmeFormat()

@@ -155,26 +155,6 @@ def test_labelme_roundtrip(tmp_path, shapes):
     assert {i.kind for i in dst.items()} == {"image", "frames"}
 
 
-def test_labelme_reads_rectangles_circles_and_skips_points(tmp_path):
-    doc = {"version": "5.5.0", "flags": {}, "imagePath": "x.png", "imageData": None,
-           "imageHeight": 20, "imageWidth": 30,
-           "shapes": [{"label": "box", "points": [[12, 2], [2, 8]], "shape_type": "rectangle", "group_id": None},
-                      {"label": "disc", "points": [[20, 10], [24, 10]], "shape_type": "circle"},
-                      {"label": "pt", "points": [[1, 1]], "shape_type": "point"}]}
-    f = tmp_path / "x.json"
-    f.write_text(json.dumps(doc))
-    p = Project.create(tmp_path / "p.annotator")
-    with pytest.raises(FormatError, match="x.json .x.png.: media file .*x.png does not exist"):
-        LABELME.load(p, f)
-    LABELME.load(p, f, require_media=False)
-    [item] = p.items()
-    assert not item.exists and (item.width, item.height) == (30, 20)
-    m = {p.category(t.category_id).name: p.mask(t.id, 0).mask() for t in p.tracks(item.id)}
-    assert set(m) == {"box", "disc"}
-    assert np.array_equal(m["box"], blob(20, 30, 2, 2, 8, 12))
-    assert abs(int(m["disc"].sum()) - np.pi * 16) < 8
-
-
 @pytest.mark.parametrize("mutate,pattern", [
     (lambda d: d.update(shapes={}), "'shapes' should be list"),
     (lambda d: d["shapes"][0].update(points=[[1, 2], [3, 4]]), "at least 3 points"),
