@@ -148,9 +148,41 @@ def cmd_export(args) -> int:
             bad = [i for i in args.item if i not in known]
             if bad:
                 raise ProjectError(f"{args.project}: no media item {bad[0]}")
-        fmt.export(p, Path(args.output), item_ids=args.item, **_parse_options(args.option))
+        from annotator.formats.frame_files import progress_hook
+
+        token = progress_hook.set(_progress_printer())
+        try:
+            summary = fmt.export(p, Path(args.output), item_ids=args.item, **_parse_options(args.option))
+        finally:
+            progress_hook.reset(token)
     print(f"exported {args.format} to {args.output}")
+    _print_summary(summary)
     return 0
+
+
+def _progress_printer():
+    """Progress of long exports on stderr: one updating line on a terminal, a line per 10% else."""
+    import sys
+
+    tty = sys.stderr.isatty()
+    last = [-1]
+
+    def report(done: int, total: int, what: str) -> None:
+        pct = 100 * done // max(1, total)
+        if tty:
+            sys.stderr.write(f"\r  {what}: {done}/{total} ({pct}%)" + ("\n" if done == total else ""))
+            sys.stderr.flush()
+        elif pct // 10 != last[0] // 10 or done == total:
+            print(f"  {what}: {done}/{total}", file=sys.stderr)
+        last[0] = pct
+
+    return report
+
+
+def _print_summary(summary) -> None:
+    lines = summary.lines() if summary is not None and hasattr(summary, "lines") else []
+    for line in lines:
+        print(f"  {line}")
 
 
 def cmd_import(args) -> int:
@@ -161,10 +193,11 @@ def cmd_import(args) -> int:
         raise FormatError(f"{args.file}: file not found")
     with Project.open(args.project) as p:
         before = p.counts()
-        fmt.load(p, Path(args.file), **_parse_options(args.option))
+        result = fmt.load(p, Path(args.file), **_parse_options(args.option))
         after = p.counts()
     print(f"imported {args.file}: +{after['items'] - before['items']} items, "
           f"+{after['tracks'] - before['tracks']} objects, +{after['masks'] - before['masks']} masks")
+    _print_summary(getattr(result, "summary", None))
     return 0
 
 

@@ -23,6 +23,7 @@ from annotator.core.rle import counts_total as _rle_total
 from annotator.core.outputs import apply_umask, check_output
 from annotator.errors import FormatError, ProjectError
 from annotator.formats import checks
+from annotator.formats.summary import Summary
 
 log = logging.getLogger(__name__)
 
@@ -300,6 +301,7 @@ class ImportPlan:
     # name -> (supercategory, color or None), in first-seen order
     categories: dict[str, tuple[str, tuple | None]] = field(default_factory=dict)
     items: list[PlannedItem] = field(default_factory=list)
+    summary: Summary = field(default_factory=Summary)     # skipped/converted things, counted
 
     def want_category(self, name: str, supercategory: str = "", color=None) -> None:
         if name not in self.categories:
@@ -311,6 +313,7 @@ class ImportResult:
     item_ids: list[int]
     tracks: int
     masks: int
+    summary: Summary = field(default_factory=Summary)   # what was skipped or converted
 
 
 def find_item(project, path: Path | str | None = None, name: str | None = None,
@@ -376,7 +379,7 @@ def apply_plan(project, plan: ImportPlan, label: str, source: str = "imported") 
             raise FormatError(str(e)) from None
         why = str(e) if isinstance(e, ProjectError) else f"{type(e).__name__}: {e}"
         raise FormatError(f"{plan.source}: import failed and was undone ({why})") from e
-    return ImportResult(ids, n_tracks, n_masks)
+    return ImportResult(ids, n_tracks, n_masks, plan.summary)
 
 
 # ----------------------------------------------------------------------------- export helpers
@@ -397,25 +400,44 @@ def select_items(project, item_ids, where: str, kinds: tuple[str, ...] | None = 
 UNCATEGORISED = "uncategorised"
 
 
-def category_table(project) -> tuple[list[dict], dict[int | None, int]]:
+UNCAT_OPTION = ("objects without a category: a class name to export them as (default 'object', flagged so our "
+                "own import leaves them uncategorised) or skip (leave them out); counted in the summary")
+
+
+def category_table(project, uncategorised: str | None = None,
+                   summary=None) -> tuple[list[dict], dict[int | None, int]]:
     """COCO-style categories, plus a map from track category_id (None allowed) to output id.
 
-    Tracks without a category get an extra "object" category so that every annotation has a
-    valid category_id (COCOeval silently skips annotations with unknown ones)."""
+    Tracks without a category get an extra class (default "object") so that every annotation
+    has a valid category_id (COCOeval silently skips annotations with unknown ones), or with
+    uncategorised=skip none: None is then absent from the map and the caller leaves them out."""
     cats = [{"id": c.id, "name": c.name, "supercategory": c.supercategory or "", "color": list(c.color)}
             for c in project.categories()]
     mapping: dict[int | None, int] = {c["id"]: c["id"] for c in cats}
-    uncategorised = any(t.category_id is None for t in project.tracks())
-    if uncategorised:
-        names = {c["name"] for c in cats}
-        name = "object"
-        while name in names:
-            name = "_" + name
-        new_id = max([c["id"] for c in cats] + [0]) + 1
-        # flagged so that importing our own file gives those objects no category again
-        cats.append({"id": new_id, "name": name, "supercategory": "", "color": [128, 128, 128],
-                     UNCATEGORISED: True})
-        mapping[None] = new_id
+    loose = [t for t in project.tracks() if t.category_id is None]
+    choice = (uncategorised or "object").strip() or "object"
+    if loose and choice.lower() == "skip":
+        if summary is not None:
+            summary.note("objects without a category left out (uncategorised=skip)",
+                         f"item {loose[0].item_id} object {loose[0].obj_id}", n=len(loose))
+    elif loose:
+        existing = next((c for c in cats if c["name"] == choice), None)
+        if existing is not None and uncategorised:  # asked for a class the project has: join it
+            mapping[None] = existing["id"]
+        else:
+            names = {c["name"] for c in cats}
+            name = choice
+            while name in names:
+                name = "_" + name
+            new_id = max([c["id"] for c in cats] + [0]) + 1
+            # flagged so that importing our own file gives those objects no category again
+            cats.append({"id": new_id, "name": name, "supercategory": "", "color": [128, 128, 128],
+                         UNCATEGORISED: True})
+            mapping[None] = new_id
+            choice = name
+        if summary is not None:
+            summary.note(f"objects without a category exported as class '{choice}'",
+                         f"item {loose[0].item_id} object {loose[0].obj_id}", n=len(loose))
     return cats, mapping
 
 

@@ -22,6 +22,7 @@ from annotator.core import rle as _rle
 from annotator.errors import FormatError
 from annotator.formats import base, checks
 from annotator.formats.base import (
+    UNCAT_OPTION,
     UNCATEGORISED,
     Format,
     ImportPlan,
@@ -37,18 +38,14 @@ from annotator.formats.base import (
     find_item,
     is_int,
     read_json,
-    relative_or_absolute,
     select_items,
 )
-from annotator.formats.polygons import mask_to_polygons
-
-
-def frame_file_name(item, frame: int, names: list[str] | None) -> str:
-    """A stable per-frame name for video frames (the real file name for frame folders)."""
-    if names is not None:
-        return f"{Path(item.path).as_posix()}/{names[frame]}"
-    stem = Path(item.path).stem if item.kind == "video" else Path(item.path).name
-    return f"{stem}/{frame:05d}.jpg"
+from annotator.formats.base import AtomicFolder
+from annotator.formats.export_paths import NameSet
+from annotator.formats.frame_choice import ABSENT_OPTION, CHOICES, listed_frames
+from annotator.formats.frame_files import FRAME_OPTIONS, FrameFiles, frame_stem, media_hint
+from annotator.formats.polygons import has_holes, mask_to_polygons
+from annotator.formats.summary import Summary
 
 
 def segmentation_of(r: dict, mode: str, tolerance: float):
@@ -67,6 +64,9 @@ class CocoFormat(Format):
                      "(holes are lost in polygon mode)",
         "empty_images": "true (default): list image items that have no masks too",
         "indent": "JSON indentation (default none: compact)",
+        "frames": ABSENT_OPTION[1],
+        "uncategorised": UNCAT_OPTION,
+        **FRAME_OPTIONS,
     }
     import_options = {
         "image_root": "folder that file_name is relative to (default: the JSON file's folder)",
@@ -75,7 +75,10 @@ class CocoFormat(Format):
     }
 
     # ------------------------------------------------------------------------------ export
-    def export(self, project, out, item_ids=None, **opts) -> None:
+    def export(self, project, out, item_ids=None, **opts) -> Summary:
+        """Writes <out> and, for frames not already on disk as images under image_root,
+        <out folder>/images/<video>/<frame>.jpg (file_name relative to image_root, default
+        the JSON's folder)."""
         out = Path(out)
         o = Options(self.name, str(out), opts, self.export_options)
         mode = o.choice("segmentation", "rle", ("rle", "polygon", "polygons"))
@@ -83,43 +86,59 @@ class CocoFormat(Format):
         tol = o.float("tolerance", 0.0, minimum=0.0)
         empty_images = o.bool("empty_images", True)
         indent = o.int("indent", None, minimum=0)
+        rule = o.choice("frames", "annotated", CHOICES)
         if out.is_dir():
             raise FormatError(f"{out}: is a folder; give the JSON file to write")
         base_dir = out.parent if str(out.parent) else Path(".")
+        root = o.path("image_root", must_exist=False) or base_dir
+        summary = Summary()
+        files = FrameFiles(str(out), o, base_dir / "images", root)
+        dirs = NameSet()
 
-        cats, cat_map = category_table(project)
+        cats, cat_map = category_table(project, o.str("uncategorised"), summary)
         images, anns = [], []
         for item in select_items(project, item_ids, str(out)):
             tracks = project.tracks(item.id)
             by_frame: dict[int, list] = {}
+            masks_by_track: dict[int, dict] = {}
             for t in tracks:
                 for m in project.masks(track_id=t.id):
                     by_frame.setdefault(m.frame, []).append((t, m))
-            media = relative_or_absolute(item.abspath, base_dir)
+                    masks_by_track.setdefault(t.id, {})[m.frame] = m
             if item.kind == "image":
                 frames = [0] if (by_frame or empty_images) else []
             else:
-                frames = sorted(by_frame)
+                frames = listed_frames(project, item, tracks, masks_by_track, rule, summary)
+            if not frames:
+                continue
             names = base.frame_names(item) if item.kind == "frames" else None
+            media = media_hint(item, root)
+            vdir = dirs.take(Path(item.name).stem if item.kind != "frames" else item.name, f"item{item.id}")
             for f in frames:
                 img_id = len(images) + 1
                 entry = {"id": img_id, "width": item.width, "height": item.height}
                 if item.kind == "image":
-                    entry["file_name"] = media
+                    entry["file_name"] = files.ref(item, 0, (vdir,))
                 else:
-                    entry["file_name"] = frame_file_name(item, f, names)
+                    entry["file_name"] = files.ref(item, f, (vdir, frame_stem(item, f, names)), names)
                     entry.update({"media": media, "media_kind": item.kind, "num_frames": item.num_frames,
                                   "fps": item.fps, "frame_index": f})
                 images.append(entry)
                 for t, m in sorted(by_frame.get(f, []), key=lambda tm: tm[0].obj_id):
                     area = m.area
                     if area == 0:
-                        continue  # an empty mask marks "absent"; COCO has no use for it
+                        continue  # an empty mask marks "absent": the image lists no annotation for it
+                    if t.category_id not in cat_map:
+                        continue  # uncategorised=skip (counted by category_table)
                     seg = segmentation_of(m.rle, mode, tol)
                     bbox = m.bbox
                     if mode == "polygon":
                         if not seg:
+                            summary.note("masks with no polygon outline skipped", f"{item.name} frame {f}")
                             continue
+                        if has_holes(m.mask()):
+                            summary.note("masks whose holes polygons cannot hold (filled)",
+                                         f"{item.name} frame {f} object {t.obj_id}")
                         # area/bbox describe what the polygons cover (holes filled), as COCO expects
                         drawn = _rle.from_polygons(seg, item.height, item.width)
                         area, bbox = _rle.area(drawn), _rle.bbox(drawn)
@@ -141,7 +160,13 @@ class CocoFormat(Format):
             "annotations": anns,
             "categories": cats,
         }
+        if files.jobs:
+            with AtomicFolder(files.images_dir) as tmp:
+                files.write(tmp, summary)
+        files.note(summary)
         atomic_write_json(out, doc, indent=indent)
+        summary.fact(f"{len(images)} images, {len(anns)} annotations")
+        return summary
 
     # ------------------------------------------------------------------------------ import
     def load(self, project, path, **opts):

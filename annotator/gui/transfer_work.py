@@ -250,7 +250,10 @@ def do_work(spec: dict, ro, cancel: threading.Event, progress) -> tuple[object, 
             if cancel.is_set():
                 raise TransferCancelled()
             progress(counter["done"], counter["total"])
-            return f"Exported {fmt.name} to {out or spec['path']}.", None
+            # formats return a Summary of what they skipped or converted (older plugins: a path or None)
+            lines = out.lines() if hasattr(out, "lines") else []
+            where = spec["path"] if hasattr(out, "lines") or not out else out
+            return "\n".join([f"Exported {fmt.name} to {where}."] + lines), None
         view = RecordingProject(ro, cancel)
         fmt.load(view, spec["path"], **spec.get("opts", {}))
         if cancel.is_set():
