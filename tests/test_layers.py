@@ -41,7 +41,6 @@ GUI_WITHOUT_QT_OK = {"annotator.gui.settings", "annotator.gui.threads", "annotat
 KNOWN_GUI_WITHOUT_QT = {"annotator.gui.transfer_work"}
 # each cycle as the sorted tuple of its modules
 KNOWN_CYCLES = {
-    ("annotator.engines.learned", "annotator.engines.registry", "annotator.engines.video"),
     ("annotator.nn.efficient_memory", "annotator.nn.memory", "annotator.nn.perceiver"),
 }
 

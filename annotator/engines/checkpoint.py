@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
+from annotator.engines import cards
 from annotator.engines.signatures import LAYOUTS
 from annotator.errors import CheckpointError
 
@@ -26,10 +27,7 @@ class PickledModuleError(CheckpointError):
 
 
 def _field(card, key: str):
-    """Cards arrive as registry.Card objects or as plain dicts (a parsed YAML file)."""
-    if isinstance(card, Mapping):
-        return card.get(key)
-    return getattr(card, key, None)
+    return cards.value(card, key)
 
 
 def _card_name(card) -> str:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from annotator.engines import cards
 from annotator.engines.protocols import Prediction, as_points
 from annotator.errors import AnnotatorError, CheckpointError
 
@@ -36,18 +37,8 @@ MEMORY_CACHE_ITEMS = 8
 DISK_CACHE_BYTES = 1 << 30  # oldest embeddings are dropped beyond this
 
 
-def _card(card):
-    if isinstance(card, str):
-        from annotator.engines.registry import get_card
-
-        return get_card(card)
-    return card
-
-
-def _get(card, key, default=None):
-    if isinstance(card, dict):
-        return card.get(key, default)
-    return getattr(card, key, default)
+_card = cards.resolve
+_get = cards.value
 
 
 def default_rule(card) -> str:

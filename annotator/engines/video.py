@@ -23,6 +23,7 @@ from typing import Iterator
 
 import numpy as np
 
+from annotator.engines import cards
 from annotator.engines.protocols import as_points
 from annotator.engines.sam2_image import card_value, input_spec, preprocess, sam2_point_prompt
 from annotator.errors import AnnotatorError
@@ -52,16 +53,7 @@ class ObjState:
     version: int = 0  # bumped by every prompt; outputs from older versions are recomputed
 
 
-def load_card(card):
-    if isinstance(card, (str, Path)) and not str(card).endswith((".yaml", ".yml")):
-        from annotator.engines.registry import get_card
-
-        return get_card(str(card))
-    if isinstance(card, (str, Path)):
-        import yaml
-
-        return yaml.safe_load(Path(card).read_text())
-    return card
+load_card = cards.resolve
 
 
 def build_model(card, weights):
