@@ -57,32 +57,11 @@ load_card = cards.resolve
 
 
 def build_model(card, weights):
-    """Build the card's model and load `weights` (checkpoint path, "random", or a state dict)."""
-    import torch
+    """The card's model with `weights` loaded (checkpoint path, "random", or a state dict),
+    shared with the card's image session while both are alive (engines.model_pool)."""
+    from annotator.engines.model_pool import shared_model
 
-    from annotator.nn.factory import build
-
-    arch = dict(card_value(card, "arch"))
-    model = build(arch)
-    if isinstance(weights, str) and weights == "random":
-        from annotator.nn.fill import fill_model
-
-        fill_model(model, "random")
-        return model.eval()
-    if isinstance(weights, dict):
-        sd = weights
-        path = None
-    else:
-        from annotator.engines.checkpoint import load_state_dict_file, unwrap
-
-        path = Path(weights)
-        sd = unwrap(load_state_dict_file(path), card, path)
-    from annotator.engines.checkpoint import check_keys
-
-    check_keys(model.state_dict(), sd, card, path)
-    with torch.no_grad():
-        model.load_state_dict(sd, strict=True)
-    return model.eval()
+    return shared_model(card, weights)[0]
 
 
 class _ArraySource:
