@@ -447,6 +447,11 @@ class Project(History, ReviewStore):  # ReviewStore: reviewed marks and drift si
             write("items", (item_id,), None)
 
     # ------------------------------------------------------------------ tracks
+    def next_obj_id(self, item_id: int) -> int:
+        """The object id the next track added to `item_id` gets (the one home of this rule)."""
+        return (self._conn.execute("SELECT MAX(obj_id) FROM tracks WHERE item_id=?",
+                                   (item_id,)).fetchone()[0] or 0) + 1
+
     def add_track(self, item_id: int, category_id: int | None = None, color=None,
                   attributes: dict | None = None, obj_id: int | None = None) -> Track:
         self.item(item_id)
@@ -454,8 +459,7 @@ class Project(History, ReviewStore):  # ReviewStore: reviewed marks and drift si
             self.category(category_id)
         with self._command("Add object") as write:
             if obj_id is None:
-                obj_id = (self._conn.execute("SELECT MAX(obj_id) FROM tracks WHERE item_id=?",
-                                             (item_id,)).fetchone()[0] or 0) + 1
+                obj_id = self.next_obj_id(item_id)
             elif self._conn.execute("SELECT 1 FROM tracks WHERE item_id=? AND obj_id=?",
                                     (item_id, obj_id)).fetchone():
                 raise ProjectError(f"object id {obj_id} already exists in this item")

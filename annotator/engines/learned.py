@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from annotator.engines import cards
 from annotator.engines.protocols import Prediction, as_points
 from annotator.errors import AnnotatorError, CheckpointError
 
@@ -36,18 +37,8 @@ MEMORY_CACHE_ITEMS = 8
 DISK_CACHE_BYTES = 1 << 30  # oldest embeddings are dropped beyond this
 
 
-def _card(card):
-    if isinstance(card, str):
-        from annotator.engines.registry import get_card
-
-        return get_card(card)
-    return card
-
-
-def _get(card, key, default=None):
-    if isinstance(card, dict):
-        return card.get(key, default)
-    return getattr(card, key, default)
+_card = cards.resolve
+_get = cards.value
 
 
 def default_rule(card) -> str:
@@ -59,26 +50,10 @@ def default_rule(card) -> str:
 
 
 def load_weights(model, card, weights) -> str:
-    """Put `weights` into `model` strictly; returns an identity string for the cache key.
+    """Put `weights` into `model` strictly (engines.checkpoint.load_weights, the one loader)."""
+    from annotator.engines.checkpoint import load_weights as load
 
-    weights: "random" (deterministic fill, salt "random"), a state dict, or a checkpoint path
-    (weights-only torch file or safetensors, checked against the card's layout)."""
-    from annotator.engines import checkpoint as ck
-    from annotator.nn.fill import fill_model, state_digest
-
-    if isinstance(weights, str) and weights == "random":
-        fill_model(model, "random")
-        return "random"
-    if isinstance(weights, dict):
-        ck.check_keys(model.state_dict(), weights, card)
-        model.load_state_dict(weights, strict=True)
-        return "sd-" + state_digest(weights)[:16]
-    path = Path(weights)
-    sd = ck.load_checkpoint(card, path)
-    ck.check_keys(model.state_dict(), sd, card, path)
-    model.load_state_dict(sd, strict=True)
-    st = path.stat()
-    return "file-" + hashlib.sha256(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    return load(model, card, weights)
 
 
 def LearnedImageSession(card, weights="random", **kw):
@@ -91,21 +66,12 @@ def LearnedImageSession(card, weights="random", **kw):
 
 
 def _sam2_session(card, weights):
-    import importlib
+    """The SAM 2 family image predictor, on the model the card's video session also uses."""
+    from annotator.engines.model_pool import shared_model
+    from annotator.engines.sam2_image import Sam2ImagePredictor
 
-    mod = importlib.import_module("annotator.engines.sam2_image")
-    if hasattr(mod, "Sam2ImageSession"):
-        return mod.Sam2ImageSession(card, weights)
-    import torch
-
-    from annotator.nn import factory
-
-    with torch.device("cpu"):
-        model = factory.build(dict(card.arch))
-    load_weights(model, card, weights)
-    model.eval()
-    pred = mod.Sam2ImagePredictor(model, card)
-    return pred
+    model, _ = shared_model(card, weights)
+    return Sam2ImagePredictor(model, card)
 
 
 class SamImageSession:

@@ -9,19 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from annotator.engines import cards
 from annotator.engines.protocols import Prediction, as_points
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def card_value(card, key: str, default=None):
-    """Read a top-level field of a model card given as a dict or as an object."""
-    if card is None:
-        return default
-    if isinstance(card, dict):
-        return card.get(key, default)
-    return getattr(card, key, default)
+card_value = cards.value
 
 
 def input_spec(card, model) -> tuple[int, tuple, tuple]:

@@ -48,7 +48,8 @@ from annotator.gui.media_loader import FrameCache, MediaLoader
 from annotator.gui.objects import ObjectList
 from annotator.gui.settings import LABEL_DIGITS, Settings
 from annotator.gui.timeline import Timeline
-from annotator.gui.worker import EngineWorker, PropagateJob
+from annotator.gui.propagation import PropagationController
+from annotator.gui.worker import EngineWorker
 
 # Import what the worker threads use here, on the GUI thread at startup: a first import in a
 # worker holds the GIL while it loads extension modules, which stalled the GUI by ~50 ms on a
@@ -127,8 +128,6 @@ class MainWindow(QMainWindow):
         self._gen = 0  # prompt generation
         self._view_gen = 0  # frame display generation
         self._probe_id = 0
-        self._job = None  # running propagation: dict
-        self._job_ids = 0
         self._refresh_pending = False
         self._shown_key = None  # (path, kind, frame) now on the canvas
         self._paint_tokens: dict = {}
@@ -147,6 +146,7 @@ class MainWindow(QMainWindow):
         self.cache = FrameCache()
         self.loader = MediaLoader(self.cache, self)
         self.worker = EngineWorker(self.cache, self)
+        self.propagation = PropagationController(self)
         self._build_ui()
         self._build_actions()
         self._connect()
@@ -155,7 +155,6 @@ class MainWindow(QMainWindow):
         self._init_engines(engine, weights)
         self._restore_layout()
         self._state_timer = QTimer(self, singleShot=True, interval=400, timeout=self._save_view_state)
-        self._flush_timer = QTimer(self, singleShot=True, interval=100, timeout=self._flush_propagated)
         if paths:
             QTimer.singleShot(0, lambda: self.open_paths(list(paths)))
         self._update_enabled()
@@ -418,9 +417,6 @@ class MainWindow(QMainWindow):
         w.encoded.connect(self._on_encoded)
         w.predicted.connect(self._on_predicted)
         w.predictFailed.connect(self._on_predict_failed)
-        w.propagated.connect(self._on_propagated)
-        w.progress.connect(self._on_progress)
-        w.jobFinished.connect(self._on_job_finished)
         w.busyChanged.connect(self.status_busy.setText)
 
     def _restore_layout(self) -> None:
@@ -456,7 +452,7 @@ class MainWindow(QMainWindow):
 
     def set_engine(self, name: str, weights=None) -> None:
         """name "" = the best installed engine (decided by the worker)."""
-        if self._job is not None:
+        if self.propagation.running:
             gui_errors.show_info(self, "Wait for the propagation to finish (or cancel it) before switching models.")
             self._sync_model_combo()
             return
@@ -624,9 +620,9 @@ class MainWindow(QMainWindow):
             dlg.shutdown()
             dlg.close()
         self._transfers.clear()
-        if self._job is not None:
+        if self.propagation.running:
             self.cancel_propagation()
-            self._finish_job("cancelled")
+            self.propagation.finish()
         self._save_view_state()
         try:
             self.project.on_change.remove(self._on_store_change)
@@ -711,7 +707,7 @@ class MainWindow(QMainWindow):
         if self.project is None:
             return
         item = self.project.item(item_id)
-        if self._job is not None and (self.item is None or item.id != self.item.id):
+        if self.propagation.running and (self.item is None or item.id != self.item.id):
             gui_errors.show_info(self, "Propagation is running on this video; cancel it (Esc) before switching.")
             return
         self.item = item
@@ -740,8 +736,8 @@ class MainWindow(QMainWindow):
     def go_frame(self, frame: int, force: bool = False) -> None:
         if self.item is None:
             return
-        if self._job is not None and not getattr(self, "_following", False):
-            self._job["user_moved"] = True  # the person looks elsewhere: stop following
+        if self.propagation.running and not self.propagation.following:
+            self.propagation.user_moved = True  # the person looks elsewhere: stop following
         frame = int(min(max(frame, 0), max(0, self.item.num_frames - 1)))
         if frame == self.frame and not force:
             return
@@ -891,7 +887,7 @@ class MainWindow(QMainWindow):
 
     def _update_enabled(self) -> None:
         p = self.project
-        running = self._job is not None
+        running = self.propagation.running
         # Enabled whenever a project is open: the store says whether there is anything to
         # undo at the moment the key is pressed (the refresh may not have run yet).
         self.actions["undo"].setEnabled(bool(p) and not running)
@@ -915,12 +911,12 @@ class MainWindow(QMainWindow):
     # =====================================================================
     def _edits_wait(self) -> bool:
         """A propagation or an import is writing to the store as one undo step."""
-        return self._job is not None or self.importing
+        return self.propagation.running or self.importing
 
     def _edit_blocked(self) -> bool:
         if self.project is None or self.item is None:
             return True
-        if self._job is not None:
+        if self.propagation.running:
             self.statusBar().showMessage("Propagation is running: cancel it (Esc) before editing.", 3000)
             return True
         if self.importing:
@@ -1110,7 +1106,7 @@ class MainWindow(QMainWindow):
         self.schedule_refresh()
 
     def escape(self) -> None:
-        if self._job is not None:
+        if self.propagation.running:
             self.cancel_propagation()
             return
         self.commit_object()
@@ -1237,151 +1233,18 @@ class MainWindow(QMainWindow):
     # Propagation
     # =====================================================================
     def start_propagation(self, direction: str, track_ids: list[int] | None = None) -> bool:
-        if self.project is None or self.item is None or self.item.kind == "image" or self._edits_wait():
-            return False
-        if not self.item.exists:
-            gui_errors.show_error(self, MediaError(f"{self.item.abspath}: media file is missing"))
-            return False
-        tracks = self.project.tracks(self.item.id)
-        if track_ids is None:
-            # The selected object alone (a correction must not disturb the others), or
-            # every object when none is selected or "All objects" is on.
-            if not self.all_objects.isChecked() and self.active_track is not None:
-                track_ids = [self.active_track]
-            else:
-                track_ids = [t.id for t in tracks]
-        scope = {t.id: t for t in tracks if t.id in track_ids and not t.locked}
-        seeds, objmap, keep = {}, {}, {}
-        for tid, t in scope.items():
-            rec = self.project.mask(tid, self.frame)
-            if rec is None or rec.area == 0:
-                continue
-            seeds[t.obj_id] = rec.rle
-            objmap[t.obj_id] = tid
-            # Frames a person made by hand stay: propagation fills in around them.
-            keep[tid] = {f for f, s in self.project.mask_frames(tid).items() if s == "manual" and f != self.frame}
-        if not seeds:
-            gui_errors.show_info(self, f"Nothing to propagate: no unlocked object has a mask on frame {self.frame + 1}. "
-                                       "Click an object on this frame first.")
-            return False
-        self._job_ids += 1
-        n = self.item.num_frames
-        label = f"Propagate {direction} from frame {self.frame + 1}"
-        group = self.project.group(label)
-        group.__enter__()
-        self._job = dict(id=self._job_ids, group=group, objmap=objmap, keep=keep, item_id=self.item.id,
-                         pending=[], deletes=[],
-                         start=self.frame, direction=direction, frames=0, last_follow=0.0, label=label,
-                         user_moved=False)
-        total = {"forward": n - 1 - self.frame, "backward": self.frame, "both": n - 1}[direction]
-        self.prop_progress.setRange(0, max(1, total))
-        self.prop_progress.setValue(0)
-        self.prop_progress.show()
-        self.prop_cancel.show()
-        lo, hi = {"forward": (self.frame, n - 1), "backward": (0, self.frame), "both": (0, n - 1)}[direction]
-        self.timeline.busy_range = (lo, hi)
-        self._update_enabled()
-        self.worker.propagate(PropagateJob(self._job["id"], self.item.abspath, self.item.kind, self.frame, direction,
-                                           None, seeds))
-        return True
+        return self.propagation.start(direction, track_ids)
 
     def cancel_propagation(self) -> None:
-        if self._job is not None:
-            self.worker.cancel()
-            self.status_busy.setText("Cancelling…")
-
-    def _on_propagated(self, job_id: int, frame: int, masks: dict) -> None:
-        job = self._job
-        if job is None or job_id != job["id"] or self.project is None:
-            return
-        from annotator.core import rle as rle_mod
-
-        for obj_id, r in masks.items():
-            tid = job["objmap"].get(obj_id)
-            if tid is None or frame in job["keep"][tid]:
-                continue
-            if rle_mod.is_empty(r):
-                if self.project.mask(tid, frame) is not None:
-                    job["deletes"].append((tid, frame))
-                continue
-            job["pending"].append(dict(track_id=tid, frame=frame, rle=r, source="propagated",
-                                       model=self.video_engine_name))
-        # Frames are written in small batches (one transaction, one fsync, every ~100 ms):
-        # the GUI thread stays free and a crash loses at most the last batch.
-        if not self._flush_timer.isActive():
-            self._flush_timer.start()
-        job["frames"] += 1
-        job["front"] = frame
-
-    def _on_progress(self, job_id: int, done: int, total: int) -> None:
-        job = self._job
-        if job is None or job_id != job["id"]:
-            return
-        # QProgressBar repaints synchronously on setValue: a few updates a second is plenty.
-        now = time.perf_counter()
-        if now - job.get("last_progress", 0.0) < 0.25 and done < total:
-            return
-        job["last_progress"] = now
-        self.prop_progress.setMaximum(max(total, 1))
-        self.prop_progress.setValue(done)
-
-    def _on_job_finished(self, job_id: int, status: str, exc) -> None:
-        if self._job is None or job_id != self._job["id"]:
-            return
-        frames = self._job["frames"]
-        self._finish_job(status)
-        if status == "error":
-            gui_errors.show_error(self, exc, "Propagation failed")
-        msg = {"done": f"Propagated {frames} frame(s).",
-               "cancelled": f"Propagation cancelled after {frames} frame(s); they are kept.",
-               "error": f"Propagation stopped after {frames} frame(s)."}[status]
-        self.statusBar().showMessage(msg, 5000)
-        self.last_job_status = status
-
-    def _flush_propagated(self) -> None:
-        job = self._job
-        if job is None or self.project is None:
-            return
-        entries, job["pending"] = job["pending"], []
-        deletes, job["deletes"] = job["deletes"], []
-        try:
-            if entries:
-                self.project.set_masks(entries, label=job["label"])
-            for tid, f in deletes:
-                self.project.delete_masks(tid, f, f)
-        except Exception as e:
-            self.cancel_propagation()
-            gui_errors.show_error(self, e, "Could not save propagated masks")
-            return
-        # Follow the propagation front, showing only frames already saved, so the masks
-        # appear on the canvas as they come.
-        front = job.get("front")
-        if front is not None and self.item is not None and self.item.id == job["item_id"] and not job["user_moved"]:
-            self._following = True
-            try:
-                self.go_frame(front)
-            finally:
-                self._following = False
-
-    def _finish_job(self, status: str) -> None:
-        self._flush_timer.stop()
-        self._flush_propagated()
-        job, self._job = self._job, None
-        if job is None:
-            return
-        try:
-            job["group"].__exit__(None, None, None)
-        except Exception as e:
-            log.warning("closing the propagation undo group failed: %s", e)
-        self.prop_progress.hide()
-        self.prop_cancel.hide()
-        self.timeline.busy_range = None
-        self.status_busy.setText("")
-        self._refresh()  # show the final state now, not after the throttled redraw
+        self.propagation.cancel()
 
     @property
     def propagating(self) -> bool:
-        return self._job is not None
+        return self.propagation.running
+
+    @property
+    def last_job_status(self) -> str | None:
+        return self.propagation.last_status
 
     # =====================================================================
     # Dialogs
@@ -1497,12 +1360,12 @@ class MainWindow(QMainWindow):
         self.settings.save()
         for dlg in list(self._transfers.values()):
             dlg.shutdown()
-        if self._job is not None:
+        if self.propagation.running:
             self.worker.cancel()
         self.worker.stop()
         self.loader.stop()
         self.canvas.shutdown()
-        if self._job is not None:
-            self._finish_job("cancelled")
+        if self.propagation.running:
+            self.propagation.finish()
         self.close_project()
 
