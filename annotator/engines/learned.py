@@ -281,6 +281,52 @@ class SamImageSession:
         self.last = pred
         return pred
 
+    # ------------------------------------------------- automatic mask generation
+
+    def predict_points(self, points_xy: np.ndarray):
+        """One positive click per prompt, batched over the cached embedding (the automatic
+        mask generator's decoder call). points_xy: float [B, 2] (x, y) in pixels of the set
+        image. Returns torch (low-res logits [B, 3, 256, 256], predicted IoU [B, 3]) of the
+        three multimask tokens (every SAM1 family's everything mode uses those)."""
+        import torch
+
+        from annotator.nn.sam_heads import dense_lowrank
+
+        if self.features is None:
+            raise RuntimeError("set_image must be called before predict_points")
+        h, w = self.orig_hw
+        nh, nw = self.input_hw
+        c = np.asarray(points_xy, np.float64).reshape(-1, 2) * (nw / w, nh / h)
+        # the official prompt path stays in float64 until the division by the input size
+        norm = torch.from_numpy(((c + 0.5) / self.image_size).astype(np.float32))[:, None, :]
+        labels = torch.ones(norm.shape[0], 1, dtype=torch.int64)
+        m = self.model
+        with torch.inference_mode():
+            sparse = m.prompt_encoder.embed_normalized(norm, labels, pad=True)
+            out = m.mask_decoder.forward_cached(self._dec_cache, sparse, dense_lowrank(m.prompt_encoder, None))
+        return out.masks[:, 1:], out.iou_pred[:, 1:]
+
+    def upsample_logits(self, low) -> np.ndarray:
+        """Low-res logits [k, 256, 256] -> float32 logits [k, H, W] at the set image's size
+        (the official postprocessing without the threshold)."""
+        import cv2
+
+        nh, nw = self.input_hw
+        oh, ow = self.orig_hw
+        low = np.asarray(low.numpy() if hasattr(low, "numpy") else low, np.float32)
+        lh, lw = low.shape[-2:]
+        f = self.image_size // lh  # 4
+        # only the low-res rows/cols that reach the unpadded area (+1 so the bilinear
+        # neighbour is the same as in the full upsample; the scale factor stays exactly f)
+        rh, rw = min(lh, -(-nh // f) + 1), min(lw, -(-nw // f) + 1)
+        out = np.empty((low.shape[0], oh, ow), np.float32)
+        for i in range(low.shape[0]):
+            up = cv2.resize(low[i, :rh, :rw], (f * rw, f * rh), interpolation=cv2.INTER_LINEAR)[:nh, :nw]
+            if (nh, nw) != (oh, ow):
+                up = cv2.resize(up, (ow, oh), interpolation=cv2.INTER_LINEAR)
+            out[i] = up
+        return out
+
     def _postprocess(self, low) -> np.ndarray:
         """Low-res logits [k,256,256] -> bool masks [k,H,W] (official two-step bilinear:
         x4 to the padded input, crop, then to the original size; half-pixel centres and
