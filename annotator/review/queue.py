@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from annotator.review.detectors import DEFAULT_PARAMS, features, make_detector
+from annotator.review.detectors import DEFAULT_PARAMS, features, make_detector, score_frames
 from annotator.review.signals import REFERENCE_SOURCES, compute_item_signals
 
 
@@ -56,7 +56,7 @@ def review_queue(project, item_ids: list[int] | None = None, detector: str = "rg
     queue = Queue(detector, p, det.threshold, len(feats.keys))
     if not feats.keys:
         return queue
-    scores = det.score(feats.x)
+    scores = score_frames(det, feats)
     for (tid, frame), s, flagged in zip(feats.keys, scores, det.flags(scores)):
         item_id, obj_id, sources, reviewed = meta[tid]
         if not flagged or sources.get(frame) in REFERENCE_SOURCES:

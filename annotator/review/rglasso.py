@@ -39,13 +39,17 @@ def _soft(x: np.ndarray, t: float) -> np.ndarray:
 
 
 def robust_glasso(r: np.ndarray, lam: float = 0.1, gam: float = 6.0, one_sided: np.ndarray | None = None,
-                  rho: float = 1.0, max_iter: int = 500, tol: float = 1e-6, cap: float | None = None) -> RGLResult:
+                  rho: float = 1.0, max_iter: int = 500, tol: float = 1e-6, cap: float | None = None,
+                  floor: float | None = None) -> RGLResult:
     """Fit the model above to centred data r (n x p). one_sided: bool [p], True where only
     positive deviations are outliers (the signal is oriented so that larger is worse).
     cap bounds Theta's eigenvalues (Theta <= cap * I): without it, calling nearly every cell an
     outlier shrinks S towards 0 and sends -logdet Theta to minus infinity (the joint problem is
     unbounded for small gam); with standardised data, cap = 4 means no direction is trusted
-    to a residual spread under half a robust standard deviation."""
+    to a residual spread under half a robust standard deviation. floor bounds them from below
+    (Theta >= floor * I): no direction may hold more than 1/floor variance, which stops a few
+    huge frames that move together from being explained as one very wide clean direction
+    (the masking solution of this biconvex problem)."""
     r = np.asarray(r, np.float64)
     n, p = r.shape
     pos = np.zeros(p, bool) if one_sided is None else np.asarray(one_sided, bool)
@@ -65,8 +69,8 @@ def robust_glasso(r: np.ndarray, lam: float = 0.1, gam: float = 6.0, one_sided: 
         # graphical-lasso step: rho*Theta - inv(Theta) = rho*(Z - U) - S, solved on the eigenvalues
         d, q = np.linalg.eigh(rho * (z - u) - s)
         ev = (d + np.sqrt(d * d + 4.0 * rho)) / (2.0 * rho)
-        if cap is not None:  # Theta <= cap*I: the 1-D problem of each eigenvalue is convex, so clip
-            ev = np.minimum(ev, cap)
+        if cap is not None or floor is not None:  # each eigenvalue's 1-D problem is convex: clip
+            ev = np.clip(ev, floor or 0.0, cap if cap is not None else np.inf)
         theta = (q * ev) @ q.T
         z_old = z
         z = theta + u
