@@ -8,6 +8,7 @@ lazily (engines layer rule).
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,8 @@ import numpy as np
 
 from annotator.engines.clip_tokenizer import ClipTokenizer
 from annotator.errors import ModelNotAvailableError
+
+log = logging.getLogger(__name__)
 
 # Index tensors that older exports saved beside the weights; they are arange() and carry no
 # weight, so a file with or without them is the same model.
@@ -111,10 +114,20 @@ def load_clip(card, weights="random", vocab: str | Path | None = None, merges: s
         card = get_card(card)
     if card.kind != "clip":
         raise ModelNotAvailableError(f"model {card.name} is not a CLIP model (kind {card.kind})")
+    ctx = int(card.arch["text"]["context_length"])
     if vocab is None or merges is None:
-        vocab, merges = tokenizer_files(card)
-    tok = ClipTokenizer(vocab, merges, int(card.arch["text"]["context_length"]))
-    if tok.vocab_size != int(card.arch["text"]["vocab_size"]) or tok.end_id != int(card.arch["text"]["end_id"]):
+        try:
+            vocab, merges = tokenizer_files(card)
+        except ModelNotAvailableError:
+            if not (isinstance(weights, str) and weights == "random"):
+                raise
+            vocab = merges = None
+    if vocab is None:  # synthetic weights and no vocabulary installed: byte tokens will do
+        log.info("model %s: no tokenizer files installed; byte-level tokens for the synthetic weights", card.name)
+        tok = ClipTokenizer.bytes_only(int(card.arch["text"]["end_id"]), ctx)
+    else:
+        tok = ClipTokenizer(vocab, merges, ctx)
+    if tok.vocab_size > int(card.arch["text"]["vocab_size"]) or tok.end_id != int(card.arch["text"]["end_id"]):
         raise ModelNotAvailableError(
             f"{vocab}: vocabulary of {tok.vocab_size} tokens (end id {tok.end_id}) does not fit model {card.name} "
             f"({card.arch['text']['vocab_size']} tokens, end id {card.arch['text']['end_id']})")

@@ -90,3 +90,22 @@ def write_vocab(folder: Path, n_merges: int = 1500) -> tuple[Path, Path]:
     vocab_file.write_text(json.dumps({t: i for i, t in enumerate(vocab_list)}, ensure_ascii=False), encoding="utf-8")
     merges_file.write_text("#version: 0.2\n" + "\n".join(f"{a} {b}" for a, b in kept) + "\n", encoding="utf-8")
     return vocab_file, merges_file
+
+
+def small_arch(vocab_size: int, end_id: int, image_size: int = 224, embed_dim: int = 32) -> dict:
+    """A CLIP with the real structure but 2-3 layers and small widths (fast on a CPU)."""
+    return dict(family="clip", embed_dim=embed_dim, act="quick_gelu", layer_norm_eps=1e-5,
+                vision=dict(width=64, layers=3, heads=4, patch_size=16, image_size=image_size),
+                text=dict(width=48, layers=2, heads=4, vocab_size=vocab_size, context_length=77, end_id=end_id))
+
+
+def small_card(arch: dict, dense_size: int = 96):
+    from annotator.engines.registry import Card
+
+    return Card(
+        name="clip_small", title="small CLIP (tests)", kind="clip", arch=arch,
+        input=dict(image_size=arch["vision"]["image_size"], resize="shortest_side_center_crop",
+                   pixel_mean=[0.48145466, 0.4578275, 0.40821073], pixel_std=[0.26862954, 0.26130258, 0.27577711],
+                   pixel_scale=1, dense_size=dense_size),
+        checkpoint={"file": "clip_small.safetensors", "urls": [], "container": "state_dict"},
+        licence={"name": "test", "commercial": True}, schema=None, params=None, path=Path("clip_small.yaml"))

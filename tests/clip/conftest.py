@@ -28,3 +28,17 @@ def clip_photos():
     if not files:
         pytest.skip(f"shared photos not found in {DATA}")
     return [load_image(p) for p in files]
+
+
+@pytest.fixture(scope="session")
+def small_clip(clip_vocab):
+    """A small CLIP (clip_synth.small_arch) with the parity fill (salt "random") and the synthetic
+    vocabulary: a real annotator ClipModel, only narrower and shallower."""
+    import clip_synth
+
+    from annotator.engines.clip_model import load_clip
+    from annotator.engines.clip_tokenizer import ClipTokenizer
+
+    vocab, merges = clip_vocab
+    tok = ClipTokenizer(vocab, merges)
+    return load_clip(clip_synth.small_card(clip_synth.small_arch(tok.vocab_size, tok.end_id)), "random", vocab, merges)

@@ -58,9 +58,9 @@ def test_download_fetches_tokenizer_files_with_the_weights(monkeypatch, tmp_path
         srv.close()
 
 
-def test_missing_tokenizer_is_one_clear_error():
+def test_missing_tokenizer_is_one_clear_error(tmp_path):
     from annotator.engines.clip_model import load_clip
     from annotator.errors import ModelNotAvailableError
 
     with pytest.raises(ModelNotAvailableError, match=r"clip-vocab.json.*annotator models download clip_b16"):
-        load_clip("clip_b16", "random")
+        load_clip("clip_b16", tmp_path / "clip.safetensors")

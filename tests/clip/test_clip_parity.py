@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 import torch
 
+import clip_synth
+
 transformers = pytest.importorskip("transformers", reason="the reference CLIP is the clip-reference test extra")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -23,12 +25,6 @@ SALT = os.environ.get("PARITY_SALT", "shared-v2")
 ATOL = 1e-4
 PROMPTS = ["a photo of a truck.", "a photo of groceries", "a dog", "", "Crème brûlée, 3 ways!",
            "the the the " * 40, "two cars and one bicycle on the road"]
-
-
-def small_arch(vocab_size: int, end_id: int, image_size: int = 224) -> dict:
-    return dict(family="clip", embed_dim=32, act="quick_gelu", layer_norm_eps=1e-5,
-                vision=dict(width=64, layers=3, heads=4, patch_size=16, image_size=image_size),
-                text=dict(width=48, layers=2, heads=4, vocab_size=vocab_size, context_length=77, end_id=end_id))
 
 
 def reference_config(arch: dict, start_id: int = 0):
@@ -44,18 +40,6 @@ def reference_config(arch: dict, start_id: int = 0):
         projection_dim=arch["embed_dim"])
 
 
-class _Card:
-    """The fields of a registry Card that load_clip reads (a small CLIP for the test)."""
-
-    def __init__(self, arch):
-        self.name, self.kind, self.arch = "clip_small", "clip", arch
-        self.input = dict(image_size=arch["vision"]["image_size"], resize="shortest_side_center_crop",
-                          pixel_mean=[0.48145466, 0.4578275, 0.40821073],
-                          pixel_std=[0.26862954, 0.26130258, 0.27577711], pixel_scale=1, dense_size=96)
-        self.checkpoint = {"file": "x.safetensors", "container": "state_dict"}
-        self.extra_files = []
-
-
 @pytest.fixture(scope="module")
 def pair(clip_vocab):
     """(our ClipModel, reference CLIPModel, reference tokenizer) with the same filled weights."""
@@ -65,11 +49,11 @@ def pair(clip_vocab):
 
     vocab, merges = clip_vocab
     tok = ClipTokenizer(vocab, merges)
-    arch = small_arch(tok.vocab_size, tok.end_id)
+    arch = clip_synth.small_arch(tok.vocab_size, tok.end_id)
     torch.manual_seed(0)
     ref = transformers.CLIPModel(reference_config(arch, tok.start_id)).eval()
     filled = fill_model(ref, SALT)
-    ours = load_clip(_Card(arch), filled, vocab, merges)
+    ours = load_clip(clip_synth.small_card(arch), filled, vocab, merges)
     return ours, ref, transformers.CLIPTokenizer.from_pretrained(str(vocab.parent))
 
 
@@ -101,7 +85,7 @@ def test_preprocessing_equals_reference(clip_photos):
     from annotator.engines.clip_model import crop_view
 
     proc = CLIPImageProcessorPil()
-    card = _Card(small_arch(10, 9))
+    card = clip_synth.small_card(clip_synth.small_arch(10, 9))
     from annotator.engines.clip_model import ClipModel
 
     cm = ClipModel(card, None, None, "x")
