@@ -109,3 +109,30 @@ def small_card(arch: dict, dense_size: int = 96):
                    pixel_scale=1, dense_size=dense_size),
         checkpoint={"file": "clip_small.safetensors", "urls": [], "container": "state_dict"},
         licence={"name": "test", "commercial": True}, schema=None, params=None, path=Path("clip_small.yaml"))
+
+
+def install_small_clip(monkeypatch, tmp_path: Path, clip_model, vocab: Path, merges: Path) -> str:
+    """Make `clip_small` an installed CLIP card: a cards folder with the repository's cards plus
+    its card, and a models folder with its weights (safetensors) and tokenizer files."""
+    import shutil
+
+    import yaml
+    from safetensors.torch import save_file
+
+    from annotator import paths
+
+    cards, models = tmp_path / "cards", tmp_path / "models"
+    shutil.copytree(paths.cards_dir(), cards)
+    models.mkdir()
+    card = clip_model.card
+    doc = {"name": card.name, "title": card.title, "kind": "clip", "arch": card.arch, "input": card.input,
+           "checkpoint": dict(card.checkpoint, sha256=None, size=None, extra_files=[
+               {"file": "small-vocab.json", "role": "vocab"}, {"file": "small-merges.txt", "role": "merges"}]),
+           "licence": card.licence, "schema": None, "params": None}
+    (cards / f"{card.name}.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    shutil.copy(vocab, models / "small-vocab.json")
+    shutil.copy(merges, models / "small-merges.txt")
+    save_file({k: v.contiguous() for k, v in clip_model.model.state_dict().items()}, str(models / card.file))
+    monkeypatch.setenv("ANNOTATOR_CARDS_DIR", str(cards))
+    monkeypatch.setenv("ANNOTATOR_MODELS_DIR", str(models))
+    return card.name
