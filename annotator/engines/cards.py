@@ -20,7 +20,10 @@ from annotator.errors import ModelNotAvailableError
 
 log = logging.getLogger(__name__)
 
-KINDS = ("image", "video")
+KINDS = ("image", "video")  # engine kinds (what segments)
+# card kinds: the engines', plus "clip" (image-text model that names masks and finds objects
+# from words; it segments nothing itself)
+CARD_KINDS = KINDS + ("clip",)
 CONTAINERS = ("state_dict", "model_key", "pickled_module")
 
 
@@ -61,6 +64,12 @@ class Card:
         return self.checkpoint.get("container") or "state_dict"
 
     @property
+    def extra_files(self) -> list[dict]:
+        """Files that ship beside the weights and are installed with them (CLIP's tokenizer):
+        [{file, url, sha256, size, role}]."""
+        return list(self.checkpoint.get("extra_files") or [])
+
+    @property
     def commercial(self) -> bool:
         return bool(self.licence.get("commercial", False))
 
@@ -70,6 +79,8 @@ class Card:
 
     def segments_kind(self, kind: str) -> bool:
         """Video models also serve as image engines; image models cannot track."""
+        if self.kind not in KINDS:
+            return False
         return kind == "image" or self.kind == "video"
 
 
@@ -104,8 +115,8 @@ def parse_card(path: Path) -> Card:
     if name != path.stem:
         raise CardError(f"{path}: card name {name!r} differs from the file name {path.stem!r}")
     kind = _require(data, "kind", str, path)
-    if kind not in KINDS:
-        raise CardError(f"{path}: kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    if kind not in CARD_KINDS:
+        raise CardError(f"{path}: kind must be one of {', '.join(CARD_KINDS)}, not {kind!r}")
     arch = _require(data, "arch", dict, path)
     if not isinstance(arch.get("family"), str):
         raise CardError(f"{path}: arch.family is missing")
@@ -127,6 +138,7 @@ def parse_card(path: Path) -> Card:
     size = ck.get("size")
     if size is not None and (not isinstance(size, int) or size <= 0):
         raise CardError(f"{path}: checkpoint.size must be a positive byte count or null")
+    _check_extra_files(ck.get("extra_files"), path)
     lic = _require(data, "licence", dict, path)
     if not isinstance(lic.get("name"), str) or not isinstance(lic.get("commercial"), bool):
         raise CardError(f"{path}: licence needs a name and commercial: true|false")
@@ -155,6 +167,23 @@ def parse_card(path: Path) -> Card:
         params=params,
         path=path,
     )
+
+
+def _check_extra_files(extra, path: Path) -> None:
+    if extra is None:
+        return
+    if not isinstance(extra, list) or not all(isinstance(e, dict) for e in extra):
+        raise CardError(f"{path}: checkpoint.extra_files must be a list of mappings")
+    for e in extra:
+        f = e.get("file")
+        if not isinstance(f, str) or not f or "/" in f or "\\" in f or f in (".", ".."):
+            raise CardError(f"{path}: every checkpoint.extra_files entry needs a plain file name")
+        url = e.get("url")
+        if url is not None and (not isinstance(url, str) or not url.startswith(("http://", "https://"))):
+            raise CardError(f"{path}: extra file {f}: url must be an http(s) URL")
+        sha = e.get("sha256")
+        if sha is not None and (not isinstance(sha, str) or len(sha) != 64):
+            raise CardError(f"{path}: extra file {f}: sha256 must be 64 hex digits or null")
 
 
 def card_files(folder: Path | None = None) -> list[Path]:

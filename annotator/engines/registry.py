@@ -19,6 +19,7 @@ import yaml
 
 from annotator import paths
 from annotator.engines.cards import (  # noqa: F401  (re-exported: the registry's public names)
+    CARD_KINDS,
     CONTAINERS,
     KINDS,
     Card,
@@ -135,6 +136,15 @@ def installed_path(card: Card) -> Path | None:
 
 def target_path(card: Card) -> Path:
     return paths.models_dir() / card.file
+
+
+def extra_file_path(entry: dict) -> Path:
+    return paths.models_dir() / entry["file"]
+
+
+def missing_extra_files(card: Card) -> list[str]:
+    """Names of the card's extra files (tokenizer) not yet in the models folder."""
+    return [e["file"] for e in card.extra_files if not extra_file_path(e).is_file()]
 
 
 # --- engine choice -----------------------------------------------------------------------
