@@ -414,6 +414,27 @@ def mutate(rng: random.Random, doc) -> object:
     return doc
 
 
+SYSTEMATIC_VALUES = [float("nan"), -1, 1e308, 2 ** 64, "x", None, [], {}]
+
+
+def systematic(area: str) -> list[tuple[str, object]]:
+    """Every node of the seed document (lists: their first 3 entries) replaced by each of a few
+    hostile values in turn: finds a field that no check covers."""
+    d = seed(area)
+    out = []
+    for path in list(_paths(d))[1:]:
+        if any(isinstance(k, int) and k >= 3 for k in path):
+            continue
+        for j, v in enumerate(SYSTEMATIC_VALUES):
+            doc = copy.deepcopy(d)
+            parent = doc
+            for k in path[:-1]:
+                parent = parent[k]
+            parent[path[-1]] = copy.deepcopy(v)
+            out.append(("sys_" + ".".join(map(str, path)) + f"={j}", doc))
+    return out
+
+
 def _write(path: Path, doc) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(doc, (bytes, bytearray)):
@@ -508,8 +529,10 @@ def _real_cases(rng: random.Random, root: Path, n: int) -> list[dict]:
 FILE_NAMES = {"coco": "c.json", "ytvis": "y.json", "sav": "sav_000001_manual.json", "labelme": "a.json"}
 
 
-def build(root: Path, n_random: int = 60, seed_value: int = 20261204, areas=AREAS) -> list[dict]:
-    """Write the corpus under `root`; the list of cases, in a fixed order."""
+def build(root: Path, n_random: int = 60, seed_value: int = 20261204, areas=AREAS,
+          systematic_every: int = 0) -> list[dict]:
+    """Write the corpus under `root`; the list of cases, in a fixed order. `systematic_every`
+    = k adds every k-th of the every-node substitutions (systematic(); ~2000 with k = 1)."""
     rng = random.Random(seed_value)
     root = Path(root)
     cases: list[dict] = []
@@ -523,6 +546,8 @@ def build(root: Path, n_random: int = 60, seed_value: int = 20261204, areas=AREA
                               "input": str(folder), "opts": {}})
             continue
         docs = named(area) + [(f"random_{k}", mutate(rng, seed(area))) for k in range(n_random)]
+        if systematic_every:
+            docs += systematic(area)[::systematic_every]
         media = root / "media"
         if not (media / "a.png").exists():
             _save(media / "a.png", np.zeros((H, W), np.uint8), "L")
