@@ -2,10 +2,11 @@
 clear errors / vague errors / tracebacks / crashes / hangs / over the memory cap / wrongly
 accepted / data lost. Prints a table and writes JSON.
 
-    python scripts/fuzz_report.py [--random N] [--json out.json] [--code OTHER_CHECKOUT]
+    python scripts/fuzz_report.py [--random N] [--systematic K] [--json out.json] [--code CHECKOUT]
 
 --random: random mutations per area on top of the named reproductions (default 200; the test
-suite runs 40). --code: fuzz another checkout's annotator package (e.g. an older commit
+suite runs 40). --systematic K: every K-th of the substitutions of each node of each seed
+document by each of a few hostile values (default 1: all of them; the suite runs every 4th). --code: fuzz another checkout's annotator package (e.g. an older commit
 unpacked with `git archive`) with this corpus, for before/after figures.
 """
 from __future__ import annotations
@@ -29,6 +30,8 @@ def main() -> int:
     ap.add_argument("--code", type=Path, help="the checkout whose annotator package is fuzzed")
     ap.add_argument("--areas", help="comma-separated subset of: coco,ytvis,sav,davis,labelme,prompt")
     ap.add_argument("--failures", action="store_true", help="list every failing case")
+    ap.add_argument("--systematic", type=int, default=1, metavar="K",
+                    help="every K-th of the every-node substitutions (default 1: all; 0: none)")
     a = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if a.code:
@@ -36,7 +39,8 @@ def main() -> int:
     import fuzz_harness as h
 
     t0 = time.perf_counter()
-    cases, results = h.run_corpus(n_random=a.random, areas=a.areas.split(",") if a.areas else None)
+    cases, results = h.run_corpus(n_random=a.random, areas=a.areas.split(",") if a.areas else None,
+                                  systematic_every=a.systematic)
     took = time.perf_counter() - t0
     table = h.tally(cases, results)
     print(h.format_table(table))

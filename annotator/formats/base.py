@@ -197,7 +197,7 @@ def read_json(path: Path) -> Any:
 
 def expect(cond: bool, where: str, problem: str) -> None:
     if not cond:
-        raise FormatError(f"{where}: {problem}")
+        checks._fail(where, problem)  # (cut to a readable length)
 
 
 def expect_type(value, types, where: str, what: str):
@@ -240,7 +240,7 @@ def check_rle(r, h: int, w: int, where: str) -> dict:
         raise FormatError(f"{where}: not an RLE dict with 'size' and 'counts'")
     size = r["size"]
     if (not isinstance(size, (list, tuple)) or len(size) != 2 or not all(is_int(v) for v in size)):
-        raise FormatError(f"{where}: RLE size should be [height, width], got {size!r}")
+        raise FormatError(f"{where}: RLE size should be [height, width], got {checks.show(size)}")
     rh, rw = int(size[0]), int(size[1])
     if (rh, rw) != (int(h), int(w)):
         raise FormatError(f"{where}: RLE size {rw}x{rh} (WxH) disagrees with the media size {w}x{h}")

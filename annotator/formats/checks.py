@@ -26,18 +26,23 @@ MAX_RUN = 2 ** 32 - 1
 MAX_OBJECT_ID = 2 ** 31 - 1
 
 
+MAX_PROBLEM = 300  # characters of a problem description; values from files are cut shorter
+
+
 def _fail(where: str, problem: str):
-    raise FormatError(f"{where}: {problem}")
+    raise FormatError(f"{where}: {problem if len(problem) <= MAX_PROBLEM else problem[:MAX_PROBLEM] + '...'}")
 
 
-def _show(v) -> str:
-    """A number from a file as a short text (1e308 as an int has 309 digits)."""
+def show(v, limit: int = 60) -> str:
+    """A value from a file as a short text for a message (1e308 as an int has 309 digits, a
+    list may hold a million entries)."""
     if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 10 ** 15:
         try:
             return f"{float(v):.3g}"
         except OverflowError:
             return f"an integer of {len(str(abs(v)))} digits"
-    return str(v)[:40]
+    text = v if isinstance(v, str) else repr(v) if isinstance(v, (list, dict, tuple)) else str(v)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _is_whole(v) -> bool:
@@ -98,9 +103,9 @@ def media_size(width, height, where: str) -> tuple[int, int]:
     """(width, height) declared by a file: whole positive numbers within the pixel limit."""
     for k, v in (("width", width), ("height", height)):
         if not _is_whole(v) or int(v) <= 0:
-            _fail(where, f"{k} should be a positive integer, got {_show(v)}")
+            _fail(where, f"{k} should be a positive integer, got {show(v)}")
         if int(v) > 2 ** 40:
-            _fail(where, f"media size refused: {k} {_show(int(v))} is not a real image size")
+            _fail(where, f"media size refused: {k} {show(int(v))} is not a real image size")
     w, h = int(width), int(height)
     bad = limits.pixels_problem(w, h)
     if bad:
@@ -111,9 +116,9 @@ def media_size(width, height, where: str) -> tuple[int, int]:
 def frame_count(n, where: str, what: str = "frame count") -> int:
     """A declared number of frames: a whole positive number within the frame limit."""
     if not _is_whole(n) or int(n) <= 0:
-        _fail(where, f"{what} should be a positive integer, got {_show(n)}")
+        _fail(where, f"{what} should be a positive integer, got {show(n)}")
     if int(n) > 2 ** 62:
-        _fail(where, f"{what} refused: {_show(int(n))} frames is over the limit of {limits.max_frames():,}")
+        _fail(where, f"{what} refused: {show(int(n))} frames is over the limit of {limits.max_frames():,}")
     bad = limits.frames_problem(int(n))
     if bad:
         _fail(where, f"{what} refused: {bad}")
@@ -123,10 +128,10 @@ def frame_count(n, where: str, what: str = "frame count") -> int:
 def frame_index(f, where: str, n_frames: int | None = None) -> int:
     """A frame number (from 0) within the frame limit and, when known, the item's frames."""
     if not _is_whole(f) or int(f) < 0:
-        _fail(where, f"frame number should be a non-negative integer, got {_show(f)}")
+        _fail(where, f"frame number should be a non-negative integer, got {show(f)}")
     f = int(f)
     if f > 2 ** 62:
-        _fail(where, f"frame {_show(f)} is beyond the frame limit of {limits.max_frames():,}")
+        _fail(where, f"frame {show(f)} is beyond the frame limit of {limits.max_frames():,}")
     limit = limits.max_frames() if n_frames is None else n_frames
     if f >= limit:
         _fail(where, f"frame {f:,} is beyond the " + (f"{n_frames:,} frames of the video" if n_frames is not None
@@ -138,13 +143,13 @@ def fps(v, where: str) -> float:
     if v is None:
         return 0.0
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-        _fail(where, f"fps should be a finite non-negative number, got {str(v)[:40]}")
+        _fail(where, f"fps should be a finite non-negative number, got {show(v)}")
     return float(v)
 
 
 def object_id(v, where: str, what: str = "object id") -> int:
     if not _is_whole(v) or not 0 < int(v) <= MAX_OBJECT_ID:
-        _fail(where, f"{what} should be an integer from 1 to {MAX_OBJECT_ID}, got {_show(v)}")
+        _fail(where, f"{what} should be an integer from 1 to {MAX_OBJECT_ID}, got {show(v)}")
     return int(v)
 
 
@@ -160,7 +165,7 @@ def object_ids(ids: list, where: str) -> None:
 
 def finite_number(v, where: str, what: str) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        _fail(where, f"{what} should be a finite number, got {str(v)[:40]}")
+        _fail(where, f"{what} should be a finite number, got {show(v)}")
     return float(v)
 
 

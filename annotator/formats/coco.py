@@ -218,7 +218,7 @@ class CocoFormat(Format):
             if pi is None:
                 kind = (str(im.get("media_kind") or "video")) if video else "image"
                 if video:
-                    expect(kind in ("video", "frames"), f"{w}: image {img_id}", f"unknown media_kind {kind!r}")
+                    expect(kind in ("video", "frames"), f"{w}: image {img_id}", f"unknown media_kind {checks.show(kind)}")
                 nframes = int(im["num_frames"]) if video else 1
                 fps = float(im.get("fps") or 0.0) if video else 0.0
                 pi = PlannedItem(path=str(media_path), kind=kind, width=wh[0], height=wh[1],

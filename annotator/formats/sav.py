@@ -164,7 +164,7 @@ class SavFormat(Format):
         expect((len(masklet) - 1) * stride < n_frames or not masklet, w,
                f"{len(masklet)} annotated frames at stride {stride} do not fit in {n_frames} video frames")
         duration = num("video_duration")
-        fps = checks.fps(n_frames / duration if duration else 0.0, f"{w}: 'video_duration' {duration!r} gives")
+        fps = checks.fps(n_frames / duration if duration else 0.0, f"{w}: 'video_duration' {checks.show(duration)} gives")
         video_id = doc.get("video_id", path.stem.rsplit("_", 1)[0])
         expect(isinstance(video_id, str) and video_id != "", w, "'video_id' should be a non-empty string")
 

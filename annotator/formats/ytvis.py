@@ -213,17 +213,17 @@ class YtvisFormat(Format):
                    "'file_names' should be a non-empty list of file names")
             length = v.get("length", len(names))
             expect(is_int(length) and int(length) == len(names), where,
-                   f"'length' {length!r} disagrees with {len(names)} file_names")
+                   f"'length' {checks.show(length)} disagrees with {len(names)} file_names")
             declared = v.get("num_frames")
             expect(declared is None or (is_int(declared) and int(declared) >= len(names)), where,
-                   f"'num_frames' {declared!r} should be an integer >= the {len(names)} listed frames")
+                   f"'num_frames' {checks.show(declared)} should be an integer >= the {len(names)} listed frames")
             if declared is not None:
                 checks.frame_count(declared, where, "'num_frames'")
             checks.fps(v.get("fps"), where)
             if isinstance(v.get("media"), str) and v["media"]:
                 rel = v["media"]
                 kind = str(v.get("media_kind") or "frames")
-                expect(kind in ("video", "frames"), where, f"unknown media_kind {kind!r}")
+                expect(kind in ("video", "frames"), where, f"unknown media_kind {checks.show(kind)}")
             else:
                 rel = os.path.dirname(names[0]) or "."
                 kind = "frames"
@@ -244,7 +244,7 @@ class YtvisFormat(Format):
             where = f"{w}: annotations[{i}]"
             expect_type(a, dict, where, "an annotation")
             expect(is_int(a.get("video_id")) and int(a["video_id"]) in videos, where,
-                   f"video_id {a.get('video_id')!r} is not in 'videos'")
+                   f"video_id {checks.show(a.get('video_id'))} is not in 'videos'")
             expect(is_int(a.get("category_id")), where, "'category_id' should be an integer")
             expect(int(a["category_id"]) in cats, where,
                    f"unknown category_id {a['category_id']} (not in 'categories')")

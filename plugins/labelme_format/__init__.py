@@ -232,7 +232,7 @@ class LabelmeFormat(Format):
                    and is_int(ext.get("num_frames")) and 0 <= int(ext["frame_index"]) < int(ext["num_frames"]), w,
                    f"malformed '{EXT_KEY}' entry")
             rel, kind, frame = ext["media"], str(ext.get("media_kind") or "video"), int(ext["frame_index"])
-            expect(kind in ("video", "frames"), w, f"unknown media_kind {kind!r}")
+            expect(kind in ("video", "frames"), w, f"unknown media_kind {checks.show(kind)}")
             n_frames = checks.frame_count(ext["num_frames"], w, f"'{EXT_KEY}.num_frames'")
             fps = checks.fps(ext.get("fps"), w)
         else:

@@ -37,8 +37,12 @@ def _integrity(path: Path) -> str:
         conn.close()
 
 
+MAX_MESSAGE = 1000  # characters: a "line" that repeats a megabyte of the file is not clear
+
+
 def _one_line_naming(msg: str, names: list[str]) -> bool:
-    return bool(msg.strip()) and "\n" not in msg.strip() and any(n and n in msg for n in names)
+    return (bool(msg.strip()) and "\n" not in msg.strip() and len(msg) <= MAX_MESSAGE
+            and any(n and n in msg for n in names))
 
 
 def run_prompt(case: dict) -> dict:

@@ -414,6 +414,27 @@ def mutate(rng: random.Random, doc) -> object:
     return doc
 
 
+SYSTEMATIC_VALUES = [float("nan"), -1, 1e308, 2 ** 64, "x", None, [], {}]
+
+
+def systematic(area: str) -> list[tuple[str, object]]:
+    """Every node of the seed document (lists: their first 3 entries) replaced by each of a few
+    hostile values in turn: finds a field that no check covers."""
+    d = seed(area)
+    out = []
+    for path in list(_paths(d))[1:]:
+        if any(isinstance(k, int) and k >= 3 for k in path):
+            continue
+        for j, v in enumerate(SYSTEMATIC_VALUES):
+            doc = copy.deepcopy(d)
+            parent = doc
+            for k in path[:-1]:
+                parent = parent[k]
+            parent[path[-1]] = copy.deepcopy(v)
+            out.append(("sys_" + ".".join(map(str, path)) + f"={j}", doc))
+    return out
+
+
 def _write(path: Path, doc) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(doc, (bytes, bytearray)):
@@ -462,12 +483,56 @@ def prompt_cases(rng: random.Random, n: int) -> list[dict]:
     return out
 
 
+# ----------------------------------------------------------------------------- real seeds
+def shared_data() -> Path | None:
+    import os
+
+    root = Path(os.environ.get("ANNOTATOR_SHARED", Path(__file__).resolve().parents[3] / "shared")) / "data"
+    return root if root.is_dir() else None
+
+
+def _real_cases(rng: random.Random, root: Path, n: int) -> list[dict]:
+    """Mutations of the real SA-V file and byte-flipped real DAVIS 2016 masks (with their real
+    frames as media), when ../shared/data is there."""
+    data = shared_data()
+    out: list[dict] = []
+    if data is None:
+        return out
+    sav = data / "sav" / "sav_000001_manual.json"
+    if sav.is_file():
+        doc = json.loads(sav.read_text())
+        for k in range(n + 1):
+            path = root / "sav_real" / f"real_{k}" / "sav_000001_manual.json"
+            _write(path, doc if k == 0 else mutate(rng, doc))
+            out.append({"id": f"sav/real_{k}", "area": "sav", "kind": "import", "fmt": "sav",
+                        "input": str(path), "opts": {}})
+    seqs = sorted((data / "davis2016" / "Annotations" / "480p").glob("*"))
+    if seqs:
+        seq = seqs[0]
+        media = data / "davis2016" / "JPEGImages" / "480p" / seq.name
+        pngs = sorted(seq.glob("*.png"))[:2]
+        for k in range(max(2, n // 2) + 1):
+            d = root / "davis_real" / f"real_{k}" / seq.name
+            d.mkdir(parents=True)
+            for p in pngs:
+                raw = bytearray(p.read_bytes())
+                if k:
+                    for _ in range(rng.randint(1, 3)):
+                        raw[rng.randrange(8, len(raw))] = rng.randrange(256)
+                (d / p.name).write_bytes(bytes(raw))
+            out.append({"id": f"davis/real_{k}", "area": "davis", "kind": "import", "fmt": "davis",
+                        "input": str(d), "opts": {"media": str(media)} if media.is_dir() and k % 2 == 0 else {}})
+    return out
+
+
 # ----------------------------------------------------------------------------- the corpus
 FILE_NAMES = {"coco": "c.json", "ytvis": "y.json", "sav": "sav_000001_manual.json", "labelme": "a.json"}
 
 
-def build(root: Path, n_random: int = 60, seed_value: int = 20261204, areas=AREAS) -> list[dict]:
-    """Write the corpus under `root`; the list of cases, in a fixed order."""
+def build(root: Path, n_random: int = 60, seed_value: int = 20261204, areas=AREAS,
+          systematic_every: int = 0) -> list[dict]:
+    """Write the corpus under `root`; the list of cases, in a fixed order. `systematic_every`
+    = k adds every k-th of the every-node substitutions (systematic(); ~2000 with k = 1)."""
     rng = random.Random(seed_value)
     root = Path(root)
     cases: list[dict] = []
@@ -481,6 +546,8 @@ def build(root: Path, n_random: int = 60, seed_value: int = 20261204, areas=AREA
                               "input": str(folder), "opts": {}})
             continue
         docs = named(area) + [(f"random_{k}", mutate(rng, seed(area))) for k in range(n_random)]
+        if systematic_every:
+            docs += systematic(area)[::systematic_every]
         media = root / "media"
         if not (media / "a.png").exists():
             _save(media / "a.png", np.zeros((H, W), np.uint8), "L")
@@ -499,4 +566,6 @@ def build(root: Path, n_random: int = 60, seed_value: int = 20261204, areas=AREA
             for name, folder in _sav_png_cases(rng, root / "sav_png", max(4, n_random // 6)):
                 cases.append({"id": f"sav/{name}", "area": "sav", "kind": "import", "fmt": "sav",
                               "input": str(folder), "opts": {}})
+    if "sav" in areas and "davis" in areas:
+        cases += _real_cases(rng, root, max(2, n_random // 4))
     return cases

@@ -135,7 +135,7 @@ def failures(cases: list[dict], results: dict) -> list[str]:
     return out
 
 
-def run_corpus(n_random: int = 60, work: Path | None = None, areas=None):
+def run_corpus(n_random: int = 60, work: Path | None = None, areas=None, systematic_every: int = 0):
     """Build the corpus in `work` (a temporary folder by default), run it; (cases, results)."""
     from fuzz_corpus import AREAS, build
 
@@ -144,7 +144,8 @@ def run_corpus(n_random: int = 60, work: Path | None = None, areas=None):
         tmp = tempfile.TemporaryDirectory(prefix="annotator-fuzz-")
         work = Path(tmp.name)
     try:
-        cases = build(Path(work) / "corpus", n_random=n_random, areas=areas or AREAS)
+        cases = build(Path(work) / "corpus", n_random=n_random, areas=areas or AREAS,
+                      systematic_every=systematic_every)
         results = run(cases, Path(work) / "run")
         return cases, results
     finally:
