@@ -39,6 +39,9 @@ def register(sub) -> None:
     v.add_argument("--init-clicks", type=int, default=3, help="number of simulated clicks with --init clicks")
     v.add_argument("--sequences", default=None, help="comma-separated sequence names (default: all)")
     v.add_argument("--json", default=None, help="write the results here")
+    v.add_argument("--save", default=None, metavar="DIR",
+                   help="write the predictions as DAVIS palette PNGs, DIR/<sequence>/<frame>.png (every propagated "
+                        "frame), for the official DAVIS evaluator")
     v.add_argument("-q", "--quiet", action="store_true", help="no per-sequence progress lines")
     v.set_defaults(func=run_vos)
 
@@ -119,7 +122,14 @@ def run_vos(args) -> int:
         raise AnnotatorError("--init-clicks must be at least 1")
     seqs = list_sequences(args.data, _sequences_arg(args.sequences))
     session = create_video_session(args.engine, args.weights)
-    report = evaluate_vos(session, seqs, args.engine, args.init, args.init_clicks, _progress(args.quiet))
+    save = None
+    if args.save:
+        from pathlib import Path
+
+        from annotator.core.outputs import check_output
+
+        save = check_output(Path(args.save), folder=True)
+    report = evaluate_vos(session, seqs, args.engine, args.init, args.init_clicks, _progress(args.quiet), save)
     data = report.to_json()
     how = "first-frame GT mask" if args.init == "mask" else f"{args.init_clicks} simulated clicks on the first frame"
     print(f"VOS on {args.data} ({how}), engine {args.engine}")

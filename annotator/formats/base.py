@@ -302,10 +302,15 @@ class ImportPlan:
     categories: dict[str, tuple[str, tuple | None]] = field(default_factory=dict)
     items: list[PlannedItem] = field(default_factory=list)
     summary: Summary = field(default_factory=Summary)     # skipped/converted things, counted
+    source_ids: dict[str, int] = field(default_factory=dict)  # category name -> id in the file
 
-    def want_category(self, name: str, supercategory: str = "", color=None) -> None:
+    def want_category(self, name: str, supercategory: str = "", color=None, source_id: int | None = None) -> None:
+        """source_id: the category's id in the file, kept on a new category (meta, schema v4)
+        so exports give it back."""
         if name not in self.categories:
             self.categories[name] = (supercategory or "", tuple(color) if color else None)
+        if source_id is not None and name not in self.source_ids:
+            self.source_ids[name] = int(source_id)
 
 
 @dataclass
@@ -344,7 +349,9 @@ def apply_plan(project, plan: ImportPlan, label: str, source: str = "imported") 
             for name, (sup, color) in plan.categories.items():
                 c = project.category_by_name(name)
                 if c is None:
-                    c = project.add_category(name, color=color, supercategory=sup)
+                    sid = plan.source_ids.get(name)
+                    c = project.add_category(name, color=color, supercategory=sup,
+                                             **({"meta": {"source_id": sid}} if sid is not None else {}))
                 cat_ids[name] = c.id
             for pi in plan.items:
                 if pi.existing_id is not None:
@@ -411,9 +418,24 @@ def category_table(project, uncategorised: str | None = None,
     Tracks without a category get an extra class (default "object") so that every annotation
     has a valid category_id (COCOeval silently skips annotations with unknown ones), or with
     uncategorised=skip none: None is then absent from the map and the caller leaves them out."""
-    cats = [{"id": c.id, "name": c.name, "supercategory": c.supercategory or "", "color": list(c.color)}
-            for c in project.categories()]
-    mapping: dict[int | None, int] = {c["id"]: c["id"] for c in cats}
+    cats, mapping = [], {}
+    project_cats = project.categories()
+    # a category imported from a file keeps that file's id; the others get their project id,
+    # or the next free one when a kept id took it
+    kept = {c.id: int(c.meta["source_id"]) for c in project_cats
+            if is_int((c.meta or {}).get("source_id")) and int(c.meta["source_id"]) > 0}
+    if len(set(kept.values())) != len(kept):  # two sources gave the same id: keep none
+        kept = {}
+    used = set(kept.values())
+    for c in project_cats:
+        out_id = kept.get(c.id)
+        if out_id is None:
+            out_id = c.id
+            while out_id in used:
+                out_id = max(used | {out_id}) + 1
+        used.add(out_id)
+        mapping[c.id] = out_id
+        cats.append({"id": out_id, "name": c.name, "supercategory": c.supercategory or "", "color": list(c.color)})
     loose = [t for t in project.tracks() if t.category_id is None]
     choice = (uncategorised or "object").strip() or "object"
     if loose and choice.lower() == "skip":

@@ -160,11 +160,13 @@ class CocoFormat(Format):
             "annotations": anns,
             "categories": cats,
         }
-        if files.jobs:
+        files.note(summary)
+        if files.jobs:  # the images appear only once the JSON is written too (a failure leaves neither)
             with AtomicFolder(files.images_dir) as tmp:
                 files.write(tmp, summary)
-        files.note(summary)
-        atomic_write_json(out, doc, indent=indent)
+                atomic_write_json(out, doc, indent=indent)
+        else:
+            atomic_write_json(out, doc, indent=indent)
         summary.fact(f"{len(images)} images, {len(anns)} annotations")
         return summary
 
@@ -242,8 +244,9 @@ class CocoFormat(Format):
                    f"unknown category_id {a['category_id']} (not in 'categories')")
             expect("segmentation" in a, where, "missing 'segmentation'")
             pi, frame = where_img[int(a["image_id"])]
-            r = _segmentation_rle(a["segmentation"], pi.height, pi.width, where + ".segmentation")
+            r = _segmentation_rle(a["segmentation"], pi.height, pi.width, where + ".segmentation", plan.summary)
             if _rle.is_empty(r):
+                plan.summary.note("annotations with an empty mask skipped", f"annotations[{i}]")
                 continue
             score = a.get("score")
             if score is not None:
@@ -273,7 +276,7 @@ class CocoFormat(Format):
             if c.get(UNCATEGORISED):
                 continue
             plan.want_category(c["name"].strip(), str(c.get("supercategory") or ""),
-                               c.get("color") if _is_color(c.get("color")) else None)
+                               c.get("color") if _is_color(c.get("color")) else None, int(c["id"]))
         return plan
 
 
@@ -281,13 +284,19 @@ def _is_color(c) -> bool:
     return isinstance(c, list) and len(c) == 3 and all(is_int(v) and 0 <= v <= 255 for v in c)
 
 
-def _segmentation_rle(seg, h: int, w: int, where: str) -> dict:
+def _segmentation_rle(seg, h: int, w: int, where: str, summary=None) -> dict:
     if isinstance(seg, dict):
         return check_rle(seg, h, w, where)
     if isinstance(seg, list):
         # finite, near the frame, vertex and outline counts bounded; fewer than 3 points has no
-        # area (and 4 numbers would read as a box to pycocotools), so those are dropped
-        return _rle.from_polygons(checks.polygons(seg, w, h, where), h, w)
+        # area (and 4 numbers would read as a box to pycocotools), so those are dropped, and counted
+        polys = checks.polygons(seg, w, h, where)
+        if summary is not None:
+            for k, poly in enumerate(seg):
+                if len(poly) < 6:
+                    summary.note("polygon parts with fewer than 3 points skipped (no area)",
+                                 f"{where}[{k}]".rsplit(": ", 1)[-1])
+        return _rle.from_polygons(polys, h, w)
     raise FormatError(f"{where}: should be polygons (a list) or an RLE dict, "
                       f"got {type(seg).__name__}")
 

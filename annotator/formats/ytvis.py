@@ -144,11 +144,13 @@ class YtvisFormat(Format):
                         "contributor": f"annotator {__version__}",
                         "date_created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")},
                "licenses": [], "videos": videos, "annotations": anns, "categories": cats}
-        if files.jobs:
+        files.note(summary)
+        if files.jobs:  # the frames appear only once the JSON is written too (a failure leaves neither)
             with AtomicFolder(images_dir) as tmp:
                 files.write(tmp, summary)
-        files.note(summary)
-        atomic_write_json(out, doc, indent=indent)
+                atomic_write_json(out, doc, indent=indent)
+        else:
+            atomic_write_json(out, doc, indent=indent)
         summary.fact(f"{len(videos)} videos, {len(anns)} object tracks")
         return summary
 
@@ -264,7 +266,7 @@ class YtvisFormat(Format):
             for t, seg in enumerate(segs):
                 if seg is None:
                     continue
-                r = _segmentation_rle(seg, pi.height, pi.width, f"{where}.segmentations[{t}]")
+                r = _segmentation_rle(seg, pi.height, pi.width, f"{where}.segmentations[{t}]", plan.summary)
                 if not _rle.is_empty(r):
                     pt.masks[idx[t]] = r
             if pt.masks:
@@ -272,7 +274,7 @@ class YtvisFormat(Format):
         for c in cats.values():
             if not c.get(UNCATEGORISED):
                 plan.want_category(c["name"].strip(), str(c.get("supercategory") or ""),
-                                   c.get("color") if _is_color(c.get("color")) else None)
+                                   c.get("color") if _is_color(c.get("color")) else None, int(c["id"]))
         return plan
 
 

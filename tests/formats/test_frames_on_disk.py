@@ -122,3 +122,45 @@ def test_frames_option_is_explicit(tmp_path):
         ytvis.export(p, out, frames=rule)
         [v] = json.loads(out.read_text())["videos"]
         assert v.get("frame_indices", list(range(9))) == want
+
+
+def _ytvis_doc(names, h, w, n_listed):
+    from annotator.core import rle
+
+    m = np.zeros((h, w), bool)
+    m[5:20, 10:40] = True
+    r = rle.encode(m)
+    return {"videos": [{"id": 1, "width": w, "height": h, "length": n_listed, "file_names": names}],
+            "annotations": [{"id": 1, "video_id": 1, "category_id": 1, "iscrowd": 0,
+                             "segmentations": [r] * n_listed}],
+            "categories": [{"id": 1, "name": "dog"}]}
+
+
+def test_ytvis_sparse_listing_of_a_longer_folder(tmp_path, shared_data):
+    """YouTube-VIS train lists every 5th frame of JPEGImages/<video>: the file's names say
+    which frames; without media the numbers in the names do."""
+    seq = shared_data / "davis2016" / "JPEGImages" / "480p" / "dog"
+    (tmp_path / "JPEGImages").mkdir()
+    (tmp_path / "JPEGImages" / "dog").symlink_to(seq, target_is_directory=True)
+    names = [f"dog/{i:05d}.jpg" for i in range(0, 60, 3)]
+    f = tmp_path / "train.json"
+    f.write_text(json.dumps(_ytvis_doc(names, 480, 854, len(names))))
+    p = Project.create(tmp_path / "p.annotator")
+    get_format("ytvis").load(p, f)
+    [it] = p.items()
+    assert (it.kind, it.num_frames) == ("frames", 60)
+    assert sorted(p.mask_frames(p.tracks(it.id)[0].id)) == list(range(0, 60, 3))
+    # no media: names 00000, 00005 ... keep their numbers
+    g = tmp_path / "nomedia.json"
+    g.write_text(json.dumps(_ytvis_doc([f"cat/{i:05d}.jpg" for i in (0, 5, 10)], 30, 50, 3)))
+    q = Project.create(tmp_path / "q.annotator")
+    get_format("ytvis").load(q, g, require_media=False)
+    [it] = q.items()
+    assert sorted(q.mask_frames(q.tracks(it.id)[0].id)) == [0, 5, 10] and it.num_frames == 11
+    # a frame_indices beyond a declared num_frames names the real cause
+    d = _ytvis_doc(["a/1.jpg", "a/2.jpg"], 30, 50, 2)
+    d["videos"][0]["frame_indices"] = [0, 7]
+    d["videos"][0]["num_frames"] = 5
+    g.write_text(json.dumps(d))
+    with pytest.raises(Exception, match="frame 7 is beyond the video's 5 frames"):
+        get_format("ytvis").load(Project.create(tmp_path / "r.annotator"), g, require_media=False)
