@@ -34,7 +34,7 @@ KNOWN_LONG = {
     "nn/sam_heads.py": 617,
 }
 # (importer, imported) pairs that break a rule today
-KNOWN_GUI_COMMANDS = {("annotator.gui.models_dialog", "annotator.commands.models")}
+KNOWN_GUI_COMMANDS: set = set()
 KNOWN_GUI_TORCH = {("annotator.gui.main_window", "torch")}
 # gui/ modules with no Qt import: GUI-only concerns that stay with the GUI on purpose
 GUI_WITHOUT_QT_OK = {"annotator.gui.settings", "annotator.gui.threads", "annotator.gui"}

@@ -1,13 +1,9 @@
 """Project subcommands: new, add, info, export, import."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from annotator.errors import AnnotatorError, FormatError, ProjectError
-
-_NUMERIC = re.compile(r"^\d+$")
-
 
 def register(sub) -> None:
     p = sub.add_parser("new", help="create an empty project file")
@@ -68,44 +64,19 @@ def cmd_new(args) -> int:
     return 0
 
 
-def _is_frame_folder(folder: Path) -> bool:
-    from annotator.media import IMAGE_EXTENSIONS
-
-    stems = [f.stem for f in folder.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS]
-    return bool(stems) and all(_NUMERIC.match(s) for s in stems)
-
-
-def _expand(paths: list[str], frames: bool, images: bool) -> list[Path]:
-    from annotator.errors import MediaError
-    from annotator.media import IMAGE_EXTENSIONS
-
-    out: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if not path.exists():
-            raise MediaError(f"{path}: file not found")
-        if path.is_dir() and not frames and (images or not _is_frame_folder(path)):
-            found = sorted(f for f in path.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
-            if not found:
-                raise MediaError(f"{path}: folder has no images")
-            out.extend(found)
-        else:
-            out.append(path)
-    return out
-
-
 def cmd_add(args) -> int:
+    from annotator.app import media
     from annotator.core.store import Project
     from annotator.media import probe
 
-    files = _expand(args.media, args.frames, args.images)
-    infos = [probe(f) for f in files]  # everything is checked before the project changes
+    files = media.expand(args.media, "frames" if args.frames else "images" if args.images else "auto")
+    probed = [(f, probe(f)) for f in files]  # everything is checked before the project changes
     with Project.open(args.project) as p:
-        with p.group(f"Add {len(files)} media"):
-            for f, info in zip(files, infos):
-                item = p.add_item(f, info.kind, info.width, info.height, info.num_frames, info.fps)
-                print(f"added #{item.id} {item.name} ({info.kind}, {info.width}x{info.height}, "
-                      f"{info.num_frames} frame{'s' if info.num_frames != 1 else ''})")
+        added, _ = media.add_probed(p, probed, skip_existing=False)
+        for item_id in added:
+            item = p.item(item_id)
+            print(f"added #{item.id} {item.name} ({item.kind}, {item.width}x{item.height}, "
+                  f"{item.num_frames} frame{'s' if item.num_frames != 1 else ''})")
     return 0
 
 

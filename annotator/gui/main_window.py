@@ -39,6 +39,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from annotator.app import prompting
+from annotator.app.prompting import PromptState
 from annotator.errors import AnnotatorError, MediaError
 from annotator.gui import errors as gui_errors
 from annotator.gui import icons
@@ -90,21 +92,6 @@ def _preload_torch_if_needed(engine: str) -> None:
             return
     if importlib.util.find_spec("torch") is not None:
         import torch  # noqa: F401
-
-
-class PromptState:
-    """The clicks of the object being prompted on one frame (lost on undo: re-read from the store)."""
-
-    def __init__(self, item_id: int, frame: int, track_id: int | None):
-        self.item_id, self.frame, self.track_id = item_id, frame, track_id
-        self.points: list[list[float]] = []
-        self.labels: list[int] = []
-        self.box: list[float] | None = None
-        self.logits = None  # low-res logits of the chosen candidate, fed back as mask_input
-        self.candidates = None  # last PredictResult (for cycling multimask candidates)
-        self.choice = 0
-        self.obj_id: int | None = None  # for clicks that go to the video model
-        self.sent = 0  # prompts sent for this state
 
 
 class MainWindow(QMainWindow):
@@ -535,27 +522,11 @@ class MainWindow(QMainWindow):
             gui_errors.show_error(self, e)
 
     def _open_paths(self, paths: list[str], folder_as: str) -> None:
-        from annotator.media import IMAGE_EXTENSIONS
+        from annotator.app import media as app_media
 
         projects = [p for p in paths if str(p).endswith(PROJECT_SUFFIX)]
-        media: list[str] = []
-        for raw in paths:
-            p = Path(raw)
-            if str(p).endswith(PROJECT_SUFFIX):
-                continue
-            if not p.exists():
-                raise MediaError(f"{p}: file not found")
-            if p.is_dir():
-                imgs = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
-                as_frames = folder_as == "frames" or (folder_as == "auto" and imgs and all(f.stem.isdigit() for f in imgs))
-                if as_frames:
-                    media.append(str(p))
-                elif imgs:
-                    media.extend(str(f) for f in imgs)
-                else:
-                    raise MediaError(f"{p}: folder has no images")
-            else:
-                media.append(str(p))
+        media = [str(p) for p in app_media.expand([p for p in paths if not str(p).endswith(PROJECT_SUFFIX)],
+                                                  folder_as)]
         if paths:
             first = Path(paths[0])
             self.settings["last_folder"] = str(first if first.is_dir() else first.parent)
@@ -638,20 +609,14 @@ class MainWindow(QMainWindow):
         if self.project is None:
             return
         self.status_busy.setText("")
-        existing = {str(Path(i.abspath).resolve()) for i in self.project.items()}
-        errors, added = [], []
-        new = [(p, info) for p, info in results if not isinstance(info, Exception)
-               and str(Path(p).resolve()) not in existing]
+        from annotator.app import media as app_media
+
+        added = []
         try:
-            with self.project.group(f"Add {len(new)} media"):
-                for p, info in new:
-                    it = self.project.add_item(p, info.kind, info.width, info.height, info.num_frames, info.fps)
-                    added.append(it.id)
+            added, _ = app_media.add_probed(self.project, results)
         except Exception as e:
             gui_errors.show_error(self, e)
-        for p, info in results:
-            if isinstance(info, Exception):
-                errors.append(gui_errors.message_for(info))
+        errors = [gui_errors.message_for(info) for _p, info in results if isinstance(info, Exception)]
         self._refresh_files()
         if errors:
             gui_errors.show_error(self, MediaError("; ".join(errors[:5]) + (" …" if len(errors) > 5 else "")),
@@ -931,36 +896,22 @@ class MainWindow(QMainWindow):
 
     def _prompt_state(self) -> PromptState:
         ps = self.prompt
-        if ps is not None and ps.item_id == self.item.id and ps.frame == self.frame and ps.track_id == self.active_track:
-            return ps
-        ps = PromptState(self.item.id, self.frame, self.active_track)
-        if self.active_track is not None:
-            rec = self.project.mask(self.active_track, self.frame)
-            if rec is not None and rec.prompts is not None and (rec.prompts.points or rec.prompts.box):
-                ps.points = [list(map(float, p)) for p in rec.prompts.points]
-                ps.labels = [int(v) for v in rec.prompts.labels]
-                ps.box = list(rec.prompts.box) if rec.prompts.box else None
-            elif rec is not None and not rec.area == 0:
-                # A propagated or painted mask has no clicks: a box around it keeps the
-                # correction anchored to the object instead of starting from nothing.
-                x, y, w, h = rec.bbox
-                ps.box = [x, y, x + w, y + h]
-        self.prompt = ps
+        if ps is None or not ps.matches(self.item.id, self.frame, self.active_track):
+            ps = self.prompt = prompting.resume(self.project, self.item.id, self.frame, self.active_track)
         return ps
 
     def on_point(self, x: float, y: float, positive: bool, t_event: float) -> None:
         if self._edit_blocked():
             return
         ps = self._prompt_state()
-        ps.points.append([x, y])
-        ps.labels.append(1 if positive else 0)
+        ps.add_point(x, y, positive)
         self._send_prompt(ps, t_event)
 
     def on_box(self, x0: float, y0: float, x1: float, y1: float, t_event: float) -> None:
         if self._edit_blocked():
             return
         ps = self._prompt_state()
-        ps.box = [x0, y0, x1, y1]
+        ps.set_box(x0, y0, x1, y1)
         self._send_prompt(ps, t_event)
 
     def clicks_go_to_video_model(self) -> bool:
@@ -973,11 +924,7 @@ class MainWindow(QMainWindow):
         self._gen += 1
         self.canvas.set_prompts(ps.points, ps.labels, ps.box)
         if self.clicks_go_to_video_model():
-            if ps.obj_id is None:
-                tracks = self.project.tracks(ps.item_id)
-                ps.obj_id = next((t.obj_id for t in tracks if t.id == ps.track_id), None) if ps.track_id else None
-                if ps.obj_id is None:  # a new object: the id its track will get
-                    ps.obj_id = max([t.obj_id for t in tracks], default=0) + 1
+            prompting.object_id(self.project, ps)
             ps.sent += 1
             self.worker.predict_video(
                 self._gen, self._key(), ps.obj_id, points=ps.points or None, labels=ps.labels or None, box=ps.box,
@@ -985,10 +932,9 @@ class MainWindow(QMainWindow):
                 ctx=dict(item_id=ps.item_id, frame=ps.frame, points=[list(p) for p in ps.points],
                          labels=list(ps.labels), box=ps.box, t_event=t_event, ps=ps, obj_id=ps.obj_id))
             return
-        multimask = len(ps.points) == 1 and ps.box is None
         self.worker.predict(
             self._gen, self._key(), points=ps.points or None, labels=ps.labels or None, box=ps.box,
-            mask_input=ps.logits if ps.logits is not None and not multimask else None, multimask=multimask,
+            mask_input=ps.mask_input, multimask=ps.multimask,
             ctx=dict(item_id=ps.item_id, frame=ps.frame, points=[list(p) for p in ps.points],
                      labels=list(ps.labels), box=ps.box, t_event=t_event, ps=ps),
         )
@@ -1000,22 +946,12 @@ class MainWindow(QMainWindow):
         ps: PromptState = ctx["ps"]
         from annotator.core.model import Prompts
 
-        best = int(res.best) if 0 <= res.best < len(res.rles) else 0
         try:
-            with self.project.group("Click"):
-                tid = ps.track_id
-                if tid is None:
-                    cat = self._label_category()
-                    tid = self.project.add_track(ctx["item_id"], category_id=cat, obj_id=ctx.get("obj_id")).id
-                    ps.track_id = tid
-                self.project.set_mask(tid, ctx["frame"], res.rles[best], source="manual",
-                                      prompts=Prompts(ctx["points"], ctx["labels"], ctx["box"]),
-                                      model=self.engine_name, score=float(res.scores[best]) if len(res.scores) else None)
+            tid = prompting.apply_prediction(self.project, ps, res, Prompts(ctx["points"], ctx["labels"], ctx["box"]),
+                                             model=self.engine_name, category=self._label_category)
         except Exception as e:
             gui_errors.show_error(self, e)
             return
-        ps.candidates, ps.choice = res, best
-        ps.logits = res.lowres_logits[best] if res.lowres_logits is not None and len(res.lowres_logits) else None
         if self.item is not None and ps.item_id == self.item.id and ps.frame == self.frame:
             self.active_track = tid
             self.prompt = ps
@@ -1044,38 +980,22 @@ class MainWindow(QMainWindow):
         ps = self.prompt
         if ps is None or ps.candidates is None or ps.track_id is None or self._edit_blocked():
             return
-        res = ps.candidates
-        k = len(res.rles)
-        if k < 2:
+        step = prompting.cycle_candidate(self.project, ps, self.engine_name)
+        if step is None:
             self.statusBar().showMessage("Only one candidate mask for this prompt.", 2000)
             return
-        ps.choice = (ps.choice + 1) % k
-        from annotator.core.model import Prompts
-
-        self.project.set_mask(ps.track_id, ps.frame, res.rles[ps.choice], source="manual",
-                              prompts=Prompts(ps.points, ps.labels, ps.box), model=self.engine_name,
-                              score=float(res.scores[ps.choice]))
-        if res.lowres_logits is not None and len(res.lowres_logits) > ps.choice:
-            ps.logits = res.lowres_logits[ps.choice]
-        self.statusBar().showMessage(f"Candidate {ps.choice + 1} of {k} (score {res.scores[ps.choice]:.2f})", 2000)
+        choice, k, score = step
+        self.statusBar().showMessage(f"Candidate {choice + 1} of {k} (score {score:.2f})", 2000)
 
     def on_stroke(self, stroke: np.ndarray, erase: bool) -> None:
         if self._edit_blocked():
             return
         tid = self.active_track
-        rec = self.project.mask(tid, self.frame) if tid is not None else None
         if tid is None and erase:
             self.statusBar().showMessage("Select an object to erase from.", 2000)
             return
-        old = rec.mask() if rec is not None else np.zeros(stroke.shape, bool)
-        new = (old & ~stroke) if erase else (old | stroke)
-        with self.project.group("Erase" if erase else "Brush"):
-            if tid is None:
-                tid = self.project.add_track(self.item.id, category_id=self._label_category()).id
-            if new.any():
-                self.project.set_mask(tid, self.frame, new, source="manual", prompts=None, model="")
-            elif rec is not None:
-                self.project.delete_masks(tid, self.frame, self.frame)
+        tid = prompting.apply_stroke(self.project, self.item.id, self.frame, tid, stroke, erase,
+                                     category=self._label_category)
         self.active_track = tid
         self.prompt = None  # the clicks no longer describe this mask
         self.canvas.set_prompts()
