@@ -195,6 +195,8 @@ def _run(args) -> int:
         raise AnnotatorError(f"{out.parent}: output folder does not exist")
     if args.stride <= 0:
         raise AnnotatorError(f"--stride must be positive, got {args.stride}")
+    if args.stop_lost < 0:
+        raise AnnotatorError(f"--stop-lost must be 0 (off) or a number of frames, got {args.stop_lost}")
     source = open_video(args.video)
     n, h, w = int(source.num_frames), int(source.height), int(source.width)
     for pr in prompts:
@@ -206,16 +208,31 @@ def _run(args) -> int:
     session.open(source)
     obj_ids = sorted({pr["obj_id"] for pr in prompts})
     edited: dict[int, set] = {}
-    for pr in sorted(prompts, key=lambda p: p["frame"]):
-        session.add_prompt(pr["frame"], pr["obj_id"], points=pr["points"], labels=pr["labels"], box=pr["box"])
-        edited.setdefault(pr["obj_id"], set()).add(pr["frame"])
     start = min(pr["frame"] for pr in prompts)
+    direction = "both" if start > 0 else "forward"
+    stopper = None
+    if args.stop_lost:
+        from annotator.review.lost import AutoStop, LostRule
+
+        stopper = AutoStop(session, lambda f: source.frame(f), start, direction, LostRule(frames=args.stop_lost))
+    for pr in sorted(prompts, key=lambda p: p["frame"]):
+        got = session.add_prompt(pr["frame"], pr["obj_id"], points=pr["points"], labels=pr["labels"], box=pr["box"])
+        edited.setdefault(pr["obj_id"], set()).add(pr["frame"])
+        if stopper is not None and pr["obj_id"] in got:
+            stopper.add_reference(pr["obj_id"], pr["frame"], got[pr["obj_id"]])
     spool = SavSpool(out, obj_ids)
     t0 = time.perf_counter()
     done = 0
     try:
-        direction = "both" if start > 0 else "forward"
         for t, masks in session.propagate(start, direction):
+            if stopper is not None:
+                masks, stops = stopper.step(t, masks)
+                for oid, lost, message in stops:  # the lost run's masks were wrong: drop them
+                    for f in lost[:-1]:
+                        rles = spool.read(f) or {}
+                        rles.pop(oid, None)
+                        spool.add(f, rles)
+                    print(("\n" if not args.quiet else "") + message, file=sys.stderr)
             spool.add(t, {oid: encode(m) for oid, m in masks.items()})
             done += 1
             if not args.quiet:
@@ -242,5 +259,8 @@ def register(sub) -> None:
     p.add_argument("--prompts", required=True, help="JSON list of {frame, obj_id, points, labels} or {frame, obj_id, box}")
     p.add_argument("-o", "--output", required=True, help="SA-V JSON to write (e.g. out.sav.json)")
     p.add_argument("--stride", type=int, default=1, help="write every Nth frame (SA-V datasets use 4; default 1)")
+    p.add_argument("--stop-lost", type=int, default=0, metavar="N",
+                   help="stop an object once its signals say lost for N consecutive frames (empty, shrunk "
+                        "under 5%% of its prompted area, or colours unlike it), dropping those N masks (default: off)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=_run)
