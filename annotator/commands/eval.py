@@ -54,6 +54,8 @@ def register(sub) -> None:
     r.add_argument("--pool", choices=("all", "sequence"), default="all",
                    help="fit each detector once over all sequences (as the app pools a project) or per sequence")
     r.add_argument("--max-frames", type=int, default=None, help="propagate only the first N frames of each sequence")
+    r.add_argument("--stop-lost", type=int, default=5, metavar="N",
+                   help="also report what propagate --stop-lost N would have stopped (default 5; 0: skip)")
     r.add_argument("--cache", default=None, help="folder for cached propagation runs (default: the user cache)")
     r.add_argument("--no-cache", action="store_true", help="propagate again, keep nothing")
     r.add_argument("--json", default=None, help="write the results here")
@@ -189,6 +191,11 @@ def run_review(args) -> int:
             progress(f"{seq.name}: {len(r.frames)} frames ({how})")
     data = evaluate_detectors(runs, dets, args.pool, progress)
     data.update({"engine": args.engine, "data": str(args.data), "max_frames": args.max_frames})
+    if args.stop_lost > 0:
+        from annotator.eval.review import auto_stop_figures
+        from annotator.review.lost import LostRule
+
+        data["auto_stop"] = auto_stop_figures(runs, LostRule(frames=args.stop_lost))
     n, d = data["frames"], data["drifted"]
     print(f"Review detectors on {args.data}, engine {args.engine}: {n} frames, {d} drifted ({_pct(d / n if n else None)}; "
           f"J < 0.5 or a fall of J by > 0.2), leave one sequence out, pool {args.pool}")
@@ -210,6 +217,13 @@ def run_review(args) -> int:
         print()
         print(f"(an oracle reviews {_pct(best)} of frames to catch {_pct(RECALL_TARGET)} of the drift; flagging 20% "
               f"of frames catches at most {_pct(min(1.0, 0.2 * n / d))} of it here)")
+    a = data.get("auto_stop")
+    if a:
+        where = ", ".join(f"{k} at frame {v['stopped_at']}" for k, v in a["stops"].items()) or "none"
+        print()
+        print(f"propagate --stop-lost {args.stop_lost} would stop {len(a['stops'])} of {len(runs)} objects ({where}), "
+              f"giving up {a['dropped']} frames of which {a['dropped_drifted']} had drifted "
+              f"({a['dropped_drifted']} of all {a['drifted']} drifted frames)")
     _write_json(args.json, data)
     return 0
 

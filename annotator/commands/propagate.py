@@ -89,6 +89,8 @@ def _run(args) -> int:
         raise AnnotatorError(f"{out.parent}: output folder does not exist")
     if args.stride <= 0:
         raise AnnotatorError(f"--stride must be positive, got {args.stride}")
+    if args.stop_lost < 0:
+        raise AnnotatorError(f"--stop-lost must be 0 (off) or a number of frames, got {args.stop_lost}")
     info = probe(Path(args.video))
     source = open_video(args.video)
     n, h, w = int(source.num_frames), int(source.height), int(source.width)
@@ -110,6 +112,13 @@ def _run(args) -> int:
             item = project.add_item(Path(args.video), info.kind, w, h, n, info.fps)
             tracks = {oid: project.add_track(item.id, obj_id=oid).id for oid in obj_ids}
             prompted: dict[int, set] = {}
+            direction = "both" if start > 0 else "forward"
+            stopper = None
+            if args.stop_lost:
+                from annotator.review.lost import AutoStop, LostRule
+
+                stopper = AutoStop(session, lambda f: source.frame(f), start, direction,
+                                   LostRule(frames=args.stop_lost))
             for pr in sorted(prompts, key=lambda p: p["frame"]):
                 masks = session.add_prompt(pr["frame"], pr["obj_id"], points=pr["points"], labels=pr["labels"],
                                            box=pr["box"])
@@ -117,12 +126,21 @@ def _run(args) -> int:
                     project.set_mask(tracks[pr["obj_id"]], pr["frame"], encode(masks[pr["obj_id"]]),
                                      source="manual", prompts=pr, model=args.model)
                     prompted.setdefault(tracks[pr["obj_id"]], set()).add(pr["frame"])
-            direction = "both" if start > 0 else "forward"
+                    if stopper is not None:
+                        stopper.add_reference(pr["obj_id"], pr["frame"], masks[pr["obj_id"]])
             plan = PropagationPlan(item.id, start, direction, n, objmap=tracks,
                                    keep={tid: frozenset(f) for tid, f in prompted.items()})
             run = PropagationRun(project, plan, model=args.model)
             try:
                 for t, masks in session.propagate(start, direction):
+                    if stopper is not None:
+                        masks, stops = stopper.step(t, masks)
+                        for oid, lost, message in stops:  # the lost run's masks were wrong: drop them
+                            run.flush()
+                            for f in lost[:-1]:
+                                if f not in prompted.get(tracks[oid], ()):  # the person's own frames stay
+                                    project.delete_masks(tracks[oid], f, f)
+                            print(("\n" if not args.quiet else "") + message, file=sys.stderr)
                     run.add(t, {oid: encode(m) for oid, m in masks.items()})
                     if run.pending >= FLUSH_MASKS:
                         run.flush()
@@ -153,5 +171,8 @@ def register(sub) -> None:
     p.add_argument("--prompts", required=True, help="JSON list of {frame, obj_id, points, labels} or {frame, obj_id, box}")
     p.add_argument("-o", "--output", required=True, help="SA-V JSON to write (e.g. out.sav.json)")
     p.add_argument("--stride", type=int, default=1, help="write every Nth frame (SA-V datasets use 4; default 1)")
+    p.add_argument("--stop-lost", type=int, default=0, metavar="N",
+                   help="stop an object once its signals say lost for N consecutive frames (empty, shrunk "
+                        "under 5%% of its prompted area, or colours unlike it), dropping those N masks (default: off)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=_run)

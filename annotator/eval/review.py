@@ -192,6 +192,31 @@ def evaluate_detectors(runs: list[Run], detectors=DETECTORS, pool_mode: str = "a
     return out
 
 
+def auto_stop_figures(runs: list[Run], rule) -> dict:
+    """What `propagate --stop-lost` would have done on these runs: where each object stops and
+    how many of the frames it gives up (the lost run and everything after) had really drifted."""
+    from annotator.review.lost import LostWatch
+
+    stops, dropped, dropped_drifted, total = {}, 0, 0, 0
+    for r in runs:
+        frames = [f for f in r.frames if f in r.J]
+        d = drifted(r.J, frames)
+        total += sum(d[f] for f in frames if f > 0)
+        watch = LostWatch(rule)
+        for f in frames[1:]:
+            if watch.update(f, r.signals[f]) is not None:
+                first = watch.run[0]
+                gone = [g for g in frames if g >= first]
+                name = r.sequence if len([q for q in runs if q.sequence == r.sequence]) == 1 else f"{r.sequence}/{r.obj_id}"
+                stops[name] = {"stopped_at": f, "lost_from": first, "dropped": len(gone),
+                               "dropped_drifted": int(sum(d[g] for g in gone))}
+                dropped += len(gone)
+                dropped_drifted += stops[name]["dropped_drifted"]
+                break
+    return {"rule": {"frames": rule.frames, "min_area": rule.min_area, "max_colour": rule.max_colour},
+            "stops": stops, "dropped": dropped, "dropped_drifted": dropped_drifted, "drifted": int(total)}
+
+
 def _f(v) -> str:
     return "-" if v is None else f"{v:.3f}"
 

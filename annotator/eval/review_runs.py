@@ -137,9 +137,7 @@ def propagate_runs(session, seq: Sequence, engine: str, cache_dir: Path | None,
         trackers[oid] = TrackSignals()
         trackers[oid].add_reference(0, first == oid, rgb0)
     t0 = time.perf_counter()
-    for fi, masks in session.propagate(0, "forward", stop=n - 1) if _takes_stop(session) else session.propagate(0, "forward"):
-        if fi >= n:
-            break
+    for fi, masks in session.propagate(0, "forward", stop=n - 1):
         labels = seq.labels(fi)
         rgb = frames.frame(fi)
         for oid in ids:
@@ -160,15 +158,6 @@ def propagate_runs(session, seq: Sequence, engine: str, cache_dir: Path | None,
     return runs
 
 
-def _takes_stop(session) -> bool:
-    import inspect
-
-    try:
-        return "stop" in inspect.signature(session.propagate).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def _engine_score(session, frame: int, obj_id: int) -> float | None:
     """The learned engines' object score (probability the object is there), where given."""
     output = getattr(session, "output", None)
@@ -181,12 +170,3 @@ def _engine_score(session, frame: int, obj_id: int) -> float | None:
         return float(1.0 / (1.0 + np.exp(-float(out.score.reshape(-1)[0]))))
     except (AttributeError, TypeError, ValueError):
         return None
-
-
-def masks_digest(runs: list[Run]) -> str:
-    """Short fingerprint of what the runs measured (for the report)."""
-    h = hashlib.blake2b(digest_size=6)
-    for r in runs:
-        h.update(json.dumps([r.sequence, r.obj_id, [round(r.J.get(f, -1), 4) for f in r.frames]]).encode())
-    return h.hexdigest()
-

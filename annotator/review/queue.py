@@ -1,6 +1,6 @@
 """The review queue: frames of a project's objects that a detector flags as likely drifted,
 highest score first, without the frames a person already looked at (marked reviewed) or drew
-(manual/imported masks). Used by `annotator review` (and later the GUI's queue panel)."""
+(manual masks). Used by `annotator review` (and later the GUI's queue panel)."""
 from __future__ import annotations
 
 import math

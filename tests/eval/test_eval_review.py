@@ -58,6 +58,8 @@ def test_eval_review_command_and_cache(shared_data, tmp_path, capsys):
         h = first["detectors"][name]["held_out"]
         assert 0.0 <= h["mean_ap"] <= 1.0 and 0.0 <= h["flagged"] <= 1.0
         assert set(first["detectors"][name]["folds"]) == {"blackswan", "car-shadow"}
+    a = first["auto_stop"]  # the masks themselves stay on the swan: nothing says lost
+    assert a["rule"]["frames"] == 5 and a["stops"] == {} and a["dropped"] == 0 and a["drifted"] == first["drifted"]
     printed = capsys.readouterr()
     assert "| rglasso |" in printed.out and "propagated in" in printed.err
     assert len(list((tmp_path / "cache").glob("*.json"))) == 2
