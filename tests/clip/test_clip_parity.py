@@ -112,6 +112,9 @@ def test_towers_and_logits_equal_reference(pair, clip_photos):
         per_image, per_text = ours.model.logits(px, torch.from_numpy(ids))
         ref_img = ref.get_image_features(pixel_values=px).pooler_output
         ref_txt = ref.get_text_features(input_ids=ref_ids).pooler_output
+        short = ours.model.encode_text(torch.from_numpy(ids[:3]))  # computed up to the last end token only
+    assert int(ours.tokenizer.end_positions(ids[:3]).max()) < 20
+    torch.testing.assert_close(short, ref_txt[:3], atol=ATOL, rtol=0)
     assert img.shape == (len(clip_photos), 32) and txt.shape == (len(PROMPTS), 32)
     for got, want in ((img, ref_img), (txt, ref_txt), (per_image, r.logits_per_image), (per_text, r.logits_per_text)):
         assert float(want.abs().max()) > 0.05  # not trivially zero
