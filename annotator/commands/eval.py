@@ -1,5 +1,7 @@
 """`annotator eval noc|vos`: accuracy on a DAVIS-layout folder, printed as a table and
-optionally written as JSON (layouts in annotator/eval/noc.py and vos.py)."""
+optionally written as JSON (layouts in annotator/eval/noc.py and vos.py).
+`annotator eval labels --data DIR`: label-suggestion accuracy on a COCO-style set
+(annotator/eval/labels.py)."""
 from __future__ import annotations
 
 import json
@@ -61,6 +63,17 @@ def register(sub) -> None:
     r.add_argument("--json", default=None, help="write the results here")
     r.add_argument("-q", "--quiet", action="store_true", help="no per-sequence progress lines")
     r.set_defaults(func=run_review)
+    lb = ev.add_parser("labels", help="label-suggestion top-1/top-5 (zero-shot and with k examples per class)")
+    lb.add_argument("--data", required=True, type=Path,
+                    help="folder with a COCO-style JSON (annotations.json or the only .json) and its images")
+    lb.add_argument("--annotations", default=None, type=Path, help="the COCO JSON, when not found in --data")
+    lb.add_argument("--clip", default=None, metavar="NAME", help="CLIP model card (default: the installed one)")
+    lb.add_argument("--clip-weights", default=None, metavar="FILE", help="CLIP checkpoint FILE or 'random'")
+    lb.add_argument("--k", default="1,5", help="examples per class for the few-shot rows (default 1,5)")
+    lb.add_argument("--few-shot-weight", type=float, default=0.5, help="share of the prototypes in the mix (0-1)")
+    lb.add_argument("--seed", type=int, default=0, help="which examples are drawn (default 0)")
+    lb.add_argument("--json", default=None, help="write the results here")
+    lb.set_defaults(func=run_labels)
 
 
 def _progress(quiet: bool):
@@ -230,3 +243,65 @@ def run_review(args) -> int:
 
 def _pct(v) -> str:
     return "-" if v is None else f"{100 * v:.0f}%"
+
+def _coco_file(args) -> Path:
+    from annotator.errors import AnnotatorError
+
+    if args.annotations is not None:
+        return args.annotations
+    if not args.data.is_dir():
+        raise AnnotatorError(f"{args.data}: folder not found")
+    named = args.data / "annotations.json"
+    if named.is_file():
+        return named
+    found = sorted(args.data.glob("*.json"))
+    if len(found) != 1:
+        raise AnnotatorError(f"{args.data}: expected annotations.json or exactly one .json file "
+                             f"(found {len(found)}); pass --annotations FILE")
+    return found[0]
+
+
+def run_labels(args) -> int:
+    import tempfile
+
+    from annotator.core.store import Project
+    from annotator.engines.clip_session import create_clip_session
+    from annotator.errors import AnnotatorError
+    from annotator.eval.labels import evaluate, embed_samples
+    from annotator.formats.registry import get_format
+
+    try:
+        ks = sorted({int(k) for k in args.k.split(",") if k.strip()})
+    except ValueError:
+        ks = []
+    if not ks or ks[0] < 1:
+        raise AnnotatorError(f"--k {args.k!r}: expected comma-separated counts of 1 or more")
+    if not 0.0 <= args.few_shot_weight <= 1.0:
+        raise AnnotatorError(f"--few-shot-weight {args.few_shot_weight}: expected a value between 0 and 1")
+    ann = _coco_file(args)
+    root = args.data / "images" if (args.data / "images").is_dir() else args.data
+    session = create_clip_session(args.clip, args.clip_weights)
+    with tempfile.TemporaryDirectory(prefix="annotator-eval-labels-") as tmp:
+        with Project.create(Path(tmp) / "eval") as p:
+            get_format("coco").load(p, ann, image_root=str(root))  # the hardened importer checks the file
+            cats = [c.name for c in p.categories()]
+            samples = embed_samples(p, session)
+    if not samples:
+        raise AnnotatorError(f"{ann}: no annotation with a category and a mask")
+    res = evaluate(samples, cats, session, ks=ks, seed=args.seed, few_shot_weight=args.few_shot_weight)
+    weights = args.clip_weights or "installed"
+    print(f"label suggestions on {ann} ({len(samples)} objects, {len(cats)} categories), CLIP {session.name} "
+          f"({weights}), few-shot weight {args.few_shot_weight}")
+    print()
+    cols = ["zero_shot"] + [f"k{k}" for k in ks]
+    print("| Mask embedding | " + " | ".join(f"{c} top-1 / top-5" for c in cols) + " |")
+    print("|---|" + "---|" * len(cols))
+    for method, row in res.items():
+        print(f"| {method} | " + " | ".join(f"{_fmt(row[c]['top1'], '.3f')} / {_fmt(row[c]['top5'], '.3f')} (n={row[c]['n']})"
+                                            for c in cols) + " |")
+    if str(args.clip_weights) == "random":
+        print()
+        print("synthetic weights: these accuracies mean nothing; run with the real checkpoint to compare")
+    _write_json(args.json, {"annotations": str(ann), "objects": len(samples), "categories": cats,
+                            "clip": session.name, "weights": str(weights), "results": res})
+    return 0

@@ -1,8 +1,9 @@
 """A CLIP card made usable: the model with its weights (strictly loaded), its tokenizer, and
 CLIP's image preprocessing (whole-image crop for embeddings, full view for dense features).
 
-weights: "random" (deterministic fill, salt "random"; vocabulary still needed), a state dict,
-or a checkpoint path (safetensors / weights-only torch, Hugging Face layout). torch is imported
+weights: "random" (deterministic fill, salt "random"), a state dict, or a checkpoint path
+(safetensors / weights-only torch) in the Hugging Face layout or OpenAI's (converted on load).
+OpenAI's released `.pt` files are TorchScript archives, which are not loaded (code, not data). torch is imported
 lazily (engines layer rule).
 """
 from __future__ import annotations
@@ -142,6 +143,10 @@ def load_clip(card, weights="random", vocab: str | Path | None = None, merges: s
         else:
             path = Path(weights)
             sd = ck.load_checkpoint(card, path)
+        from annotator.nn.clip import from_openai_layout, is_openai_layout
+
+        if is_openai_layout(sd):  # OpenAI's own names (CLIP repository / open_clip files)
+            sd = from_openai_layout(sd)
         sd = {k: v for k, v in sd.items() if not k.endswith(DERIVED_SUFFIXES)}
         ck.check_keys(model.state_dict(), sd, card, path)
         model.load_state_dict(sd, strict=True)

@@ -161,12 +161,15 @@ class TextTower(nn.Module):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """Pooled output at each row's first end token, [B, width]."""
-        n = ids.shape[1]
+        end = (ids == self.end_id).int().argmax(dim=1)
+        # causal attention: tokens after the last end token cannot change any pooled output, so
+        # they are not computed (a short prompt costs ~10 tokens, not the 77 of the context)
+        n = int(end.max()) + 1 if ids.shape[0] else ids.shape[1]
+        ids = ids[:, :n]
         x = self.embeddings.token_embedding(ids) + self.embeddings.position_embedding.weight[:n]
         for blk in self.encoder.layers:
-            x = blk(x, causal=True)  # causal: the padding after the end token is never seen
+            x = blk(x, causal=True)
         x = self.final_layer_norm(x)
-        end = (ids == self.end_id).int().argmax(dim=1)
         return x[torch.arange(x.shape[0]), end]
 
 
@@ -210,3 +213,59 @@ class Clip(nn.Module):
 
 def build(arch: dict) -> Clip:
     return Clip(arch)
+
+
+# ---------------------------------------------------------------------------- OpenAI layout
+
+# OpenAI's own names (the CLIP repository's model, also open_clip's files of the OpenAI
+# weights) -> ours, per block and for the towers' ends. in_proj holds q, k, v stacked in that
+# order; OpenAI's projections are [width, embed] matrices applied as x @ P (ours: Linear, P.T).
+_OPENAI_BLOCK = {"ln_1": "layer_norm1", "ln_2": "layer_norm2", "mlp.c_fc": "mlp.fc1", "mlp.c_proj": "mlp.fc2",
+                 "attn.out_proj": "self_attn.out_proj"}
+_OPENAI_TOP = {"token_embedding.weight": "text_model.embeddings.token_embedding.weight",
+               "positional_embedding": "text_model.embeddings.position_embedding.weight",
+               "ln_final.weight": "text_model.final_layer_norm.weight",
+               "ln_final.bias": "text_model.final_layer_norm.bias",
+               "logit_scale": "logit_scale",
+               "visual.class_embedding": "vision_model.embeddings.class_embedding",
+               "visual.positional_embedding": "vision_model.embeddings.position_embedding.weight",
+               "visual.conv1.weight": "vision_model.embeddings.patch_embedding.weight",
+               "visual.ln_pre.weight": "vision_model.pre_layrnorm.weight",
+               "visual.ln_pre.bias": "vision_model.pre_layrnorm.bias",
+               "visual.ln_post.weight": "vision_model.post_layernorm.weight",
+               "visual.ln_post.bias": "vision_model.post_layernorm.bias"}
+_OPENAI_META = ("input_resolution", "context_length", "vocab_size", "attn_mask")  # not weights
+
+
+def is_openai_layout(sd) -> bool:
+    return "visual.conv1.weight" in sd and "visual.proj" in sd
+
+
+def from_openai_layout(sd: dict) -> dict:
+    """An OpenAI-layout CLIP (ViT) state dict in our layout. Unknown names are kept as they are,
+    so the strict load that follows names them."""
+    out = {}
+    for name, t in sd.items():
+        if name.endswith(_OPENAI_META):
+            continue
+        if name in _OPENAI_TOP:
+            out[_OPENAI_TOP[name]] = t
+        elif name == "visual.proj":
+            out["visual_projection.weight"] = t.t().contiguous()
+        elif name == "text_projection":
+            out["text_projection.weight"] = t.t().contiguous()
+        elif ".resblocks." in name:
+            tower = "vision_model" if name.startswith("visual.") else "text_model"
+            rest = name.split(".resblocks.", 1)[1]
+            i, sub = rest.split(".", 1)
+            prefix = f"{tower}.encoder.layers.{i}."
+            if sub in ("attn.in_proj_weight", "attn.in_proj_bias"):
+                kind = "weight" if sub.endswith("weight") else "bias"
+                for part, chunk in zip(("q_proj", "k_proj", "v_proj"), t.chunk(3, dim=0)):
+                    out[f"{prefix}self_attn.{part}.{kind}"] = chunk.contiguous()
+                continue
+            mod, leaf = sub.rsplit(".", 1)
+            out[prefix + _OPENAI_BLOCK.get(mod, mod) + "." + leaf] = t
+        else:
+            out[name] = t
+    return out

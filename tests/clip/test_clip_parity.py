@@ -112,6 +112,9 @@ def test_towers_and_logits_equal_reference(pair, clip_photos):
         per_image, per_text = ours.model.logits(px, torch.from_numpy(ids))
         ref_img = ref.get_image_features(pixel_values=px).pooler_output
         ref_txt = ref.get_text_features(input_ids=ref_ids).pooler_output
+        short = ours.model.encode_text(torch.from_numpy(ids[:3]))  # computed up to the last end token only
+    assert int(ours.tokenizer.end_positions(ids[:3]).max()) < 20
+    torch.testing.assert_close(short, ref_txt[:3], atol=ATOL, rtol=0)
     assert img.shape == (len(clip_photos), 32) and txt.shape == (len(PROMPTS), 32)
     for got, want in ((img, ref_img), (txt, ref_txt), (per_image, r.logits_per_image), (per_text, r.logits_per_text)):
         assert float(want.abs().max()) > 0.05  # not trivially zero
@@ -170,3 +173,50 @@ def test_checkpoint_file_loads_strictly_and_refuses_wrong_layout(pair, clip_voca
     save_file(sd, str(tmp_path / "bad.safetensors"))
     with pytest.raises(CheckpointError, match="visual_projection"):
         load_clip(ours.card, tmp_path / "bad.safetensors", vocab, merges)
+
+
+def _to_openai_names(sd: dict) -> dict:
+    """Our (HF) state dict under OpenAI's names, written out from OpenAI's model definition:
+    in_proj = [q; k; v], projections stored [width, embed], ln_1/ln_2, mlp.c_fc/c_proj."""
+    out = {"input_resolution": torch.tensor(224), "context_length": torch.tensor(77)}
+    top = {"text_model.embeddings.token_embedding.weight": "token_embedding.weight",
+           "text_model.embeddings.position_embedding.weight": "positional_embedding",
+           "text_model.final_layer_norm.weight": "ln_final.weight", "text_model.final_layer_norm.bias": "ln_final.bias",
+           "logit_scale": "logit_scale", "vision_model.embeddings.class_embedding": "visual.class_embedding",
+           "vision_model.embeddings.position_embedding.weight": "visual.positional_embedding",
+           "vision_model.embeddings.patch_embedding.weight": "visual.conv1.weight",
+           "vision_model.pre_layrnorm.weight": "visual.ln_pre.weight", "vision_model.pre_layrnorm.bias": "visual.ln_pre.bias",
+           "vision_model.post_layernorm.weight": "visual.ln_post.weight",
+           "vision_model.post_layernorm.bias": "visual.ln_post.bias"}
+    for k, v in top.items():
+        out[v] = sd[k]
+    out["visual.proj"] = sd["visual_projection.weight"].t().contiguous()
+    out["text_projection"] = sd["text_projection.weight"].t().contiguous()
+    for tower, pre in (("vision_model", "visual.transformer"), ("text_model", "transformer")):
+        i = 0
+        while f"{tower}.encoder.layers.{i}.layer_norm1.weight" in sd:
+            a, b = f"{tower}.encoder.layers.{i}.", f"{pre}.resblocks.{i}."
+            for kind in ("weight", "bias"):
+                out[b + f"attn.in_proj_{kind}"] = torch.cat([sd[a + f"self_attn.{p}.{kind}"] for p in ("q_proj", "k_proj", "v_proj")])
+                out[b + f"attn.out_proj.{kind}"] = sd[a + f"self_attn.out_proj.{kind}"]
+                out[b + f"ln_1.{kind}"] = sd[a + f"layer_norm1.{kind}"]
+                out[b + f"ln_2.{kind}"] = sd[a + f"layer_norm2.{kind}"]
+                out[b + f"mlp.c_fc.{kind}"] = sd[a + f"mlp.fc1.{kind}"]
+                out[b + f"mlp.c_proj.{kind}"] = sd[a + f"mlp.fc2.{kind}"]
+            i += 1
+    return out
+
+
+def test_openai_layout_file_loads_as_the_same_model(pair, clip_vocab, tmp_path):
+    from safetensors.torch import save_file
+
+    from annotator.engines.clip_model import load_clip
+
+    ours, _, _ = pair
+    sd = ours.model.state_dict()
+    oa = _to_openai_names(sd)
+    assert not set(oa) & set(sd) - {"logit_scale"}
+    save_file({k: v.contiguous() for k, v in oa.items()}, str(tmp_path / "openai.safetensors"))
+    again = load_clip(ours.card, tmp_path / "openai.safetensors", *clip_vocab)
+    for k, v in sd.items():
+        assert torch.equal(again.model.state_dict()[k], v), k
