@@ -244,6 +244,7 @@ def run_review(args) -> int:
 def _pct(v) -> str:
     return "-" if v is None else f"{100 * v:.0f}%"
 
+
 def _coco_file(args) -> Path:
     from annotator.errors import AnnotatorError
 
