@@ -157,7 +157,8 @@ def test_labelme_many_shapes_do_not_hold_a_frame_each(tmp_path):
     assert peak < 100 * 2 ** 20, f"{peak / 2 ** 20:.0f} MB"
     tracks = p.tracks()
     assert len(tracks) == 600
-    one = type(get_format("labelme"))._shape_mask("rectangle", [[7, 5], [10, 9]], {}, 1000, 1000, "w")
+    one = type(get_format("labelme"))._shape_mask("rectangle", [[7, 5], [10, 9]], {}, 1000, 1000, "w",
+                                                     {"thin": "draw", "line_width": 10, "point_size": 5})
     assert np.array_equal(p.masks(track_id=tracks[7].id)[0].mask(), one)
     p.close()
 
