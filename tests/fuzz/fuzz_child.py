@@ -114,7 +114,39 @@ def run_import(case: dict, template: Path, work: Path) -> dict:
     if check != "ok" or (result["outcome"] != "ok" and after != before):
         result["lost"] = True
         result["message"] += f" [project changed after a rejection or damaged: integrity {check}]"
+    if result["outcome"] == "ok" and EXPORT_TOO and not case["fmt"].startswith("bad:"):
+        result["export"] = run_export(case["fmt"], proj, work)
     return result
+
+
+# Exports of what was imported: a report (fuzz_report --export), not an assertion of the suite.
+EXPORT_TOO = os.environ.get("ANNOTATOR_FUZZ_EXPORT") == "1"
+_EXPORT_TO = {"coco": "out.json", "ytvis": "out.json", "sav": "out_sav", "davis": "out_davis",
+              "labelme": "out_labelme"}
+
+
+def run_export(fmt: str, proj: Path, work: Path) -> dict:
+    """Export the imported project again in its own format: ok, one clear line, or not."""
+    from annotator.core.store import Project
+    from annotator.errors import AnnotatorError
+    from annotator.formats.registry import get_format
+
+    out = work / "export" / _EXPORT_TO[fmt]
+    shutil.rmtree(out.parent, ignore_errors=True)
+    out.parent.mkdir()
+    try:
+        with Project.open(proj, readonly=True) as p:
+            get_format(fmt).export(p, out)
+        outside = [str(q) for q in out.parent.iterdir() if q != out]
+        if outside:
+            return {"outcome": "wrong", "message": f"wrote beside the output: {outside[:3]}"}
+        return {"outcome": "ok", "message": ""}
+    except AnnotatorError as e:
+        return {"outcome": "clear" if _one_line_naming(str(e), [out.name]) else "vague", "message": str(e)[:300]}
+    except MemoryError:
+        return {"outcome": "memory", "message": "MemoryError"}
+    except BaseException as e:  # noqa: BLE001
+        return {"outcome": "traceback", "message": f"{type(e).__name__}: {str(e)[:300]}"}
 
 
 def main() -> int:
