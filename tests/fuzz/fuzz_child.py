@@ -68,6 +68,24 @@ def run_prompt(case: dict) -> dict:
     return {"outcome": "ok" if ok else "wrong", "message": "" if ok else f"accepted {got}"}
 
 
+def run_prompts_file(case: dict) -> dict:
+    """What `propagate --prompts` does with a file before any model runs."""
+    from annotator.commands.propagate import read_prompts
+    from annotator.core.prompts import check_prompt
+    from annotator.errors import AnnotatorError
+
+    inp = Path(case["input"])
+    try:
+        for pr in read_prompts(inp):
+            if not 0 <= pr["frame"] < case["frames"]:
+                raise AnnotatorError(f"{inp}: prompt on frame {pr['frame']} but the video has {case['frames']}")
+            check_prompt(pr["points"], pr["labels"], pr["box"], width=case["width"], height=case["height"],
+                         where=f"{inp}: prompt on frame {pr['frame']}")
+        return {"outcome": "ok", "message": ""}
+    except AnnotatorError as e:
+        return {"outcome": "clear" if _one_line_naming(str(e), [inp.name]) else "vague", "message": str(e)}
+
+
 def _format(name: str):
     """A registered format, or `bad:<how>` from fuzz_badformats (the harness's self-test)."""
     if name.startswith("bad:"):
@@ -157,9 +175,9 @@ def main() -> int:
     for i, case in enumerate(batch):
         print(f"S {i}", flush=True)
         t0 = time.perf_counter()
-        if case["kind"] == "prompt":
+        if case["kind"] in ("prompt", "prompts_file"):
             try:
-                res = run_prompt(case)
+                res = run_prompt(case) if case["kind"] == "prompt" else run_prompts_file(case)
             except MemoryError:
                 res = {"outcome": "memory", "message": "MemoryError"}
             except BaseException as e:  # noqa: BLE001
