@@ -167,6 +167,8 @@ def named(area: str) -> list[tuple[str, object]]:
         mut("fps_nan", lambda doc: doc["images"][1].__setitem__("fps", float("nan")))
         mut("track_huge", lambda doc: doc["annotations"][2].__setitem__("track_id", 10 ** 30))
         mut("track_float_huge", lambda doc: doc["annotations"][2].__setitem__("track_id", 1e300))
+        mut("attributes_nested_900", lambda doc: doc["annotations"][0].__setitem__(
+            "attributes", {"x": json.loads(_deep(900))}))
         mut("score_nan", lambda doc: doc["annotations"][1].__setitem__("score", float("nan")))
         for counts in ([2 ** 32 + 1], [H * W - 1, 2 ** 33], [2 ** 64, 0], [-1, H * W + 1], [H * W + 1],
                        [1.5] * 2, [H * W, 0, 0, 0], [float("inf")]):
@@ -209,6 +211,8 @@ def named(area: str) -> list[tuple[str, object]]:
         mut("counts_list_huge", lambda doc: doc["masklet"][0][0].__setitem__("counts", [2 ** 40]))
         mut("video_id_dotdot", lambda doc: doc.__setitem__("video_id", ".."))
         mut("video_id_abs", lambda doc: doc.__setitem__("video_id", "/tmp/x"))
+        mut("field_nested_900", lambda doc: doc.__setitem__("video_environment", json.loads(_deep(900))))
+        mut("stab_nested_900", lambda doc: doc.__setitem__("masklet_stability_score", [json.loads(_deep(900)), None]))
         mut("stab_nan", lambda doc: doc.__setitem__("masklet_stability_score", [[float("nan")] * 2] * 3))
     elif area == "labelme":
         for v in (1e308, -1e308, 1e9, 2 ** 64):
