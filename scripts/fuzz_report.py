@@ -49,7 +49,10 @@ def main() -> int:
     took = time.perf_counter() - t0
     table = h.tally(cases, results)
     print(h.format_table(table))
-    print(f"memory cap {h.MEM_MB} MiB address space per child, {h.CASE_TIMEOUT:.0f} s per case; "
+    peak = max((r.get("peak_rss_mib", 0) for r in results.values()), default=0)
+    slowest = max(results.items(), key=lambda kv: kv[1].get("seconds", 0))
+    print(f"memory cap {h.MEM_MB} MiB address space per child (highest resident peak seen: {peak} MiB), "
+          f"{h.CASE_TIMEOUT:.0f} s per case (slowest: {slowest[0]}, {slowest[1].get('seconds', 0):.1f} s); "
           f"{len(cases)} inputs in {took:.0f} s")
     fails = h.failures(cases, results)
     if a.failures:
@@ -62,7 +65,7 @@ def main() -> int:
         if a.failures:
             print("\n".join(h.export_failures(cases, results)))
     a.json.write_text(json.dumps({"table": table, "exports": exports, "seconds": round(took, 1), "mem_cap_mib": h.MEM_MB,
-                                  "case_timeout_s": h.CASE_TIMEOUT, "code": str(h.CODE_ROOT),
+                                  "case_timeout_s": h.CASE_TIMEOUT, "peak_rss_mib": peak, "code": str(h.CODE_ROOT),
                                   "random_per_area": a.random, "failures": fails,
                                   "results": {c["id"]: {k: v for k, v in results[c["id"]].items()
                                                         if k != "traceback"} for c in cases}},

@@ -185,6 +185,7 @@ def main() -> int:
         else:
             res = run_import(case, template, work)
         res["seconds"] = round(time.perf_counter() - t0, 3)
+        res["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # so far
         print("R " + json.dumps(res), flush=True)
     return 0
 
