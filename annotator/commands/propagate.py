@@ -30,10 +30,9 @@ def read_prompts(path: str | os.PathLike) -> list[dict]:
     p = Path(path)
     if not p.is_file():
         raise AnnotatorError(f"{p}: prompts file not found")
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise FormatError(f"{p}: not valid JSON ({e})") from None
+    from annotator.formats.checks import load_json
+
+    data = load_json(p)  # size and nesting bounded, one line
     if isinstance(data, dict) and "prompts" in data:
         data = data["prompts"]
     if not isinstance(data, list) or not data:
@@ -45,7 +44,7 @@ def read_prompts(path: str | os.PathLike) -> list[dict]:
             raise FormatError(f"{where}: expected an object with frame, obj_id and points/labels or box")
         try:
             frame, obj = int(d["frame"]), int(d["obj_id"])
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):  # (int(inf) overflows)
             raise FormatError(f"{where}: needs integer 'frame' and 'obj_id'") from None
         if obj < 1:
             raise FormatError(f"{where}: obj_id must be 1 or more (0 means background), got {obj}")
@@ -54,7 +53,7 @@ def read_prompts(path: str | os.PathLike) -> list[dict]:
             try:
                 pts = [[float(x), float(y)] for x, y in d["points"]]
                 labels = [int(v) for v in d.get("labels", [1] * len(pts))]
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 raise FormatError(f"{where}: 'points' must be [[x, y], ...] and 'labels' a list of ints") from None
             if len(pts) != len(labels) or not pts:
                 raise FormatError(f"{where}: {len(pts)} points but {len(labels)} labels")
@@ -64,7 +63,7 @@ def read_prompts(path: str | os.PathLike) -> list[dict]:
         if d.get("box") is not None:
             try:
                 box = [float(v) for v in d["box"]]
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 box = []
             if len(box) != 4 or box[2] < box[0] or box[3] < box[1]:
                 raise FormatError(f"{where}: 'box' must be [x0, y0, x1, y1] with x0 <= x1 and y0 <= y1")

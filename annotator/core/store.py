@@ -234,7 +234,7 @@ class Project(History, ReviewStore):  # ReviewStore: reviewed marks and drift si
         """A JSON column; a damaged one is a one-line error naming the row, not a traceback."""
         try:
             return json.loads(text)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
             raise ProjectError(f"{self.path}: the project file is damaged: {table} row {key} holds "
                                f"unreadable data ({str(text)[:40]!r})") from None
 

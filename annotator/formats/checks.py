@@ -98,6 +98,23 @@ def load_json(path: Path) -> Any:
         _fail(str(path), f"invalid JSON ({str(e).split(';')[0][:120]})")
 
 
+MAX_STORED_DEPTH = 32  # nesting of a value kept verbatim in the project (attributes, SA-V fields)
+
+
+def storable(value, where: str, what: str):
+    """A value from a file that the project keeps as it is (COCO/YouTube-VIS attributes, SA-V
+    fields): nested at most MAX_STORED_DEPTH deep, so reading it back can never hit Python's
+    recursion limit (a file may nest ~1000 deep and still parse)."""
+    stack = [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, (list, dict)):
+            if d > MAX_STORED_DEPTH:
+                _fail(where, f"{what} is nested more than {MAX_STORED_DEPTH} deep")
+            stack.extend((c, d + 1) for c in (v.values() if isinstance(v, dict) else v))
+    return value
+
+
 # ----------------------------------------------------------------------------- declared sizes
 def media_size(width, height, where: str) -> tuple[int, int]:
     """(width, height) declared by a file: whole positive numbers within the pixel limit."""

@@ -260,7 +260,8 @@ class CocoFormat(Format):
                    else ("a", i))
             pt = tracks.get(key)
             if pt is None:
-                attrs = dict(a["attributes"]) if isinstance(a.get("attributes"), dict) else {}
+                attrs = dict(checks.storable(a["attributes"], where, "'attributes'")) if isinstance(
+                    a.get("attributes"), dict) else {}
                 if a.get("iscrowd"):
                     attrs["iscrowd"] = 1
                 pt = PlannedTrack(category=None if cat.get(UNCATEGORISED) else cat["name"].strip(),

@@ -209,12 +209,14 @@ class SavFormat(Format):
                 continue
             expect(len(val) == n_obj, w, f"'{key}' has {len(val)} entries for {n_obj} masklets")
             for j, v in enumerate(val):
-                tracks[j].attributes["sav"][key] = v
+                tracks[j].attributes["sav"][key] = checks.storable(v, w, f"'{key}'")
         if stab_form == "per_object":
             for j, v in enumerate(stab):
-                tracks[j].attributes["sav"]["masklet_stability_score"] = v
+                tracks[j].attributes["sav"]["masklet_stability_score"] = checks.storable(
+                    v, w, "'masklet_stability_score'")
 
-        fields = {k: v for k, v in doc.items() if k not in ("masklet", "masklet_id", "masklet_stability_score")
+        fields = {k: checks.storable(v, w, f"'{k}'") for k, v in doc.items()
+                  if k not in ("masklet", "masklet_id", "masklet_stability_score")
                   and not (k.startswith("masklet_") and isinstance(v, list))}
         meta = {"sav": {"stride": stride, "annotated_frames": len(masklet), "fields": fields,
                         "key_order": list(doc.keys()), "stability": stab_form, "empty_scores": empty_scores,

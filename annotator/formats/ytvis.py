@@ -258,7 +258,8 @@ class YtvisFormat(Format):
             tid = a.get("track_id")
             if tid is not None:
                 checks.object_id(tid, where, "'track_id'")
-            attrs = dict(a["attributes"]) if isinstance(a.get("attributes"), dict) else {}
+            attrs = dict(checks.storable(a["attributes"], where, "'attributes'")) if isinstance(
+                a.get("attributes"), dict) else {}
             if a.get("iscrowd"):
                 attrs["iscrowd"] = 1
             pt = PlannedTrack(category=None if cat.get(UNCATEGORISED) else cat["name"].strip(),

@@ -179,3 +179,21 @@ def test_davis_frame_names_and_object_counts(tmp_path, monkeypatch):
         get_format("davis").load(p, seq)
     assert p.items() == []
     p.close()
+
+
+def test_values_kept_verbatim_nest_at_most_32_deep(tmp_path):
+    # 900 levels parse (Python's limit is ~1000) but could not be read back from a deeper stack
+    deep = json.loads("[" * 900 + "]" * 900)
+    with pytest.raises(FormatError, match="w: 'attributes' is nested more than 32 deep"):
+        checks.storable({"x": deep}, "w", "'attributes'")
+    ok = json.loads("[" * 32 + "]" * 32)
+    assert checks.storable(ok, "w", "x") is ok
+    p = sample_project(tmp_path)
+    before = snapshot(p)
+    f = _coco(tmp_path, [[1, 1, 5, 1, 5, 4]])
+    doc = json.loads(f.read_text())
+    doc["annotations"][0]["attributes"] = {"x": deep}
+    f.write_text(json.dumps(doc))
+    with pytest.raises(FormatError, match="c.json: annotations\\[0\\]: 'attributes' is nested more than 32"):
+        get_format("coco").load(p, f, require_media=False)
+    assert snapshot(p) == before

@@ -68,6 +68,24 @@ def run_prompt(case: dict) -> dict:
     return {"outcome": "ok" if ok else "wrong", "message": "" if ok else f"accepted {got}"}
 
 
+def run_prompts_file(case: dict) -> dict:
+    """What `propagate --prompts` does with a file before any model runs."""
+    from annotator.commands.propagate import read_prompts
+    from annotator.core.prompts import check_prompt
+    from annotator.errors import AnnotatorError
+
+    inp = Path(case["input"])
+    try:
+        for pr in read_prompts(inp):
+            if not 0 <= pr["frame"] < case["frames"]:
+                raise AnnotatorError(f"{inp}: prompt on frame {pr['frame']} but the video has {case['frames']}")
+            check_prompt(pr["points"], pr["labels"], pr["box"], width=case["width"], height=case["height"],
+                         where=f"{inp}: prompt on frame {pr['frame']}")
+        return {"outcome": "ok", "message": ""}
+    except AnnotatorError as e:
+        return {"outcome": "clear" if _one_line_naming(str(e), [inp.name]) else "vague", "message": str(e)}
+
+
 def _format(name: str):
     """A registered format, or `bad:<how>` from fuzz_badformats (the harness's self-test)."""
     if name.startswith("bad:"):
@@ -114,7 +132,39 @@ def run_import(case: dict, template: Path, work: Path) -> dict:
     if check != "ok" or (result["outcome"] != "ok" and after != before):
         result["lost"] = True
         result["message"] += f" [project changed after a rejection or damaged: integrity {check}]"
+    if result["outcome"] == "ok" and EXPORT_TOO and not case["fmt"].startswith("bad:"):
+        result["export"] = run_export(case["fmt"], proj, work)
     return result
+
+
+# Exports of what was imported: a report (fuzz_report --export), not an assertion of the suite.
+EXPORT_TOO = os.environ.get("ANNOTATOR_FUZZ_EXPORT") == "1"
+_EXPORT_TO = {"coco": "out.json", "ytvis": "out.json", "sav": "out_sav", "davis": "out_davis",
+              "labelme": "out_labelme"}
+
+
+def run_export(fmt: str, proj: Path, work: Path) -> dict:
+    """Export the imported project again in its own format: ok, one clear line, or not."""
+    from annotator.core.store import Project
+    from annotator.errors import AnnotatorError
+    from annotator.formats.registry import get_format
+
+    out = work / "export" / _EXPORT_TO[fmt]
+    shutil.rmtree(out.parent, ignore_errors=True)
+    out.parent.mkdir()
+    try:
+        with Project.open(proj, readonly=True) as p:
+            get_format(fmt).export(p, out)
+        outside = [str(q) for q in out.parent.iterdir() if q != out]
+        if outside:
+            return {"outcome": "wrong", "message": f"wrote beside the output: {outside[:3]}"}
+        return {"outcome": "ok", "message": ""}
+    except AnnotatorError as e:
+        return {"outcome": "clear" if _one_line_naming(str(e), [out.name]) else "vague", "message": str(e)[:300]}
+    except MemoryError:
+        return {"outcome": "memory", "message": "MemoryError"}
+    except BaseException as e:  # noqa: BLE001
+        return {"outcome": "traceback", "message": f"{type(e).__name__}: {str(e)[:300]}"}
 
 
 def main() -> int:
@@ -125,9 +175,9 @@ def main() -> int:
     for i, case in enumerate(batch):
         print(f"S {i}", flush=True)
         t0 = time.perf_counter()
-        if case["kind"] == "prompt":
+        if case["kind"] in ("prompt", "prompts_file"):
             try:
-                res = run_prompt(case)
+                res = run_prompt(case) if case["kind"] == "prompt" else run_prompts_file(case)
             except MemoryError:
                 res = {"outcome": "memory", "message": "MemoryError"}
             except BaseException as e:  # noqa: BLE001
@@ -135,6 +185,7 @@ def main() -> int:
         else:
             res = run_import(case, template, work)
         res["seconds"] = round(time.perf_counter() - t0, 3)
+        res["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # so far
         print("R " + json.dumps(res), flush=True)
     return 0
 

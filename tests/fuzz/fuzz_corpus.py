@@ -167,6 +167,8 @@ def named(area: str) -> list[tuple[str, object]]:
         mut("fps_nan", lambda doc: doc["images"][1].__setitem__("fps", float("nan")))
         mut("track_huge", lambda doc: doc["annotations"][2].__setitem__("track_id", 10 ** 30))
         mut("track_float_huge", lambda doc: doc["annotations"][2].__setitem__("track_id", 1e300))
+        mut("attributes_nested_900", lambda doc: doc["annotations"][0].__setitem__(
+            "attributes", {"x": json.loads(_deep(900))}))
         mut("score_nan", lambda doc: doc["annotations"][1].__setitem__("score", float("nan")))
         for counts in ([2 ** 32 + 1], [H * W - 1, 2 ** 33], [2 ** 64, 0], [-1, H * W + 1], [H * W + 1],
                        [1.5] * 2, [H * W, 0, 0, 0], [float("inf")]):
@@ -209,6 +211,8 @@ def named(area: str) -> list[tuple[str, object]]:
         mut("counts_list_huge", lambda doc: doc["masklet"][0][0].__setitem__("counts", [2 ** 40]))
         mut("video_id_dotdot", lambda doc: doc.__setitem__("video_id", ".."))
         mut("video_id_abs", lambda doc: doc.__setitem__("video_id", "/tmp/x"))
+        mut("field_nested_900", lambda doc: doc.__setitem__("video_environment", json.loads(_deep(900))))
+        mut("stab_nested_900", lambda doc: doc.__setitem__("masklet_stability_score", [json.loads(_deep(900)), None]))
         mut("stab_nan", lambda doc: doc.__setitem__("masklet_stability_score", [[float("nan")] * 2] * 3))
     elif area == "labelme":
         for v in (1e308, -1e308, 1e9, 2 ** 64):
@@ -387,6 +391,8 @@ def mutate(rng: random.Random, doc) -> object:
     doc = copy.deepcopy(doc)
     for _ in range(rng.randint(1, 3)):
         paths = list(_paths(doc))[1:]
+        if not paths:  # an earlier step left a scalar or an empty container
+            break
         path = rng.choice(paths)
         parent = doc
         for k in path[:-1]:
@@ -420,7 +426,10 @@ SYSTEMATIC_VALUES = [float("nan"), -1, 1e308, 2 ** 64, "x", None, [], {}]
 def systematic(area: str) -> list[tuple[str, object]]:
     """Every node of the seed document (lists: their first 3 entries) replaced by each of a few
     hostile values in turn: finds a field that no check covers."""
-    d = seed(area)
+    return _systematic_of(seed(area))
+
+
+def _systematic_of(d) -> list[tuple[str, object]]:
     out = []
     for path in list(_paths(d))[1:]:
         if any(isinstance(k, int) and k >= 3 for k in path):
@@ -446,6 +455,33 @@ def _write(path: Path, doc) -> None:
 
 
 # ----------------------------------------------------------------------------- prompts
+PROMPTS_SEED = {"prompts": [{"frame": 0, "obj_id": 1, "points": [[3, 4], [10.5, 2]], "labels": [1, 0]},
+                            {"frame": 2, "obj_id": 2, "box": [1, 1, 8, 8]}]}
+
+
+def prompt_file_cases(rng: random.Random, root: Path, n: int, systematic_every: int) -> list[dict]:
+    """Prompts files as `propagate --prompts` reads them (commands/propagate.read_prompts), then
+    each prompt through check_prompt."""
+    d = PROMPTS_SEED
+    docs = [("file_valid", d), ("file_nested", _deep(100_000)), ("file_empty", ""), ("file_list", [])]
+    for key, v in (("frame", float("inf")), ("frame", 10 ** 400), ("obj_id", float("nan")), ("obj_id", 0),
+                   ("points", [[float("inf"), 1]]), ("points", [[10 ** 400, 1]]), ("labels", [float("inf"), 1]),
+                   ("box", [0, 0, 1e308, 3]), ("box", [float("nan")] * 4), ("points", [[1, 2, 3]])):
+        doc = copy.deepcopy(d)
+        doc["prompts"][0 if key != "box" else 1][key] = v
+        docs.append((f"file_{key}_{v if not isinstance(v, int) or v < 10 ** 20 else 'huge'}"[:60], doc))
+    docs += [(f"file_random_{k}", mutate(rng, d)) for k in range(n)]
+    if systematic_every:
+        docs += [("file_" + name, doc) for name, doc in _systematic_of(d)[::systematic_every]]
+    out = []
+    for name, doc in docs:
+        path = root / "prompts" / name / "prompts.json"
+        _write(path, doc)
+        out.append({"id": f"prompt/{name}", "area": "prompt", "kind": "prompts_file", "input": str(path),
+                    "width": W, "height": H, "frames": 5})
+    return out
+
+
 def prompt_cases(rng: random.Random, n: int) -> list[dict]:
     out = []
     named_args = [
@@ -539,6 +575,7 @@ def build(root: Path, n_random: int = 60, seed_value: int = 20261204, areas=AREA
     for area in areas:
         if area == "prompt":
             cases += prompt_cases(rng, 10 * n_random)
+            cases += prompt_file_cases(rng, root, n_random, systematic_every)
             continue
         if area == "davis":
             for name, folder in _label_png_cases(rng, root / "davis", n_random):

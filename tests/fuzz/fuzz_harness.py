@@ -118,6 +118,19 @@ def tally(cases: list[dict], results: dict) -> dict:
     return table
 
 
+def tally_exports(cases: list[dict], results: dict) -> dict:
+    """Outcomes of exporting each successful import again (fuzz_child.run_export), per area."""
+    table: dict[str, dict[str, int]] = {}
+    for c in cases:
+        e = results[c["id"]].get("export")
+        if e is None:
+            continue
+        row = table.setdefault(c["area"], dict.fromkeys(COLUMNS, 0))
+        row["tried"] += 1
+        row[e["outcome"]] += 1
+    return table
+
+
 def format_table(table: dict) -> str:
     head = f"{'area':<9}" + "".join(f"{c:>10}" for c in COLUMNS)
     rows = [head, "-" * len(head)]
@@ -132,6 +145,15 @@ def failures(cases: list[dict], results: dict) -> list[str]:
         r = results[c["id"]]
         if r["outcome"] in FAILURES or r.get("lost"):
             out.append(f"{c['id']}: {r['outcome']}: {r['message'][:300]}")
+    return out
+
+
+def export_failures(cases: list[dict], results: dict) -> list[str]:
+    out = []
+    for c in cases:
+        e = results[c["id"]].get("export")
+        if e is not None and e["outcome"] in FAILURES:
+            out.append(f"{c['id']} (export): {e['outcome']}: {e['message'][:300]}")
     return out
 
 

@@ -1,5 +1,5 @@
 """The fuzz harness in the suite: every importer (COCO, YouTube-VIS, SA-V JSON and PNG
-layouts, DAVIS, labelme) and the prompt validator over a generated corpus of hostile and
+layouts, DAVIS, labelme) and the prompt validator (prompts and propagate's prompts files) over a generated corpus of hostile and
 damaged inputs (fuzz_corpus: the issue's reproductions, their family, and seeded random
 mutations). Each input must end in success or one clear line naming the file, never a
 traceback, a crash, a hang (30 s per case), memory over the cap (RLIMIT_AS 2 GiB in the child
@@ -34,7 +34,8 @@ def test_every_importer_and_the_prompt_validator_end_in_success_or_one_clear_lin
                 "coco/frames_1000000000000", "coco/rle_counts_[4294967297]", "coco/nested_100000",
                 "ytvis/num_frames_1000000000000", "sav/frame_count_1000000000000", "sav/png_frame_1e12",
                 "davis/frame_999999999999", "davis/bomb_header", "labelme/point_1e+308", "labelme/circle_1e9",
-                "labelme/nested_100000", "labelme/mask_bomb"):
+                "labelme/nested_100000", "labelme/mask_bomb", "prompt/file_nested", "prompt/file_frame_inf",
+                "prompt/file_labels_[inf, 1]"):
         assert results[cid]["outcome"] == "clear", (cid, results[cid])
 
 
