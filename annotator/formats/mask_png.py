@@ -35,7 +35,6 @@ from annotator.formats.base import (
     atomic_write_json,
     expect,
     expect_type,
-    find_item,
     frame_names,
     is_int,
     read_json,
@@ -243,11 +242,6 @@ class MaskPngFormat(Format):
         frame = int(e.get("frame_index") or 0) if is_int(e.get("frame_index") or 0) else 0
         if kind == "image":
             media_path = root / e["image"] if "image" in e else root / (e.get("media") or "")
-            if "media" in e:
-                orig = find_item(project, root / e["media"]) or find_item(project, None, Path(e["media"]).name,
-                                                                          (wd, h))
-                if orig is not None and orig.kind == "image":
-                    media_path = Path(orig.abspath)
             n, fps = 1, 0.0
         else:
             expect("media" in e and is_int(e.get("num_frames")) and 0 <= frame < int(e["num_frames"]), where,
@@ -257,7 +251,8 @@ class MaskPngFormat(Format):
         pi = items.get(key)
         if pi is None:
             pi = PlannedItem(path=str(media_path), kind=kind, width=wd, height=h, num_frames=n, fps=fps)
-            attach_or_check(project, pi, media_path, f"{where} ({media_path.name})", require and kind == "image")
+            attach_or_check(project, pi, media_path, f"{where} ({media_path.name})", require and kind == "image",
+                            e.get("media"))
             items[key] = pi
             plan.items.append(pi)
         if mode == "instance":

@@ -260,14 +260,7 @@ class YoloFormat(Format):
             return
         video = (entry is not None and isinstance(entry.get("media"), str) and "frame_index" in entry
                  and entry.get("media_kind") != "image")
-        if entry is not None and entry.get("media_kind") == "image" and isinstance(entry.get("media"), str):
-            # the photo this copy was written from, when the project has it: attach there
-            from annotator.formats.base import find_item
-
-            orig = find_item(project, plan.source / entry["media"]) or \
-                find_item(project, None, Path(entry["media"]).name, (wd, h))
-            if orig is not None and orig.kind == "image":
-                img = Path(orig.abspath)
+        hint = entry.get("media") if entry is not None and isinstance(entry.get("media"), str) else None
         if video:
             rel = entry["media"]
             media_path = Path(rel) if os.path.isabs(rel) else plan.source / rel
@@ -280,7 +273,7 @@ class YoloFormat(Format):
         pi = items.get(key)
         if pi is None:
             pi = PlannedItem(path=str(media_path), kind=kind, width=wd, height=h, num_frames=n, fps=fps)
-            attach_or_check(project, pi, media_path, f"{w} ({media_path.name})", require and not video)
+            attach_or_check(project, pi, media_path, f"{w} ({media_path.name})", require and not video, hint)
             items[key] = pi
             plan.items.append(pi)
         objs = entry.get("objects") if entry is not None and isinstance(entry.get("objects"), list) else None
