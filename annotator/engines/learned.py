@@ -52,11 +52,10 @@ def _get(card, key, default=None):
 
 def default_rule(card) -> str:
     arch = _get(card, "arch", {}) or {}
-    rule = arch.get("outputs")
-    if rule in RULES:
-        return rule
-    name = str(_get(card, "name", ""))
-    return "tinysam" if name.startswith("tinysam") else "edgesam" if name.startswith("edgesam") else "sam"
+    rule = arch.get("outputs", "sam")  # cards name their rule (models/CARDS.md); SAM's is the default
+    if rule not in RULES:
+        raise AnnotatorError(f"model {_get(card, 'name', '?')}: arch.outputs {rule!r} is not one of {', '.join(RULES)}")
+    return rule
 
 
 def load_weights(model, card, weights) -> str:

@@ -31,23 +31,6 @@ CLASSIC_VIDEO_ENGINES = ("classic", "flow-warp")
 KINDS = ("image", "video")
 CONTAINERS = ("state_dict", "model_key", "pickled_module")
 
-# Which installed model the app picks when the user has not chosen one. Light models first:
-# the target is interactive clicking on a CPU, where EdgeSAM / EdgeTAM answer fastest for
-# their accuracy; heavy SAM ViT-H / Hiera-L come last. Cards not listed rank after these,
-# smallest first.
-PREFERENCE = {
-    "image": [
-        "edgesam_3x", "edgesam", "tinysam", "mobilesam", "edgetam", "efficienttam_ti",
-        "sam2.1_hiera_tiny", "efficienttam_s", "sam2.1_hiera_small", "sam_vit_b",
-        "sam2.1_hiera_base_plus", "sam_vit_l", "sam2.1_hiera_large", "sam_vit_h",
-    ],
-    "video": [
-        "edgetam", "efficienttam_ti", "efficienttam_s", "sam2.1_hiera_tiny", "sam2.1_hiera_small",
-        "sam2.1_hiera_base_plus", "sam2.1_hiera_large",
-    ],
-}
-
-
 @dataclass(frozen=True)
 class Card:
     name: str
@@ -60,6 +43,9 @@ class Card:
     schema: str | None
     params: int | None
     path: Path = field(compare=False)
+    # kind -> rank when the user has not chosen a model (1 = first pick). Light models rank
+    # first: the target is clicking on a CPU. Cards without a rank come after, smallest first.
+    preference: dict = field(default_factory=dict, compare=False)
 
     @property
     def file(self) -> str:
@@ -157,7 +143,14 @@ def parse_card(path: Path) -> Card:
     schema = data.get("schema")
     if schema is not None and not isinstance(schema, str):
         raise CardError(f"{path}: schema must be a name or null")
+    pref = data.get("preference") or {}
+    if not isinstance(pref, dict) or not all(k in KINDS and isinstance(v, int) and not isinstance(v, bool)
+                                             and v > 0 for k, v in pref.items()):
+        raise CardError(f"{path}: preference must map image/video to a positive rank")
+    if "video" in pref and kind != "video":
+        raise CardError(f"{path}: an image model cannot have a video preference")
     return Card(
+        preference=dict(pref),
         name=name,
         title=str(data.get("title") or name),
         kind=kind,
@@ -319,8 +312,8 @@ def target_path(card: Card) -> Path:
 
 
 def _rank(card: Card, kind: str) -> tuple:
-    order = PREFERENCE.get(kind, [])
-    return (order.index(card.name) if card.name in order else len(order), card.params or 0, card.name)
+    rank = card.preference.get(kind)
+    return (0 if rank is not None else 1, rank or 0, card.params or 0, card.name)
 
 
 def learned_engines(kind: str) -> list[Card]:
