@@ -474,19 +474,3 @@ def frame_names(item) -> list[str] | None:
     except Exception:
         return None
     return [f.name for f in files] if len(files) == item.num_frames else None
-
-
-def relative_or_absolute(path: Path, base: Path) -> str:
-    """`path` relative to `base` when they share a folder below the root (at most two levels
-    up), else absolute: a dataset folder stays movable, an unrelated path stays readable."""
-    path = Path(os.path.abspath(path))
-    base = Path(os.path.abspath(base))
-    try:
-        common = Path(os.path.commonpath([path, base]))
-        rel = Path(os.path.relpath(path, base))
-    except ValueError:  # another drive on Windows
-        return str(path)
-    ups = sum(1 for part in rel.parts if part == os.pardir)
-    if common == Path(common.anchor) or ups > 2:
-        return str(path)
-    return rel.as_posix()

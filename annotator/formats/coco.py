@@ -41,7 +41,7 @@ from annotator.formats.base import (
     select_items,
 )
 from annotator.formats.base import AtomicFolder
-from annotator.formats.export_paths import NameSet
+from annotator.formats.export_paths import NameSet, portable_ref
 from annotator.formats.frame_choice import ABSENT_OPTION, CHOICES, listed_frames
 from annotator.formats.frame_files import FRAME_OPTIONS, FrameFiles, frame_stem, media_hint
 from annotator.formats.polygons import has_holes, mask_to_polygons
@@ -119,6 +119,8 @@ class CocoFormat(Format):
                 entry = {"id": img_id, "width": item.width, "height": item.height}
                 if item.kind == "image":
                     entry["file_name"] = files.ref(item, 0, (vdir,))
+                    if portable_ref(Path(item.abspath), root) != entry["file_name"]:
+                        entry["media"] = media  # a copy: the original photo (ours; readers ignore it)
                 else:
                     entry["file_name"] = files.ref(item, f, (vdir, frame_stem(item, f, names)), names)
                     entry.update({"media": media, "media_kind": item.kind, "num_frames": item.num_frames,
@@ -225,7 +227,8 @@ class CocoFormat(Format):
                 fps = float(im.get("fps") or 0.0) if video else 0.0
                 pi = PlannedItem(path=str(media_path), kind=kind, width=wh[0], height=wh[1],
                                  num_frames=nframes, fps=fps)
-                attach_or_check(project, pi, media_path, f"{w}: image {img_id} ({rel})", require_media)
+                hint = im.get("media") if isinstance(im.get("media"), str) and im.get("media") else None
+                attach_or_check(project, pi, media_path, f"{w}: image {img_id} ({rel})", require_media, hint)
                 items[key] = pi
                 plan.items.append(pi)
             else:
@@ -302,13 +305,17 @@ def _segmentation_rle(seg, h: int, w: int, where: str, summary=None) -> dict:
                       f"got {type(seg).__name__}")
 
 
-def attach_or_check(project, pi: PlannedItem, media_path: Path, where: str, require_media: bool) -> None:
+def attach_or_check(project, pi: PlannedItem, media_path: Path, where: str, require_media: bool,
+                    hint: str | None = None) -> None:
     """Reuse a matching project item, or check the file on disk agrees with the annotations.
-    (Shared by the COCO, YouTube-VIS and labelme importers.)"""
+    (Shared by the importers.) `hint` is the media key of our own exports (a relative path or
+    just the original's name): a project item of that name and size is preferred to the file
+    on disk, which may be the copy the export wrote."""
     existing = find_item(project, media_path)
-    if existing is None and not media_path.exists():
-        # the dataset moved: an item of the same file name and size is the same media
-        existing = find_item(project, None, media_path.name, (pi.width, pi.height))
+    if existing is None and (hint or not media_path.exists()):
+        # the dataset moved (or this is our copy): an item of the same file name and size is the same media
+        name = Path(str(hint).replace("\\", "/")).name if hint else media_path.name
+        existing = find_item(project, None, name, (pi.width, pi.height))
     if existing is not None:
         if (existing.width, existing.height) != (pi.width, pi.height):
             raise FormatError(f"{where}: annotated as {pi.width}x{pi.height} but project item "

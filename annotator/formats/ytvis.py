@@ -238,7 +238,8 @@ class YtvisFormat(Format):
                    + ("" if declared is not None else " (the file gives no 'num_frames')"))
             pi = PlannedItem(path=str(media_path), kind=kind, width=int(v["width"]), height=int(v["height"]),
                              num_frames=n_frames, fps=float(v.get("fps") or 0.0))
-            attach_or_check(project, pi, media_path, f"{where} ({rel})", require_media)
+            attach_or_check(project, pi, media_path, f"{where} ({rel})", require_media,
+                            rel if isinstance(v.get("media"), str) and v["media"] else None)
             plan.items.append(pi)
             videos[int(v["id"])] = (pi, [int(f) for f in idx])
 

@@ -247,7 +247,22 @@ def do_work(spec: dict, ro, cancel: threading.Event, progress) -> tuple[object, 
             view = ReadView(ro, cancel, count)
             counter["total"] = count_masks(view, spec.get("item_ids"))
             progress(0, counter["total"])
-            out = fmt.export(view, spec["path"], item_ids=spec.get("item_ids"), **spec.get("opts", {}))
+            from annotator.formats.frame_files import progress_hook
+
+            def images_done(done: int, total: int, what: str) -> None:
+                # frames written as images: the bar follows them, and Cancel stops the export
+                if cancel.is_set():
+                    raise TransferCancelled()
+                now = time.perf_counter()
+                if now - counter["last"] >= PROGRESS_EVERY_S or done == total:
+                    counter["last"] = now
+                    progress(done, total)
+
+            token = progress_hook.set(images_done)
+            try:
+                out = fmt.export(view, spec["path"], item_ids=spec.get("item_ids"), **spec.get("opts", {}))
+            finally:
+                progress_hook.reset(token)
             if cancel.is_set():
                 raise TransferCancelled()
             progress(counter["done"], counter["total"])

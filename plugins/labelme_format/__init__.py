@@ -51,7 +51,7 @@ from annotator.formats.base import (
     select_items,
 )
 from annotator.formats.coco import attach_or_check
-from annotator.formats.export_paths import NameSet, inside
+from annotator.formats.export_paths import NameSet, inside, portable_ref
 from annotator.formats.frame_choice import ABSENT_OPTION, CHOICES, listed_frames
 from annotator.formats.frame_files import FRAME_OPTIONS, FrameFiles, frame_stem, media_hint
 from annotator.formats.summary import Summary
@@ -151,8 +151,10 @@ class LabelmeFormat(Format):
                     continue
                 stem = used.take(stem, f"item{it.id}", ".json")
                 image = files.ref(it, 0, (stem,), ref_root=out)
-                docs.append((f"{stem}.json", self._doc(image, it, by_frame.get(0, []), cats, shapes_mode, tol,
-                                                       uncat, summary)))
+                doc = self._doc(image, it, by_frame.get(0, []), cats, shapes_mode, tol, uncat, summary)
+                if portable_ref(Path(it.abspath), out) != image:  # a copy: name the original, to import onto it
+                    doc[EXT_KEY] = {"media": media_hint(it, out), "media_kind": "image"}
+                docs.append((f"{stem}.json", doc))
                 continue
             frames = listed_frames(project, it, tracks, by_track, rule, summary)
             if not frames:
@@ -224,6 +226,10 @@ class LabelmeFormat(Format):
         expect_type(doc, dict, w, "the top level")
         shapes = expect_type(doc.get("shapes"), list, w, "'shapes'")
         ext = doc.get(EXT_KEY) if isinstance(doc.get(EXT_KEY), dict) else None
+        hint = None
+        if ext is not None and ext.get("media_kind") == "image":  # our copy of a photo: its original
+            hint = ext.get("media") if isinstance(ext.get("media"), str) else None
+            ext = None
         h, wd = doc.get("imageHeight"), doc.get("imageWidth")
         expect((h is None or (is_int(h) and h > 0)) and (wd is None or (is_int(wd) and wd > 0)), w,
                "imageHeight/imageWidth should be positive integers")
@@ -257,7 +263,9 @@ class LabelmeFormat(Format):
             checks.media_size(wd, h, w)
             pi = PlannedItem(path=str(media_path), kind=kind, width=int(wd), height=int(h),
                              num_frames=n_frames, fps=fps)
-            attach_or_check(project, pi, media_path, f"{w} ({rel})", require)
+            if ext is not None and isinstance(ext.get("media"), str):
+                hint = ext["media"]
+            attach_or_check(project, pi, media_path, f"{w} ({rel})", require, hint)
             items[key] = pi
             plan.items.append(pi)
         else:

@@ -62,6 +62,14 @@ def test_sparse_mp4_to_coco_ytvis_labelme(tmp_path, shared_data):
     for name in v["file_names"]:
         assert is_portable(name) and name.endswith(".png")
         _check_image(out.parent / "JPEGImages" / name, it.width, it.height)
+    # read as the YouTube-VIS API does (pycocotools decodes each frame's RLE): our masks, frame by frame
+    from pycocotools import mask as mask_util
+
+    for a in doc["annotations"]:
+        t = [t for t in p.tracks(it.id) if t.obj_id == a["track_id"]][0]
+        for f, seg in zip(v["frame_indices"], a["segmentations"]):
+            if seg is not None:
+                assert np.array_equal(mask_util.decode(seg).astype(bool), p.mask(t.id, f).mask())
     # b has a mask on 0 and 8, and is absent (null) on 4 because a person marked it reviewed
     b = [a for a in doc["annotations"] if a["track_id"] == 2][0]
     assert [s is None for s in b["segmentations"]] == [False, True, False]

@@ -3,8 +3,6 @@ v4); objects without a category follow an explicit option; skipped things are co
 import json
 import sqlite3
 
-import numpy as np
-import pytest
 from fmt_synth import blob
 
 from annotator.core.store import SCHEMA_VERSION, Project

@@ -8,7 +8,6 @@ import math
 from pathlib import Path
 
 import numpy as np
-import pytest
 from fmt_synth import blob
 from fmt_synth import fill_holes_centre as fill_holes
 from PIL import Image, ImageDraw
