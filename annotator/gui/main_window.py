@@ -46,7 +46,8 @@ from annotator.gui import errors as gui_errors
 from annotator.gui import icons
 from annotator.gui.canvas import Canvas
 from annotator.gui.labels import LabelPanel, LabelPickerDialog
-from annotator.gui.media_loader import FrameCache, MediaLoader
+from annotator.gui.media_loader import MediaLoader
+from annotator.media.frame_cache import FrameCache
 from annotator.gui.objects import ObjectList
 from annotator.gui.settings import LABEL_DIGITS, Settings
 from annotator.gui.timeline import Timeline

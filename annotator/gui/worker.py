@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PySide6.QtCore import QThread, Signal
 
-from annotator.gui.media_loader import FrameCache
+from annotator.media.frame_cache import FrameCache
 
 log = logging.getLogger(__name__)
 
