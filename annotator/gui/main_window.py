@@ -56,8 +56,8 @@ from annotator.gui.worker import EngineWorker
 
 # Import what the worker threads use here, on the GUI thread at startup: a first import in a
 # worker holds the GIL while it loads extension modules, which stalled the GUI by ~50 ms on a
-# cold start. torch is imported here only when the startup engine is a learned one (see
-# _preload_torch_if_needed); the worker loads the model.
+# cold start. torch is imported at start-up only when the startup engine is a learned one
+# (engines.registry.preload_runtime); the worker loads the model.
 import annotator.core.rle  # noqa: E402,F401
 import annotator.engines.classic  # noqa: E402,F401
 import annotator.engines.registry  # noqa: E402,F401
@@ -67,32 +67,6 @@ log = logging.getLogger(__name__)
 
 PROJECT_SUFFIX = ".annotator"
 STATE_KEY = "gui.last_view"
-
-
-def _preload_torch_if_needed(engine: str) -> None:
-    """Import torch here, before the window exists, when the startup engine is a learned one.
-
-    Importing torch initialises its C extension while holding the GIL: ~0.4 s measured on
-    this machine, during which no other Python code in the process runs. In the worker that
-    froze the window (every Python slot and paint handler waits for the GIL); here it only
-    lengthens startup, which was going to wait for the model anyway. Switching to a learned
-    model later, from the classic engine, still pays it once."""
-    import importlib.util
-
-    if "torch" in sys.modules or engine == "classic":
-        return
-    if not engine:
-        from annotator.engines import registry
-
-        try:
-            engine = registry.default_engine_name("image")
-        except Exception as e:  # the worker reports registry problems
-            log.debug("cannot tell the default engine: %s", e)
-            return
-        if engine == "classic":
-            return
-    if importlib.util.find_spec("torch") is not None:
-        import torch  # noqa: F401
 
 
 class MainWindow(QMainWindow):
@@ -130,7 +104,10 @@ class MainWindow(QMainWindow):
         # Worker threads run Python too; a shorter GIL switch interval lets the GUI thread
         # take the GIL back within ~1 ms instead of 5 ms when it has an event to handle.
         sys.setswitchinterval(0.001)
-        _preload_torch_if_needed(engine if engine is not None else self.settings.get("default_model") or "")
+        # torch's first import holds the GIL ~0.4 s: pay it here, before the window exists,
+        # rather than in the worker, where it would freeze the window (registry.preload_runtime)
+        annotator.engines.registry.preload_runtime(engine if engine is not None else
+                                                   self.settings.get("default_model") or "")
         self.cache = FrameCache()
         self.loader = MediaLoader(self.cache, self)
         self.worker = EngineWorker(self.cache, self)
