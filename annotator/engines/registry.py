@@ -192,6 +192,30 @@ def describe_engine_choice(kind: str, name: str | None = None) -> str:
     return f"using the {card.title} {kind} engine ({name}, checkpoint {where})"
 
 
+def preload_runtime(engine: str) -> None:
+    """Import torch now when `engine` ("" = the default image engine) is a learned one.
+
+    Importing torch initialises its C extension while holding the GIL (~0.4 s measured on a
+    2-core VM), during which no other Python code in the process runs. A front end calls this
+    at start-up, where it only lengthens a start that waits for the model anyway, instead of
+    letting the first use in a worker thread freeze its event loop."""
+    import importlib.util
+    import sys
+
+    if "torch" in sys.modules or engine in CLASSIC_IMAGE_ENGINES + CLASSIC_VIDEO_ENGINES:
+        return
+    if not engine:
+        try:
+            engine = default_engine_name("image")
+        except Exception as e:  # the worker reports registry problems
+            log.debug("cannot tell the default engine: %s", e)
+            return
+        if engine == CLASSIC:
+            return
+    if importlib.util.find_spec("torch") is not None:
+        import torch  # noqa: F401
+
+
 # --- sessions ----------------------------------------------------------------------------
 
 

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QByteArray, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
@@ -44,19 +43,21 @@ from annotator.app.prompting import PromptState
 from annotator.errors import AnnotatorError, MediaError
 from annotator.gui import errors as gui_errors
 from annotator.gui import icons
+from annotator.gui.actions import build_actions
 from annotator.gui.canvas import Canvas
 from annotator.gui.labels import LabelPanel, LabelPickerDialog
-from annotator.gui.media_loader import FrameCache, MediaLoader
+from annotator.gui.media_loader import MediaLoader
+from annotator.media.frame_cache import FrameCache
 from annotator.gui.objects import ObjectList
-from annotator.gui.settings import LABEL_DIGITS, Settings
+from annotator.gui.settings import Settings
 from annotator.gui.timeline import Timeline
 from annotator.gui.propagation import PropagationController
 from annotator.gui.worker import EngineWorker
 
 # Import what the worker threads use here, on the GUI thread at startup: a first import in a
 # worker holds the GIL while it loads extension modules, which stalled the GUI by ~50 ms on a
-# cold start. torch is imported here only when the startup engine is a learned one (see
-# _preload_torch_if_needed); the worker loads the model.
+# cold start. torch is imported at start-up only when the startup engine is a learned one
+# (engines.registry.preload_runtime); the worker loads the model.
 import annotator.core.rle  # noqa: E402,F401
 import annotator.engines.classic  # noqa: E402,F401
 import annotator.engines.registry  # noqa: E402,F401
@@ -66,32 +67,6 @@ log = logging.getLogger(__name__)
 
 PROJECT_SUFFIX = ".annotator"
 STATE_KEY = "gui.last_view"
-
-
-def _preload_torch_if_needed(engine: str) -> None:
-    """Import torch here, before the window exists, when the startup engine is a learned one.
-
-    Importing torch initialises its C extension while holding the GIL: ~0.4 s measured on
-    this machine, during which no other Python code in the process runs. In the worker that
-    froze the window (every Python slot and paint handler waits for the GIL); here it only
-    lengthens startup, which was going to wait for the model anyway. Switching to a learned
-    model later, from the classic engine, still pays it once."""
-    import importlib.util
-
-    if "torch" in sys.modules or engine == "classic":
-        return
-    if not engine:
-        from annotator.engines import registry
-
-        try:
-            engine = registry.default_engine_name("image")
-        except Exception as e:  # the worker reports registry problems
-            log.debug("cannot tell the default engine: %s", e)
-            return
-        if engine == "classic":
-            return
-    if importlib.util.find_spec("torch") is not None:
-        import torch  # noqa: F401
 
 
 class MainWindow(QMainWindow):
@@ -129,7 +104,10 @@ class MainWindow(QMainWindow):
         # Worker threads run Python too; a shorter GIL switch interval lets the GUI thread
         # take the GIL back within ~1 ms instead of 5 ms when it has an event to handle.
         sys.setswitchinterval(0.001)
-        _preload_torch_if_needed(engine if engine is not None else self.settings.get("default_model") or "")
+        # torch's first import holds the GIL ~0.4 s: pay it here, before the window exists,
+        # rather than in the worker, where it would freeze the window (registry.preload_runtime)
+        annotator.engines.registry.preload_runtime(engine if engine is not None else
+                                                   self.settings.get("default_model") or "")
         self.cache = FrameCache()
         self.loader = MediaLoader(self.cache, self)
         self.worker = EngineWorker(self.cache, self)
@@ -248,114 +226,9 @@ class MainWindow(QMainWindow):
         return icons.icon(name, self.palette().text().color())
 
     def _build_actions(self) -> None:
-        self.actions: dict[str, QAction] = {}
-
-        def act(action_id, text, slot, icon=None, checkable=False):
-            a = QAction(text, self)
-            if icon:
-                a.setIcon(self._icon(icon))
-            keys = [QKeySequence(k) for k in self.settings.shortcut(action_id)]
-            a.setShortcuts(keys)
-            a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            if keys:
-                a.setToolTip(f"{text} ({keys[0].toString(QKeySequence.SequenceFormat.NativeText)})")
-            a.setCheckable(checkable)
-            a.triggered.connect(slot)
-            self.addAction(a)
-            self.actions[action_id] = a
-            return a
-
-        act("open", "&Open…", self.open_dialog, "fa5s.folder-open")
-        act("open_folder", "Open &Folder of Images…", self.open_folder_dialog, "fa5s.images")
-        act("open_video", "Open &Video or Frame Folder…", self.open_video_dialog, "fa5s.film")
-        act("relink", "&Relink Missing Media…", self.relink_dialog, "fa5s.link")
-        act("export", "&Export…", self.export_dialog, "fa5s.file-export")
-        act("import", "&Import…", self.import_dialog, "fa5s.file-import")
-        act("quit", "&Quit", self.close)
-        act("undo", "&Undo", self.undo, "fa5s.undo")
-        act("redo", "&Redo", self.redo, "fa5s.redo")
-        tools = QActionGroup(self)
-        for tid, text, icon in (("prompt", "Prompt (points / box)", "fa5s.mouse-pointer"),
-                                ("brush", "Brush", "fa5s.paint-brush"), ("eraser", "Eraser", "fa5s.eraser")):
-            a = act(f"tool_{tid}", text, lambda _=False, t=tid: self.set_tool(t), icon, checkable=True)
-            tools.addAction(a)
+        self.actions, tb = build_actions(self, self.settings, (self.files_dock, self.objects_dock, self.labels_dock))
         self.actions["tool_prompt"].setChecked(True)
-        act("brush_bigger", "Bigger brush", lambda: self.change_brush(1.25))
-        act("brush_smaller", "Smaller brush", lambda: self.change_brush(0.8))
-        act("cycle_mask", "Cycle &candidate masks", self.cycle_mask, "fa5s.sync-alt")
-        act("commit", "&Commit object (next object)", self.commit_object, "fa5s.check")
-        act("deselect", "Cancel / deselect", self.escape)
-        act("delete_object", "&Delete object", self.delete_object, "fa5s.trash")
-        act("delete_range", "Delete masks in &range…", self.delete_range_dialog)
-        act("pick_label", "Pick &label…", self.pick_label_dialog, "fa5s.tag")
-        act("toggle_hide", "&Hide / show object", lambda: self.toggle_hidden(self.active_track))
-        act("toggle_lock", "&Lock / unlock object", lambda: self.toggle_locked(self.active_track))
-        act("toggle_outlines", "&Outlines only", self.toggle_outlines, "fa5s.draw-polygon", checkable=True)
         self.actions["toggle_outlines"].setChecked(self.canvas.outlines_only)
-        act("opacity_up", "More opacity", lambda: self.set_opacity(self.canvas.opacity + 0.1))
-        act("opacity_down", "Less opacity", lambda: self.set_opacity(self.canvas.opacity - 0.1))
-        act("zoom_fit", "&Fit", self.canvas.fit, "fa5s.expand")
-        act("zoom_1to1", "&Actual size", self.canvas.actual_size)
-        act("zoom_in", "Zoom &in", lambda: self.canvas.zoom_by(1.25), "fa5s.search-plus")
-        act("zoom_out", "Zoom &out", lambda: self.canvas.zoom_by(0.8), "fa5s.search-minus")
-        act("next_item", "&Next image/video", lambda: self.step_item(1), "fa5s.arrow-right")
-        act("prev_item", "&Previous image/video", lambda: self.step_item(-1), "fa5s.arrow-left")
-        act("next_frame", "Next frame", lambda: self.step_frame(1))
-        act("prev_frame", "Previous frame", lambda: self.step_frame(-1))
-        act("next_frame_10", "10 frames forward", lambda: self.step_frame(10))
-        act("prev_frame_10", "10 frames back", lambda: self.step_frame(-10))
-        act("first_frame", "First frame", lambda: self.go_frame(0))
-        act("last_frame", "Last frame", lambda: self.go_frame(10**9))
-        act("propagate_forward", "Propagate &forward", lambda: self.start_propagation("forward"), "fa5s.forward")
-        act("propagate_backward", "Propagate &backward", lambda: self.start_propagation("backward"), "fa5s.backward")
-        act("propagate_both", "Propagate b&oth ways", lambda: self.start_propagation("both"), "fa5s.arrows-alt-h")
-        act("model_manager", "&Model manager…", self.model_manager_dialog, "fa5s.cubes")
-        act("shortcuts", "&Keyboard shortcuts", self.shortcuts_dialog, "fa5s.keyboard")
-        # digits pick labels
-        for i, key in enumerate(LABEL_DIGITS):
-            a = QAction(f"Label {key}", self)
-            a.setShortcut(QKeySequence(key))
-            a.triggered.connect(lambda _=False, n=i: self.pick_label_index(n))
-            self.addAction(a)
-
-        mb = self.menuBar()
-        m = mb.addMenu("&File")
-        for k in ("open", "open_folder", "open_video"):
-            m.addAction(self.actions[k])
-        m.addAction(self.actions["relink"])
-        m.addSeparator()
-        m.addAction(self.actions["import"])
-        m.addAction(self.actions["export"])
-        m.addSeparator()
-        m.addAction(self.actions["quit"])
-        m = mb.addMenu("&Edit")
-        for k in ("undo", "redo", None, "commit", "cycle_mask", "pick_label", None, "delete_object", "delete_range"):
-            m.addSeparator() if k is None else m.addAction(self.actions[k])
-        m = mb.addMenu("&Tools")
-        for k in ("tool_prompt", "tool_brush", "tool_eraser", "brush_bigger", "brush_smaller"):
-            m.addAction(self.actions[k])
-        m = mb.addMenu("&View")
-        for k in ("zoom_fit", "zoom_1to1", "zoom_in", "zoom_out", None, "toggle_outlines", "opacity_up",
-                  "opacity_down", None, "toggle_hide", "toggle_lock", None, "next_item", "prev_item"):
-            m.addSeparator() if k is None else m.addAction(self.actions[k])
-        m.addSeparator()
-        for d in (self.files_dock, self.objects_dock, self.labels_dock):
-            m.addAction(d.toggleViewAction())
-        m = mb.addMenu("V&ideo")
-        for k in ("next_frame", "prev_frame", "next_frame_10", "prev_frame_10", "first_frame", "last_frame", None,
-                  "propagate_forward", "propagate_backward", "propagate_both"):
-            m.addSeparator() if k is None else m.addAction(self.actions[k])
-        m = mb.addMenu("&Models")
-        m.addAction(self.actions["model_manager"])
-        m = mb.addMenu("&Help")
-        m.addAction(self.actions["shortcuts"])
-
-        tb = self.addToolBar("Main")
-        tb.setObjectName("main_toolbar")
-        for k in ("open", "open_folder", "open_video", None, "undo", "redo", None, "tool_prompt", "tool_brush",
-                  "tool_eraser", None, "commit", "cycle_mask", "pick_label", "delete_object", None, "zoom_fit",
-                  "toggle_outlines"):
-            tb.addSeparator() if k is None else tb.addAction(self.actions[k])
         self.opacity_slider = QSlider(Qt.Orientation.Horizontal, self)
         self.opacity_slider.setRange(0, 100)
         self.opacity_slider.setValue(int(round(self.canvas.opacity * 100)))

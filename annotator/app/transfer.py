@@ -1,4 +1,4 @@
-"""The work of an export or import, without Qt: run in a child process by
+"""Import and export jobs, without Qt: run in a child process by
 annotator.gui.transfer (or in its thread where no child can be started).
 
 Why a child process: the heavy steps are single C calls that hold the GIL for their whole
