@@ -42,6 +42,10 @@ def register(sub) -> None:
     v.add_argument("-q", "--quiet", action="store_true", help="no per-sequence progress lines")
     v.set_defaults(func=run_vos)
 
+    from annotator.eval import everything as _everything
+
+    _everything.register(ev)
+
 
 def _progress(quiet: bool):
     if quiet:
