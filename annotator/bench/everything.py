@@ -38,7 +38,8 @@ def register(sub) -> None:
                    help="'parity' (default: the parity fill with the salt of PARITY_DIR/<model>.schema.json, the "
                         "weights the everything fixtures were made with), 'random', or a checkpoint file")
     p.add_argument("--mode", choices=("grid", "hierarchical", "both"), default="both")
-    p.add_argument("--images", nargs="*", default=None, help="images (default: the two shared photos)")
+    p.add_argument("--images", nargs="*", default=None,
+                   help="images, or 'parity' for the fixtures' input image (default: the two shared photos)")
     p.add_argument("--points-per-side", type=int, default=32)
     p.add_argument("--thresholds", choices=("auto", "official", "parity", "calibrated"), default="auto",
                    help="auto: calibrated with random weights, official otherwise; parity: the shared fixture's "
@@ -243,11 +244,17 @@ def run(args) -> int:
     from annotator.media.image import load_image
 
     torch.set_num_threads(max(1, args.threads))
-    paths = [Path(p) for p in args.images] if args.images else [_shared_dir() / "data" / n for n in SHARED_PHOTOS]
-    for p in paths:
-        if not p.is_file():
-            raise AnnotatorError(f"{p}: image not found")
-    images = [(str(p), load_image(p)) for p in paths]
+    images = []
+    for a in (args.images or [str(_shared_dir() / "data" / n) for n in SHARED_PHOTOS]):
+        if a == "parity":  # the fixtures' input image (PARITY_DIR/inputs.npz), where their thresholds were chosen
+            pdir = Path(os.environ.get("PARITY_DIR", _shared_dir() / "parity"))
+            if not (pdir / "inputs.npz").is_file():
+                raise AnnotatorError(f"{pdir / 'inputs.npz'}: not found")
+            images.append(("parity-inputs-image", np.load(pdir / "inputs.npz")["image"]))
+            continue
+        if not Path(a).is_file():
+            raise AnnotatorError(f"{a}: image not found")
+        images.append((a, load_image(a)))
     if args.weights == "parity":
         session = as_everything_session(_parity_session(args.model))
     else:
