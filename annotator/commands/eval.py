@@ -74,6 +74,9 @@ def register(sub) -> None:
     lb.add_argument("--seed", type=int, default=0, help="which examples are drawn (default 0)")
     lb.add_argument("--json", default=None, help="write the results here")
     lb.set_defaults(func=run_labels)
+    from annotator.eval import everything as _everything
+
+    _everything.register(ev)
 
 
 def _progress(quiet: bool):

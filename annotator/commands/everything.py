@@ -91,8 +91,7 @@ def run(args) -> int:
         res = ev.segment_image(session, rgb, args.mode, args.nms, progress=bar, **_over(args))
         bar.finish(f"{f.name}: {len(res.records)} masks in {res.seconds:.1f} s "
                    f"({res.stats['points']} points, {res.stats['decoder_calls']} decoder calls)")
-        name_in = f.name if args.input.is_dir() else f.name
-        images.append((name_in, rgb.shape[0], rgb.shape[1], res.records))
+        images.append((f.name, rgb.shape[0], rgb.shape[1], res.records))
     coco = ev.to_coco(images)
     try:
         args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -81,12 +81,19 @@ class Sam2ImagePredictor:
         self.features: dict | None = None
         self.orig_hw: tuple[int, int] | None = None
         self.last_object_score_logits = None
+        self.encoder_runs = 0  # real encoder runs (the same image again reuses its embedding)
+        self._key = None
 
     def set_image(self, rgb: np.ndarray) -> None:
         import torch
 
         if rgb.ndim != 3 or rgb.shape[2] < 3:
             raise ValueError(f"expected an HxWx3 RGB image, got shape {rgb.shape}")
+        import hashlib
+
+        key = hashlib.sha256(np.ascontiguousarray(rgb).data).hexdigest() + str(rgb.shape)
+        if self.features is not None and key == self._key:
+            return  # same image again (segment everything's passes, a reopened frame): keep the embedding
         x = preprocess(rgb, self.image_size, self.mean, self.std)
         with torch.inference_mode():
             out = self.model.forward_image(x)
@@ -95,6 +102,8 @@ class Sam2ImagePredictor:
             dec_cache = self.model.sam_mask_decoder.image_cache(embed, self.model.sam_prompt_encoder.get_dense_pe())
         self.features = {"image_embed": embed, "high_res_feats": out["high_res"], "decoder": dec_cache}
         self.orig_hw = rgb.shape[:2]
+        self._key = key
+        self.encoder_runs += 1
 
     def predict(self, points=None, labels=None, box=None, mask_input=None, multimask: bool = True) -> Prediction:
         import torch

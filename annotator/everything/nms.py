@@ -87,10 +87,12 @@ class MaskSet:
         """IoU of mask i with each kept mask, one pair at a time (the classic sequential loop)."""
         if self.rles is not None:
             return [float(v) for v in self.iou([i], kept)[0]]
-        mi = self.dense[i].bool()
+        if getattr(self, "_bool", None) is None:
+            self._bool = self.dense.bool()
+        mi = self._bool[i]
         out = []
         for j in kept:
-            mj = self.dense[j].bool()
+            mj = self._bool[j]
             inter = int((mi & mj).sum())
             union = float(self.areas[i] + self.areas[j] - inter)
             out.append(inter / union if union > 0 else 0.0)

@@ -61,11 +61,11 @@ def test_cli_coco_out_classic(small_image, tmp_path):
     from annotator.cli import main
     from annotator.core.rle import decode
 
-    out = tmp_path / "auto.json"
-    assert main(["segment-everything", str(small_image), "--model", "classic", "--mode", "grid",
+    out = tmp_path / "out" / "auto.json"
+    assert main(["segment-everything", str(small_image.parent), "--model", "classic", "--mode", "grid",
                  "--points-per-side", "3", "--nms", "fast", "-o", str(out)]) == 0
     coco = json.loads(out.read_text())
-    assert coco["images"][0]["width"] == 160 and coco["images"][0]["height"] == 120
+    assert coco["images"] == [{"id": 1, "file_name": "shelf.png", "width": 160, "height": 120}]
     anns = coco["annotations"]
     assert 1 <= len(anns) <= 9
     for a in anns:
@@ -107,3 +107,23 @@ def test_cli_into_project_one_undo_step(small_image, tmp_path, capsys):
         assert "Segment everything" in p.undo_label
         p.undo()
         assert len(p.tracks()) == n_cli and len(p.masks()) == n_cli
+
+
+def test_clean_small_regions_prefers_untouched_masks():
+    from annotator.everything.generator import clean_small_regions, record
+    from annotator.everything.masks import Candidate, decode, encode_uncropped, mask_box
+
+    h, w = 40, 60
+    a = np.zeros((h, w), bool)
+    a[5:30, 5:40] = True
+    holed = a.copy()
+    holed[10:12, 10:12] = False  # a 4-pixel hole: filled, so this one counts as "changed"
+
+    def cand(m, iou):
+        return Candidate(rle=encode_uncropped(m, [0, 0, w, h], (h, w)), box=mask_box(m), iou=np.float32(iou),
+                         stability=np.float32(1), point=np.array([20.0, 20.0]))
+
+    out = clean_small_regions([cand(holed, 0.9), cand(a, 0.8)], min_area=10, nms_thresh=0.7)
+    assert len(out) == 1 and out[0].iou == np.float32(0.8)  # the clean duplicate wins despite its score
+    out = clean_small_regions([cand(holed, 0.9)], min_area=10, nms_thresh=0.7)
+    assert decode(out[0].rle)[10:12, 10:12].all() and record(out[0], [0, 0, w, h])["area"] == int(a.sum())
