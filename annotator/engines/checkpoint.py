@@ -238,6 +238,11 @@ def load_checkpoint(card, path: str | Path) -> dict:
     if _container(card) == "pickled_module":
         raise PickledModuleError(pickled_module_message(card, path))
     sd = unwrap(load_state_dict_file(path), card, path)
+    arch = _field(card, "arch") or {}
+    if isinstance(arch, Mapping) and arch.get("family") == "clip":  # HF or OpenAI names, one layout
+        from annotator.nn.clip import standard_layout
+
+        sd = standard_layout(sd)
     refuse_other_family(sd, card, path)
     refuse_nonfinite(sd, path)
     return sd

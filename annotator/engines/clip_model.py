@@ -20,10 +20,6 @@ from annotator.errors import ModelNotAvailableError
 
 log = logging.getLogger(__name__)
 
-# Index tensors that older exports saved beside the weights; they are arange() and carry no
-# weight, so a file with or without them is the same model.
-DERIVED_SUFFIXES = ("embeddings.position_ids",)
-
 
 def _pil_resize(rgb: np.ndarray, w: int, h: int) -> np.ndarray:
     from PIL import Image
@@ -139,15 +135,12 @@ def load_clip(card, weights="random", vocab: str | Path | None = None, merges: s
         wid = "random"
     else:
         if isinstance(weights, dict):
-            sd, path = dict(weights), None
+            from annotator.nn.clip import standard_layout
+
+            sd, path = standard_layout(dict(weights)), None
         else:
             path = Path(weights)
-            sd = ck.load_checkpoint(card, path)
-        from annotator.nn.clip import from_openai_layout, is_openai_layout
-
-        if is_openai_layout(sd):  # OpenAI's own names (CLIP repository / open_clip files)
-            sd = from_openai_layout(sd)
-        sd = {k: v for k, v in sd.items() if not k.endswith(DERIVED_SUFFIXES)}
+            sd = ck.load_checkpoint(card, path)  # in our layout (checkpoint.load_checkpoint)
         ck.check_keys(model.state_dict(), sd, card, path)
         model.load_state_dict(sd, strict=True)
         if path is None:

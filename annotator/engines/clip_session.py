@@ -1,7 +1,7 @@
 """ClipSession: CLIP over one image at a time, cached per image like the SAM embedding.
 
 `set_image` computes MaskCLIP dense features once per image (content hash; memory LRU and the
-user cache dir). Then, for any list of words:
+user cache dir); label embeddings are cached the same way (per weights, vocabulary, templates). Then, for any list of words:
 
 - `text_embeddings(labels)`: prompt ensembling, the mean of the normalised embeddings of each
   label in every template ("a photo of a {}.", ...), normalised again; cached per label.
@@ -77,6 +77,7 @@ class ClipSession:
         self._mem: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._text: dict[tuple, np.ndarray] = {}
         self.dense_runs = 0
+        self.text_runs = 0  # text-tower batches run (cache misses)
         self.features: np.ndarray | None = None  # [gh, gw, D], unit length
         self.keys: np.ndarray | None = None  # [gh*gw, C], unit length
         self.image_hw: tuple[int, int] | None = None
@@ -181,14 +182,55 @@ class ClipSession:
 
         templates = self.templates if ensemble else ("{}",)
         todo = [lb for lb in dict.fromkeys(labels) if (lb, templates) not in self._text]
+        for lb in list(todo):  # a label seen by an earlier run (background words always are)
+            v = self._load_text(lb, templates)
+            if v is not None:
+                self._text[(lb, templates)] = v
+                todo.remove(lb)
         if todo:
             texts = [t.format(lb) for lb in todo for t in templates]
+            self.text_runs += 1
             with torch.inference_mode():
                 e = F.normalize(self.clip.model.encode_text(torch.from_numpy(self.clip.tokenizer.encode(texts))), dim=-1)
             e = F.normalize(e.view(len(todo), len(templates), -1).mean(1), dim=-1).numpy()
             for lb, v in zip(todo, e):
                 self._text[(lb, templates)] = v
+                self._save_text(lb, templates, v)
         return np.stack([self._text[(lb, templates)] for lb in labels]) if labels else np.zeros((0, 1), np.float32)
+
+    def _text_path(self, label: str, templates: tuple) -> Path:
+        import json
+
+        from annotator.paths import cache_dir
+
+        key = hashlib.sha256(json.dumps([self.clip.weights_id, self.clip.tokenizer.identity,
+                                         sorted(self.clip.card.arch.items(), key=str), list(templates), label],
+                                        default=str).encode("utf-8")).hexdigest()
+        return cache_dir() / "clip_text" / self.name / f"{key}.npy"
+
+    def _load_text(self, label: str, templates: tuple):
+        if not self.disk_cache:
+            return None
+        p = self._text_path(label, templates)
+        try:
+            v = np.load(p, allow_pickle=False) if p.is_file() else None
+        except (OSError, ValueError) as e:
+            log.warning("dropping unreadable cached text embedding %s: %s", p, e)
+            p.unlink(missing_ok=True)
+            return None
+        return v if v is not None and v.ndim == 1 else None
+
+    def _save_text(self, label: str, templates: tuple, v: np.ndarray) -> None:
+        if not self.disk_cache:
+            return
+        p = self._text_path(label, templates)
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            tmp = p.with_name(f"{p.stem}.{os.getpid()}.tmp.npy")
+            np.save(tmp, v.astype(np.float32), allow_pickle=False)
+            os.replace(tmp, p)
+        except OSError as e:
+            log.warning("cannot write CLIP text cache %s: %s", p, e)
 
     # ------------------------------------------------------------------ dense scores
 

@@ -12,6 +12,7 @@ No torch here (engines layer rule); the ids come back as numpy int64.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Sequence
@@ -109,6 +110,11 @@ class ClipTokenizer:
         self.pad_id = self.end_id
         self.vocab_size = max(vocab.values()) + 1
         self.context_length = int(context_length)
+        # what the ids depend on, for caches of text embeddings
+        h = hashlib.sha256(json.dumps(sorted(vocab.items()), ensure_ascii=False).encode("utf-8"))
+        h.update("\n".join(f"{a} {b}" for a, b in merges).encode("utf-8"))
+        h.update(str(self.context_length).encode())
+        self.identity = h.hexdigest()[:16]
 
     @classmethod
     def from_folder(cls, folder: str | Path, vocab: str = "vocab.json", merges: str = "merges.txt") -> "ClipTokenizer":

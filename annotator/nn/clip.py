@@ -237,8 +237,21 @@ _OPENAI_TOP = {"token_embedding.weight": "text_model.embeddings.token_embedding.
 _OPENAI_META = ("input_resolution", "context_length", "vocab_size", "attn_mask")  # not weights
 
 
+# Index tensors that older exports saved beside the weights; they are arange() and carry no
+# weight, so a file with or without them is the same model.
+DERIVED_SUFFIXES = ("embeddings.position_ids",)
+
+
+def standard_layout(sd: dict) -> dict:
+    """Any published CLIP state dict (Hugging Face or OpenAI names, with or without the
+    derived position ids) in our layout, ready for a strict load."""
+    if is_openai_layout(sd):
+        sd = from_openai_layout(sd)
+    return {k: v for k, v in sd.items() if not k.endswith(DERIVED_SUFFIXES)}
+
+
 def is_openai_layout(sd) -> bool:
-    return "visual.conv1.weight" in sd and "visual.proj" in sd
+    return any(k.startswith(("visual.", "transformer.resblocks.")) for k in sd)
 
 
 def from_openai_layout(sd: dict) -> dict:

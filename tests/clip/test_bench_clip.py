@@ -22,7 +22,8 @@ def test_bench_clip_table_and_json(monkeypatch, tmp_path, small_clip, clip_vocab
         assert f"| {row}" in table
     r = json.loads(out.read_text())
     assert r["clip"] == "clip_small" and r["weights"].endswith("clip_small.safetensors")
-    for k in ("image_tower_ms", "text_tower_ms_16_texts", "dense_map_ms", "text_prompt_end_to_end_ms", "peak_rss_mb"):
+    for k in ("image_tower_ms", "text_tower_ms_16_texts", "dense_map_ms", "text_prompt_end_to_end_ms",
+              "text_prompt_labels_cached_ms", "peak_rss_mb"):
         assert r[k] > 0, k
     assert all(v > 0 for v in r["cpu_ms"].values())
     assert r["dense_grid"][0] * 16 == r["dense_input"][0] and max(r["dense_input"]) == 96

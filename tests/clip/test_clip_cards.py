@@ -64,3 +64,29 @@ def test_missing_tokenizer_is_one_clear_error(tmp_path):
 
     with pytest.raises(ModelNotAvailableError, match=r"clip-vocab.json.*annotator models download clip_b16"):
         load_clip("clip_b16", tmp_path / "clip.safetensors")
+
+
+def test_models_import_checks_a_clip_file_in_either_layout(monkeypatch, tmp_path, small_clip, clip_vocab, capsys):
+    """`annotator models import` accepts an OpenAI-layout file with derived position ids (same
+    model, converted on load) and refuses one with a missing tensor, naming it."""
+    import clip_synth
+    import torch
+    from safetensors.torch import save_file
+    from test_clip_parity import _to_openai_names
+
+    from annotator.cli import main
+
+    clip_synth.install_small_clip(monkeypatch, tmp_path, small_clip, *clip_vocab)
+    sd = small_clip.model.state_dict()
+    oa = _to_openai_names(sd)
+    oa["text_model.embeddings.position_ids"] = torch.arange(77)[None]
+    good = tmp_path / "dl" / "openai_small.safetensors"
+    good.parent.mkdir()
+    save_file({k: v.contiguous() for k, v in oa.items()}, str(good))
+    assert main(["models", "import", "clip_small", str(good)]) == 0
+    assert "keys ok" in capsys.readouterr().out
+    del oa["visual.proj"]
+    bad = tmp_path / "dl" / "bad.safetensors"
+    save_file({k: v.contiguous() for k, v in oa.items()}, str(bad))
+    assert main(["models", "import", "clip_small", str(bad)]) == 2
+    assert "visual_projection" in capsys.readouterr().err

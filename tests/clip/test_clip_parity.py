@@ -220,3 +220,31 @@ def test_openai_layout_file_loads_as_the_same_model(pair, clip_vocab, tmp_path):
     again = load_clip(ours.card, tmp_path / "openai.safetensors", *clip_vocab)
     for k, v in sd.items():
         assert torch.equal(again.model.state_dict()[k], v), k
+
+
+@pytest.mark.slow
+def test_real_size_b16_equals_reference(clip_photos):
+    """ViT-B/16 at full size (150M parameters, filled): embeddings and logits equal the reference."""
+    from annotator.engines.clip_model import ClipModel, crop_view
+    from annotator.engines.clip_tokenizer import ClipTokenizer
+    from annotator.engines.registry import get_card
+    from annotator.nn.clip import build
+    from annotator.nn.fill import fill_model
+
+    card = get_card("clip_b16")
+    ref = transformers.CLIPModel(reference_config(card.arch, 49406)).eval()
+    filled = fill_model(ref, SALT)
+    ours = build(dict(card.arch))
+    ours.load_state_dict(filled, strict=True)
+    ours.eval()
+    del filled
+    tok = ClipTokenizer.bytes_only(49407)  # the real vocabulary cannot be downloaded here
+    ids = torch.from_numpy(tok.encode(["a photo of a truck.", "groceries on a table"]))
+    px = ClipModel(card, ours, tok, "x").pixels([crop_view(clip_photos[0], 224)])
+    with torch.inference_mode():
+        r = ref(input_ids=ids, pixel_values=px)
+        li, _ = ours.logits(px, ids)
+        img = ours.encode_image(px)
+        want = ref.get_image_features(pixel_values=px).pooler_output
+    torch.testing.assert_close(img, want, atol=ATOL, rtol=0)
+    torch.testing.assert_close(li, r.logits_per_image, atol=ATOL, rtol=0)

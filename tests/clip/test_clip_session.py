@@ -52,6 +52,19 @@ def test_prompt_ensemble_is_mean_of_template_embeddings(sess, small_clip):
     assert not np.allclose(plain[0], e[1], atol=1e-3)
 
 
+def test_label_embeddings_are_cached_on_disk(small_clip):
+    a = ClipSession(small_clip)
+    ea = a.text_embeddings(["truck", "dog"])
+    assert a.text_runs == 1
+    b = ClipSession(small_clip)  # another process later: no text-tower run for known labels
+    np.testing.assert_array_equal(b.text_embeddings(["dog", "truck"]), ea[::-1])
+    assert b.text_runs == 0
+    b.text_embeddings(["dog", "zebra"])
+    assert b.text_runs == 1
+    c = ClipSession(small_clip, templates=("a {}",))  # other templates: other embeddings
+    assert not np.allclose(c.text_embeddings(["dog"])[0], ea[1]) and c.text_runs == 1
+
+
 def test_dense_scores_are_softmax_over_labels_and_background(sess, photo):
     sess.set_image(photo)
     ds = sess.dense_scores(LABELS)
