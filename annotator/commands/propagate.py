@@ -202,7 +202,10 @@ def _run(args) -> int:
             raise AnnotatorError(f"{args.prompts}: prompt on frame {pr['frame']} but {args.video} has {n} frames")
         check_prompt(pr["points"], pr["labels"], pr["box"], width=w, height=h,
                      where=f"{args.prompts}: prompt on frame {pr['frame']}")
-    session = create_video_session(args.model, args.weights)
+    from annotator import precision_option as precision_arg
+
+    precision_arg.note(args, args.model)
+    session = create_video_session(args.model, args.weights, precision=args.precision)
     session.open(source)
     obj_ids = sorted({pr["obj_id"] for pr in prompts})
     edited: dict[int, set] = {}
@@ -243,4 +246,7 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", required=True, help="SA-V JSON to write (e.g. out.sav.json)")
     p.add_argument("--stride", type=int, default=1, help="write every Nth frame (SA-V datasets use 4; default 1)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+    from annotator import precision_option as precision_arg
+
+    precision_arg.add(p)
     p.set_defaults(func=_run)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from annotator import precision_option as precision_arg
 from annotator.errors import AnnotatorError
 
 
@@ -22,6 +23,7 @@ def register(sub) -> None:
     p.add_argument("--multimask", choices=("auto", "on", "off"), default="auto",
                    help="ask for several candidate masks and keep the best (auto: the model's rule)")
     p.add_argument("-o", "--output", type=Path, required=True, help="mask PNG to write (0 / 255)")
+    precision_arg.add(p)
     p.set_defaults(func=run)
 
 
@@ -58,7 +60,8 @@ def run(args) -> int:
     name = args.model or registry.default_engine_name("image")
     if not args.model:  # say which engine was picked, and why
         print(f"annotator: {registry.describe_engine_choice('image', name)}", file=sys.stderr)
-    sess = registry.create_image_session(name, args.weights)
+    precision_arg.note(args, name)
+    sess = registry.create_image_session(name, args.weights, precision=args.precision)
     sess.set_image(rgb)
     multimask = {"auto": None, "on": True, "off": False}[args.multimask]
     if multimask is None and not hasattr(sess, "rule"):

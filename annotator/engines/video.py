@@ -110,13 +110,17 @@ class LearnedVideoSession:
     """VideoSession over a SAM 2 family model (see the module doc)."""
 
     def __init__(self, card, weights="random", *, add_all_frames_to_correct_as_cond: bool = True,
-                 keep_frames: int = 32, feature_cache: int = 2):
+                 keep_frames: int = 32, feature_cache: int = 2, precision: str = "fp32"):
+        from annotator.nn import precision as prec
+
         self.card = load_card(card)
         self.name = str(card_value(self.card, "name", "sam2"))
+        self.precision = prec.resolve(precision)
         if hasattr(weights, "state_dict") and not isinstance(weights, dict):
             self.model = weights.eval()  # an already built model (tests, benches)
         else:
             self.model = build_model(self.card, weights)
+        prec.apply_sam2(self.model, self.precision)  # fp32: untouched
         self.image_size, self.mean, self.std = input_spec(self.card, self.model)
         self.add_all_as_cond = add_all_frames_to_correct_as_cond
         self.keep_frames = max(int(keep_frames), self.model.num_maskmem, 1)
