@@ -8,6 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+from annotator import precision_option as precision_arg
+
 
 def _sequences_arg(text: str | None) -> list[str] | None:
     if not text:
@@ -31,6 +33,7 @@ def register(sub) -> None:
     n.add_argument("--sequences", default=None, help="comma-separated sequence names (default: all)")
     n.add_argument("--json", default=None, help="write the results here")
     n.add_argument("-q", "--quiet", action="store_true", help="no per-sample progress lines")
+    precision_arg.add(n)
     n.set_defaults(func=run_noc)
 
     v = ev.add_parser("vos", help="semi-supervised video object segmentation J, F, J&F (DAVIS protocol)")
@@ -45,6 +48,7 @@ def register(sub) -> None:
                    help="write the predictions as DAVIS palette PNGs, DIR/<sequence>/<frame>.png (every propagated "
                         "frame), for the official DAVIS evaluator")
     v.add_argument("-q", "--quiet", action="store_true", help="no per-sequence progress lines")
+    precision_arg.add(v)
     v.set_defaults(func=run_vos)
 
     r = ev.add_parser("review", help="drift detectors of the review queue: AP, flags, frames to review (leave one sequence out)")
@@ -109,7 +113,8 @@ def run_noc(args) -> int:
     if args.every < 1 or args.max_clicks < 1:
         raise AnnotatorError("--every and --max-clicks must be at least 1")
     seqs = list_sequences(args.data, _sequences_arg(args.sequences))
-    session = create_image_session(args.engine, args.weights)
+    precision_arg.note(args, args.engine)
+    session = create_image_session(args.engine, args.weights, precision=args.precision)
     report = evaluate_noc(session, seqs, args.engine, args.every, args.max_clicks, _progress(args.quiet))
     data = report.to_json()
     print(f"NoC on {args.data} (every {args.every}th frame, max {args.max_clicks} clicks), engine {args.engine}")
@@ -139,7 +144,8 @@ def run_vos(args) -> int:
     if args.init_clicks < 1:
         raise AnnotatorError("--init-clicks must be at least 1")
     seqs = list_sequences(args.data, _sequences_arg(args.sequences))
-    session = create_video_session(args.engine, args.weights)
+    precision_arg.note(args, args.engine)
+    session = create_video_session(args.engine, args.weights, precision=args.precision)
     save = None
     if args.save:
         from pathlib import Path

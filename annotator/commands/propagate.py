@@ -98,7 +98,10 @@ def _run(args) -> int:
             raise AnnotatorError(f"{args.prompts}: prompt on frame {pr['frame']} but {args.video} has {n} frames")
         check_prompt(pr["points"], pr["labels"], pr["box"], width=w, height=h,
                      where=f"{args.prompts}: prompt on frame {pr['frame']}")
-    session = create_video_session(args.model, args.weights)
+    from annotator import precision_option as precision_arg
+
+    precision_arg.note(args, args.model)
+    session = create_video_session(args.model, args.weights, precision=args.precision)
     session.open(source)
     obj_ids = sorted({pr["obj_id"] for pr in prompts})
     start = min(pr["frame"] for pr in prompts)
@@ -174,4 +177,7 @@ def register(sub) -> None:
                    help="stop an object once its signals say lost for N consecutive frames (empty, shrunk "
                         "under 5%% of its prompted area, or colours unlike it), dropping those N masks (default: off)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+    from annotator import precision_option as precision_arg
+
+    precision_arg.add(p)
     p.set_defaults(func=_run)

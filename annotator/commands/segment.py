@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from annotator import precision_option as precision_arg
 from annotator.errors import AnnotatorError
 
 
@@ -36,6 +37,7 @@ def register(sub) -> None:
     t.add_argument("--max-per-label", type=int, default=20)
     t.add_argument("--project", type=Path, default=None,
                    help="also add the masks to this project as auto objects (the image is added if new)")
+    precision_arg.add(p)
     p.set_defaults(func=run)
 
 
@@ -76,7 +78,8 @@ def run(args) -> int:
     name = args.model or registry.default_engine_name("image")
     if not args.model:  # say which engine was picked, and why
         print(f"annotator: {registry.describe_engine_choice('image', name)}", file=sys.stderr)
-    sess = registry.create_image_session(name, args.weights)
+    precision_arg.note(args, name)
+    sess = registry.create_image_session(name, args.weights, precision=args.precision)
     sess.set_image(rgb)
     multimask = {"auto": None, "on": True, "off": False}[args.multimask]
     if multimask is None and not hasattr(sess, "rule"):

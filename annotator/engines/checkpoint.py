@@ -142,7 +142,7 @@ def pickled_module_message(card, path: str | Path | None = None) -> str:
     return (
         f"{where}the {_card_name(card)} checkpoint is a pickled PyTorch module (W8A8 fake-quantised model), "
         "which cannot be loaded safely because unpickling it runs code from the file; use the float "
-        "tinysam checkpoint instead (our own int8 path for it is planned in a later issue)"
+        "tinysam checkpoint instead, with `--precision int8` for our own int8 path"
     )
 
 

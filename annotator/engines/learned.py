@@ -56,34 +56,41 @@ def load_weights(model, card, weights) -> str:
     return load(model, card, weights)
 
 
-def LearnedImageSession(card, weights="random", **kw):
-    """Factory: the SAM1-family session, or the SAM 2 family's image predictor."""
+def LearnedImageSession(card, weights="random", precision: str = "fp32", **kw):
+    """Factory: the SAM1-family session, or the SAM 2 family's image predictor.
+    precision: fp32 | bf16 | int8 | auto (annotator/nn/precision.py); fp32 is the parity path."""
     card = _card(card)
     arch = _get(card, "arch", {}) or {}
     if arch.get("family") == "sam2":
-        return _sam2_session(card, weights)
-    return SamImageSession(card, weights, **kw)
+        return _sam2_session(card, weights, precision)
+    return SamImageSession(card, weights, precision=precision, **kw)
 
 
-def _sam2_session(card, weights):
+def _sam2_session(card, weights, precision: str = "fp32"):
     """The SAM 2 family image predictor, on the model the card's video session also uses."""
     from annotator.engines.model_pool import shared_model
     from annotator.engines.sam2_image import Sam2ImagePredictor
+    from annotator.nn import precision as prec
 
-    model, _ = shared_model(card, weights)
-    return Sam2ImagePredictor(model, card)
+    resolved = prec.resolve(precision)
+    model, _ = shared_model(card, weights, resolved)
+    pred = Sam2ImagePredictor(model, card)
+    pred.precision = resolved
+    return pred
 
 
 class SamImageSession:
     """ImageSession for SAM1-family cards. `output_rule` overrides the card's rule."""
 
     def __init__(self, card, weights="random", output_rule: str | None = None, disk_cache: bool = True,
-                 fuse: bool = True) -> None:
+                 fuse: bool = True, precision: str = "fp32") -> None:
         import torch
 
         from annotator.nn import factory
+        from annotator.nn import precision as prec
         from annotator.nn.fuse import reparameterize
 
+        self.precision = prec.resolve(precision)
         card = _card(card)
         self.card = card
         self.name = str(_get(card, "name", "sam"))
@@ -104,6 +111,7 @@ class SamImageSession:
         model.eval()
         if fuse:
             reparameterize(model.image_encoder)  # fold BN / RepVGG branches: same function, fewer kernels
+        model.image_encoder = prec.apply_image_encoder(model.image_encoder, self.precision)
         self.model = model
         self.image_size = int(inp.get("image_size", 1024))
         scale = float(inp.get("pixel_scale", 255) or 255)
@@ -148,7 +156,9 @@ class SamImageSession:
 
     def _cache_key(self, rgb: np.ndarray) -> str:
         h = hashlib.sha256()
-        h.update(f"{self.name}|{self.weights_id}|{self.image_size}|{rgb.shape}|{rgb.dtype}".encode())
+        # reduced-precision embeddings get keys of their own (fp32 keys are unchanged)
+        tag = "" if self.precision == "fp32" else f"|{self.precision}"
+        h.update(f"{self.name}|{self.weights_id}{tag}|{self.image_size}|{rgb.shape}|{rgb.dtype}".encode())
         h.update(np.ascontiguousarray(rgb).data)
         return h.hexdigest()
 

@@ -251,7 +251,7 @@ def _learned_card(name: str, kind: str) -> Card:
     return card
 
 
-def create_image_session(name: str, weights=None):
+def create_image_session(name: str, weights=None, precision: str = "fp32"):
     if name == "classic":
         from annotator.engines.classic import ClassicImageSession
 
@@ -266,10 +266,10 @@ def create_image_session(name: str, weights=None):
     w = resolve_weights(card, weights)
     from annotator.engines.learned import LearnedImageSession
 
-    return LearnedImageSession(card, w)
+    return LearnedImageSession(card, w, precision=precision)
 
 
-def create_video_session(name: str, weights=None):
+def create_video_session(name: str, weights=None, precision: str = "fp32"):
     if name == "classic":
         from annotator.engines.classic import ClassicVideoSession
 
@@ -284,4 +284,4 @@ def create_video_session(name: str, weights=None):
     w = resolve_weights(card, weights)
     from annotator.engines.video import LearnedVideoSession
 
-    return LearnedVideoSession(card, w)
+    return LearnedVideoSession(card, w, precision=precision)

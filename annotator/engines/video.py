@@ -56,12 +56,13 @@ class ObjState:
 load_card = cards.resolve
 
 
-def build_model(card, weights):
-    """The card's model with `weights` loaded (checkpoint path, "random", or a state dict),
-    shared with the card's image session while both are alive (engines.model_pool)."""
+def build_model(card, weights, precision: str = "fp32"):
+    """The card's model with `weights` loaded (checkpoint path, "random", or a state dict) at a
+    resolved `precision`, shared with the card's image session while both are alive
+    (engines.model_pool)."""
     from annotator.engines.model_pool import shared_model
 
-    return shared_model(card, weights)[0]
+    return shared_model(card, weights, precision)[0]
 
 
 class _ArraySource:
@@ -81,13 +82,16 @@ class LearnedVideoSession:
     """VideoSession over a SAM 2 family model (see the module doc)."""
 
     def __init__(self, card, weights="random", *, add_all_frames_to_correct_as_cond: bool = True,
-                 keep_frames: int = 32, feature_cache: int = 2):
+                 keep_frames: int = 32, feature_cache: int = 2, precision: str = "fp32"):
+        from annotator.nn import precision as prec
+
         self.card = load_card(card)
         self.name = str(card_value(self.card, "name", "sam2"))
+        self.precision = prec.resolve(precision)
         if hasattr(weights, "state_dict") and not isinstance(weights, dict):
-            self.model = weights.eval()  # an already built model (tests, benches)
+            self.model = prec.apply_sam2(weights.eval(), self.precision)  # already built (tests, benches)
         else:
-            self.model = build_model(self.card, weights)
+            self.model = build_model(self.card, weights, self.precision)
         self.image_size, self.mean, self.std = input_spec(self.card, self.model)
         self.add_all_as_cond = add_all_frames_to_correct_as_cond
         self.keep_frames = max(int(keep_frames), self.model.num_maskmem, 1)
