@@ -29,7 +29,8 @@ from annotator.core import rle
 AREAS = ("coco", "ytvis", "sav", "davis", "labelme", "prompt")
 W, H = 16, 12          # the media size the seed documents declare
 HOSTILE_NUMBERS = [float("nan"), float("inf"), -float("inf"), 1e308, -1e308, 1e9, -1e9, 2 ** 31, 2 ** 32,
-                   2 ** 63, 2 ** 64, 10 ** 30, -1, 0, 0.5, -0.5, 1e-320, 999999999999]
+                   2 ** 63, 2 ** 64, 10 ** 30, 10 ** 400, -1, 0, 0.5, -0.5, 1e-320,
+                   999999999999]
 HOSTILE_OTHER = ["", "x", "../../../etc/passwd", "/abs/olute", "\x1b[31mred", "a" * 300, "a\x00b", "/dev/zero",
                  None, True, False,
                  [], {}, [[]], {"size": [], "counts": []}]
@@ -421,7 +422,7 @@ def mutate(rng: random.Random, doc) -> object:
     return doc
 
 
-SYSTEMATIC_VALUES = [float("nan"), -1, 1e308, 2 ** 64, "x", None, [], {}]
+SYSTEMATIC_VALUES = [float("nan"), -1, 1e308, 10 ** 400, "x", None, [], {}]
 
 
 def systematic(area: str) -> list[tuple[str, object]]:
