@@ -45,6 +45,16 @@ def show(v, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+def is_finite_number(v) -> bool:
+    """A JSON number that is a finite float (a 400-digit integer is not: float() overflows)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
+
+
 def _is_whole(v) -> bool:
     if isinstance(v, bool):
         return False
@@ -104,10 +114,14 @@ MAX_STORED_DEPTH = 32  # nesting of a value kept verbatim in the project (attrib
 def storable(value, where: str, what: str):
     """A value from a file that the project keeps as it is (COCO/YouTube-VIS attributes, SA-V
     fields): nested at most MAX_STORED_DEPTH deep, so reading it back can never hit Python's
-    recursion limit (a file may nest ~1000 deep and still parse)."""
+    recursion limit (a file may nest ~1000 deep and still parse), and its numbers finite and
+    within 64 bits (exports compare and write them back; NaN is not JSON)."""
     stack = [(value, 1)]
     while stack:
         v, d = stack.pop()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and not (
+                is_finite_number(v) and (isinstance(v, float) or abs(v) < 2 ** 63)):
+            _fail(where, f"{what} holds {show(v)}, not a finite number (or an integer beyond 64 bits)")
         if isinstance(v, (list, dict)):
             if d > MAX_STORED_DEPTH:
                 _fail(where, f"{what} is nested more than {MAX_STORED_DEPTH} deep")
@@ -159,7 +173,7 @@ def frame_index(f, where: str, n_frames: int | None = None) -> int:
 def fps(v, where: str) -> float:
     if v is None:
         return 0.0
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+    if not is_finite_number(v) or v < 0:
         _fail(where, f"fps should be a finite non-negative number, got {show(v)}")
     return float(v)
 
@@ -181,7 +195,7 @@ def object_ids(ids: list, where: str) -> None:
 
 
 def finite_number(v, where: str, what: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+    if not is_finite_number(v):
         _fail(where, f"{what} should be a finite number, got {show(v)}")
     return float(v)
 

@@ -201,7 +201,8 @@ class SavFormat(Format):
                     continue
                 tracks[j].masks[k * stride] = checked
                 if score is not None:
-                    tracks[j].scores[k * stride] = float(score)
+                    tracks[j].scores[k * stride] = checks.finite_number(score, f"{w}: masklet_stability_score[{k}][{j}]",
+                                                                        "a stability score")
 
         # per-masklet fields: any list with one value per masklet
         for key, val in doc.items():

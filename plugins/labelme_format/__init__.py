@@ -284,7 +284,7 @@ class LabelmeFormat(Format):
             pts = s.get("points")
             expect(isinstance(pts, list) and all(
                 isinstance(p, (list, tuple)) and len(p) == 2 and all(
-                    isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in p)
+                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in p)
                 for p in pts), sw, "'points' should be a list of [x, y] numbers")
             # finite and near the frame: bounds what rasterising a polygon or circle costs
             checks.coordinates([v for p in pts for v in p], W, H, sw, "'points'")

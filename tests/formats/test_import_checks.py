@@ -125,6 +125,7 @@ def test_coco_import_refuses_before_rasterising_and_leaves_the_project(tmp_path,
 @pytest.mark.parametrize("points, why", [
     ([[1, 1], [1e308, 5], [4, 9]], "far outside"),
     ([[8, 6], [1e9, 6]], "far outside"),                   # a circle of radius 1e9
+    ([[1, 1], [10 ** 400, 5], [4, 9]], "too large"),        # float() of it overflows
 ])
 def test_labelme_points_and_circles(tmp_path, points, why):
     p = sample_project(tmp_path)
@@ -195,5 +196,22 @@ def test_values_kept_verbatim_nest_at_most_32_deep(tmp_path):
     doc["annotations"][0]["attributes"] = {"x": deep}
     f.write_text(json.dumps(doc))
     with pytest.raises(FormatError, match="c.json: annotations\\[0\\]: 'attributes' is nested more than 32"):
+        get_format("coco").load(p, f, require_media=False)
+    assert snapshot(p) == before
+
+
+def test_numbers_too_large_for_a_float_are_one_line(tmp_path):
+    p = sample_project(tmp_path)
+    before = snapshot(p)
+    f = _coco(tmp_path, [[1, 1, 5, 1, 5, 4]])
+    doc = json.loads(f.read_text())
+    doc["annotations"][0]["score"] = 10 ** 400
+    f.write_text(json.dumps(doc))
+    with pytest.raises(FormatError, match="c.json: annotations\\[0\\]: 'score' should be a finite number"):
+        get_format("coco").load(p, f, require_media=False)
+    doc["annotations"][0].pop("score")
+    doc["annotations"][0]["attributes"] = {"n": 10 ** 400}
+    f.write_text(json.dumps(doc))
+    with pytest.raises(FormatError, match="'attributes' holds an integer of 401 digits, not a finite number"):
         get_format("coco").load(p, f, require_media=False)
     assert snapshot(p) == before

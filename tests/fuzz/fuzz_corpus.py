@@ -16,6 +16,7 @@ import base64
 import copy
 import io
 import json
+import os
 import random
 import struct
 import zlib
@@ -28,7 +29,8 @@ from annotator.core import rle
 AREAS = ("coco", "ytvis", "sav", "davis", "labelme", "prompt")
 W, H = 16, 12          # the media size the seed documents declare
 HOSTILE_NUMBERS = [float("nan"), float("inf"), -float("inf"), 1e308, -1e308, 1e9, -1e9, 2 ** 31, 2 ** 32,
-                   2 ** 63, 2 ** 64, 10 ** 30, -1, 0, 0.5, -0.5, 1e-320, 999999999999]
+                   2 ** 63, 2 ** 64, 10 ** 30, 10 ** 400, -1, 0, 0.5, -0.5, 1e-320,
+                   999999999999]
 HOSTILE_OTHER = ["", "x", "../../../etc/passwd", "/abs/olute", "\x1b[31mred", "a" * 300, "a\x00b", "/dev/zero",
                  None, True, False,
                  [], {}, [[]], {"size": [], "counts": []}]
@@ -420,7 +422,7 @@ def mutate(rng: random.Random, doc) -> object:
     return doc
 
 
-SYSTEMATIC_VALUES = [float("nan"), -1, 1e308, 2 ** 64, "x", None, [], {}]
+SYSTEMATIC_VALUES = [float("nan"), -1, 1e308, 10 ** 400, "x", None, [], {}]
 
 
 def systematic(area: str) -> list[tuple[str, object]]:
@@ -521,8 +523,6 @@ def prompt_cases(rng: random.Random, n: int) -> list[dict]:
 
 # ----------------------------------------------------------------------------- real seeds
 def shared_data() -> Path | None:
-    import os
-
     root = Path(os.environ.get("ANNOTATOR_SHARED", Path(__file__).resolve().parents[3] / "shared")) / "data"
     return root if root.is_dir() else None
 
@@ -599,6 +599,13 @@ def build(root: Path, n_random: int = 60, seed_value: int = 20261204, areas=AREA
                 (folder / "a.png").write_bytes((media / "a.png").read_bytes())
             cases.append({"id": f"{area}/{name}", "area": area, "kind": "import", "fmt": area,
                           "input": str(path), "opts": opts})
+        if area == "coco" and hasattr(os, "mkfifo"):  # not regular files: never opened, never block
+            fifo = root / area / "fifo" / "c.json"
+            fifo.parent.mkdir(parents=True)
+            os.mkfifo(fifo)
+            for name, inp in (("fifo", fifo), ("dev_zero", Path("/dev/zero"))):
+                cases.append({"id": f"coco/{name}", "area": "coco", "kind": "import", "fmt": "coco",
+                              "input": str(inp), "opts": {"require_media": False}})
         if area == "sav":
             for name, folder in _sav_png_cases(rng, root / "sav_png", max(4, n_random // 6)):
                 cases.append({"id": f"sav/{name}", "area": "sav", "kind": "import", "fmt": "sav",

@@ -8,17 +8,21 @@ that runs it), or a change to the project after a rejection.
 scripts/fuzz_report.py runs the same corpus with more random cases and prints the figures.
 """
 import math
+import os
 
 import fuzz_harness
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from annotator.core.prompts import PromptError, check_prompt
 
+posix_only = pytest.mark.skipif(os.name == "nt", reason="the children need RLIMIT_AS and POSIX signals")
 N_RANDOM = 40  # random mutations per area
 SYSTEMATIC_EVERY = 4  # every 4th every-node substitution; ~1300 inputs in all, ~1 minute
 
 
+@posix_only
 def test_every_importer_and_the_prompt_validator_end_in_success_or_one_clear_line(tmp_path):
     cases, results = fuzz_harness.run_corpus(n_random=N_RANDOM, work=tmp_path, systematic_every=SYSTEMATIC_EVERY)
     table = fuzz_harness.tally(cases, results)
@@ -39,6 +43,7 @@ def test_every_importer_and_the_prompt_validator_end_in_success_or_one_clear_lin
         assert results[cid]["outcome"] == "clear", (cid, results[cid])
 
 
+@posix_only
 def test_the_harness_tells_every_failure_apart(tmp_path):
     """Its self-test: importers that write then refuse, segfault, loop, go over the memory cap,
     raise a bug or a vague error are each counted as such, and the batch goes on after them."""
