@@ -85,6 +85,7 @@ class ImportRecord:
     masks: int = 0
     tracks: int = 0
     items: int = 0
+    notes: list = field(default_factory=list)  # the importer's summary lines (skipped/converted things)
 
 
 class RecordingProject(_Reads):
@@ -271,7 +272,9 @@ def do_work(spec: dict, ro, cancel: threading.Event, progress) -> tuple[object, 
             where = spec["path"] if hasattr(out, "lines") or not out else out
             return "\n".join([f"Exported {fmt.name} to {where}."] + lines), None
         view = RecordingProject(ro, cancel)
-        fmt.load(view, spec["path"], **spec.get("opts", {}))
+        result = fmt.load(view, spec["path"], **spec.get("opts", {}))
+        summary = getattr(result, "summary", None)  # what the importer skipped or converted
+        view.record.notes = list(summary.lines()) if hasattr(summary, "lines") else []
         if cancel.is_set():
             raise TransferCancelled()
         return None, view.record
@@ -331,7 +334,7 @@ def main() -> int:
                 else:
                     send({"op": [kind, fake, payload]})
             send({"result": {"label": record.label, "masks": record.masks, "tracks": record.tracks,
-                             "items": record.items}})
+                             "items": record.items, "notes": record.notes}})
     except TransferCancelled:
         send({"cancelled": True})
     except Exception as e:

@@ -62,7 +62,8 @@ class CocoFormat(Format):
         "segmentation": "rle (default, exact) or polygon",
         "tolerance": "polygon simplification in pixels; 0 (default) keeps pixel-exact outlines "
                      "(holes are lost in polygon mode)",
-        "empty_images": "true (default): list image items that have no masks too",
+        "empty_images": "false (default): leave out photos nobody annotated or reviewed (a listed image without "
+                        "annotations says 'nothing here'); true: list them too",
         "indent": "JSON indentation (default none: compact)",
         "frames": ABSENT_OPTION[1],
         "uncategorised": UNCAT_OPTION,
@@ -84,7 +85,7 @@ class CocoFormat(Format):
         mode = o.choice("segmentation", "rle", ("rle", "polygon", "polygons"))
         mode = "polygon" if mode == "polygons" else mode
         tol = o.float("tolerance", 0.0, minimum=0.0)
-        empty_images = o.bool("empty_images", True)
+        empty_images = o.bool("empty_images", False)
         indent = o.int("indent", None, minimum=0)
         rule = o.choice("frames", "annotated", CHOICES)
         if out.is_dir():
@@ -105,10 +106,12 @@ class CocoFormat(Format):
                 for m in project.masks(track_id=t.id):
                     by_frame.setdefault(m.frame, []).append((t, m))
                     masks_by_track.setdefault(t.id, {})[m.frame] = m
-            if item.kind == "image":
-                frames = [0] if (by_frame or empty_images) else []
-            else:
-                frames = listed_frames(project, item, tracks, masks_by_track, rule, summary)
+            frames = listed_frames(project, item, tracks, masks_by_track, rule, summary)
+            if item.kind == "image" and not frames:
+                if empty_images:
+                    frames = [0]
+                else:
+                    summary.note("photos nobody annotated or reviewed left out (empty_images=false)", item.name)
             if not frames:
                 continue
             names = base.frame_names(item) if item.kind == "frames" else None

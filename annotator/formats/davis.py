@@ -161,6 +161,10 @@ class DavisFormat(Format):
                         per_frame.setdefault(m.frame, {})[t.obj_id] = m.rle
                         by_track.setdefault(t.id, {})[m.frame] = m
                 if it.kind == "image":
+                    if not listed_frames(project, it, tracks, by_track, rule, summary):
+                        summary.note("photos nobody annotated or reviewed skipped (an empty PNG would say "
+                                     "'nothing here')", it.name)
+                        continue
                     labels = label_map({o: _rle.decode(r) for o, r in per_frame.get(0, {}).items()},
                                        it.height, it.width)
                     write_png(inside(tmp, f"{seq_names[it.id]}.png"), labels)

@@ -20,9 +20,10 @@ CHOICES = ("annotated", "known", "all")
 
 def listed_frames(project, item, tracks, masks_by_track: dict[int, dict], rule: str, summary=None) -> list[int]:
     """Sorted frame numbers to list for `item`. masks_by_track: track id -> {frame: mask}."""
-    if item.kind == "image":
-        return [0]
     reviewed = project.reviewed_marks(item.id) if hasattr(project, "reviewed_marks") else {}
+    if item.kind == "image":  # a photo says "nothing here" only when someone annotated or reviewed it
+        return [0] if (rule == "all" or any(masks_by_track.get(t.id) for t in tracks)
+                       or any(reviewed.values())) else []
     known = {t.id: set(masks_by_track.get(t.id, {})) | set(reviewed.get(t.id, ())) for t in tracks}
     known = {k: {f for f in v if 0 <= f < item.num_frames} for k, v in known.items()}
     if rule == "all":

@@ -78,8 +78,8 @@ class YoloFormat(Format):
     extensions = ()
     export_options = {
         "frames": ABSENT_OPTION[1],
-        "empty_images": "false (default): leave out photos without masks (an empty label file says 'nothing "
-                        "here'); true: list them as negatives",
+        "empty_images": "false (default): leave out photos nobody annotated or reviewed (an empty label file "
+                        "says 'nothing here'); true: list them as negatives",
         "uncategorised": UNCAT_OPTION,
         "tolerance": "polygon simplification in pixels; 0 (default) keeps pixel-exact outlines",
         **{k: v for k, v in FRAME_OPTIONS.items() if k != "image_root"},  # images/ sit beside labels/
@@ -122,12 +122,12 @@ class YoloFormat(Format):
         for it in items:
             tracks = [t for t in project.tracks(it.id) if t.category_id in cls_of]
             by_track = {t.id: {m.frame: m for m in project.masks(track_id=t.id)} for t in tracks}
-            if it.kind == "image":
-                frames = [0] if (any(by_track.values()) or empty_images) else []
-                if not frames:
-                    summary.note("photos without masks left out (empty_images=false)", it.name)
-            else:
-                frames = listed_frames(project, it, project.tracks(it.id), by_track, rule, summary)
+            frames = listed_frames(project, it, project.tracks(it.id), by_track, rule, summary)
+            if it.kind == "image" and not frames:
+                if empty_images:
+                    frames = [0]
+                else:
+                    summary.note("photos nobody annotated or reviewed left out (empty_images=false)", it.name)
             if not frames:
                 continue
             stem = dirs.take(Path(it.name).stem if it.kind != "frames" else it.name, f"item{it.id}")

@@ -343,8 +343,9 @@ class ImportDialog(_FormatDialog):
         f, path = self._ran
         if status == "done":
             r = self.record
+            notes = "".join(f"\n{n}" for n in getattr(r, "notes", []) or [])  # skipped/converted, counted
             self._succeeded(f"Imported {f.name} from {path}: {r.items} new item(s), {r.tracks} object(s), "
-                            f"{r.masks} mask(s).")
+                            f"{r.masks} mask(s).{notes}")
         elif status == "cancelled":
             self._on_cancelled()
         else:

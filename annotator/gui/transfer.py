@@ -132,6 +132,7 @@ class TransferThread(QThread):
                 if "summary" in r:
                     return r["summary"]
                 record.label, record.masks, record.tracks, record.items = r["label"], r["masks"], r["tracks"], r["items"]
+                record.notes = [str(n) for n in r.get("notes") or []]
                 return record
             elif "cancelled" in msg:
                 return None

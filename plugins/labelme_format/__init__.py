@@ -324,9 +324,12 @@ class LabelmeFormat(Format):
             plan.want_category(label)
 
     @staticmethod
-    def _shape_mask(stype: str, pts, s: dict, H: int, W: int, where: str, draw_opts: dict) -> np.ndarray | None:
+    def _shape_mask(stype: str, pts, s: dict, H: int, W: int, where: str,
+                    draw_opts: dict | None = None) -> np.ndarray | None:
         """The shape's pixels as labelme draws them (module docstring); None: not a shape we draw."""
         from PIL import Image, ImageDraw
+
+        draw_opts = draw_opts or {"thin": "draw", "line_width": 10, "point_size": 5}  # labelme's defaults
 
         if stype == "mask":
             expect(len(pts) == 2, where, "a mask shape needs exactly 2 points (its box corners)")

@@ -172,3 +172,20 @@ def test_ytvis_sparse_listing_of_a_longer_folder(tmp_path, shared_data):
     g.write_text(json.dumps(d))
     with pytest.raises(Exception, match="frame 7 is beyond the video's 5 frames"):
         get_format("ytvis").load(Project.create(tmp_path / "r.annotator"), g, require_media=False)
+
+
+def test_photos_nobody_looked_at_are_not_negatives(tmp_path):
+    p = Project.create(tmp_path / "p.annotator")
+    done = p.add_item(tmp_path / "a.png", "image", 20, 10)
+    p.set_mask(p.add_track(done.id).id, 0, blob(10, 20, 1, 1, 5, 5))
+    looked = p.add_item(tmp_path / "b.png", "image", 20, 10)
+    p.mark_reviewed(p.add_track(looked.id).id, [0])  # a person checked: nothing there
+    p.add_item(tmp_path / "c.png", "image", 20, 10)  # never opened
+    s = get_format("coco").export(p, tmp_path / "c.json")
+    names = [im["file_name"] for im in json.loads((tmp_path / "c.json").read_text())["images"]]
+    assert names == ["images/a.png", "images/b.png"]
+    assert s.count("photos nobody annotated or reviewed left out (empty_images=false)") == 1
+    get_format("coco").export(p, tmp_path / "d.json", empty_images=True)
+    assert len(json.loads((tmp_path / "d.json").read_text())["images"]) == 3
+    get_format("davis").export(p, tmp_path / "dv")
+    assert sorted(f.name for f in (tmp_path / "dv").iterdir()) == ["a.png", "b.png"]
