@@ -22,35 +22,19 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QByteArray, Qt, QTimer
-from PySide6.QtWidgets import (
-    QComboBox,
-    QDockWidget,
-    QFileDialog,
-    QHBoxLayout,
-    QLabel,
-    QListWidget,
-    QListWidgetItem,
-    QMainWindow,
-    QProgressBar,
-    QSlider,
-    QToolButton,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QFileDialog, QListWidgetItem, QMainWindow
 
 from annotator.app import prompting
 from annotator.app.prompting import PromptState
 from annotator.errors import AnnotatorError, MediaError
 from annotator.gui import errors as gui_errors
 from annotator.gui import icons
+from annotator.gui import layout
 from annotator.gui.actions import build_actions
-from annotator.gui.canvas import Canvas
-from annotator.gui.labels import LabelPanel, LabelPickerDialog
+from annotator.gui.labels import LabelPickerDialog
 from annotator.gui.media_loader import MediaLoader
 from annotator.media.frame_cache import FrameCache
-from annotator.gui.objects import ObjectList
 from annotator.gui.settings import Settings
-from annotator.gui.timeline import Timeline
 from annotator.gui.propagation import PropagationController
 from annotator.gui.worker import EngineWorker
 
@@ -131,96 +115,7 @@ class MainWindow(QMainWindow):
     # UI construction
     # =====================================================================
     def _build_ui(self) -> None:
-        self.canvas = Canvas(self)
-        self.canvas.set_opacity(float(self.settings.get("opacity", 0.5)))
-        self.canvas.set_outlines_only(bool(self.settings.get("outlines_only", False)))
-        self.canvas.brush_radius = int(self.settings.get("brush_radius", 12))
-        self.timeline = Timeline(self)
-        self.frame_label = QLabel("", self)
-        self.prop_progress = QProgressBar(self)
-        self.prop_progress.setMinimumWidth(170)
-        self.prop_progress.setMaximumWidth(240)
-        self.prop_progress.setFormat("%v / %m")
-        self.prop_progress.hide()
-        self.prop_cancel = QToolButton(self)
-        self.prop_cancel.setText("Cancel")
-        self.prop_cancel.setToolTip("Stop propagating (frames already done are kept) — Esc")
-        self.prop_cancel.hide()
-        self.video_bar = QWidget(self)
-        vb = QHBoxLayout(self.video_bar)
-        vb.setContentsMargins(4, 0, 4, 0)
-        self._video_buttons = []
-        for action_id, icon, tip in (
-            ("first_frame", "fa5s.step-backward", "First frame"),
-            ("prev_frame", "fa5s.chevron-left", "Previous frame"),
-            ("next_frame", "fa5s.chevron-right", "Next frame"),
-            ("last_frame", "fa5s.step-forward", "Last frame"),
-        ):
-            b = QToolButton(self.video_bar)
-            b.setIcon(self._icon(icon))
-            b.setToolTip(tip)
-            b.setProperty("action_id", action_id)
-            vb.addWidget(b)
-            self._video_buttons.append(b)
-        vb.addWidget(self.frame_label)
-        vb.addStretch(1)
-        self.prop_buttons = {}
-        for direction, icon, text in (
-            ("backward", "fa5s.backward", "Propagate backward"),
-            ("both", "fa5s.arrows-alt-h", "Propagate both ways"),
-            ("forward", "fa5s.forward", "Propagate forward"),
-        ):
-            b = QToolButton(self.video_bar)
-            b.setIcon(self._icon(icon))
-            b.setText(text)
-            b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-            b.setToolTip(f"{text} from this frame: the selected object, or all objects when none is "
-                         "selected; frames made by hand are kept")
-            vb.addWidget(b)
-            self.prop_buttons[direction] = b
-        self.all_objects = QToolButton(self.video_bar)
-        self.all_objects.setText("All objects")
-        self.all_objects.setCheckable(True)
-        self.all_objects.setChecked(bool(self.settings.get("propagate_all_objects", False)))
-        self.all_objects.setToolTip("Off: with an object selected, only that object is propagated (others stay "
-                                    "untouched); with none selected, all of them.\nOn: always all objects.")
-        vb.addWidget(self.all_objects)
-        vb.addWidget(self.prop_progress)
-        vb.addWidget(self.prop_cancel)
-
-        center = QWidget(self)
-        lay = QVBoxLayout(center)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.setSpacing(2)
-        lay.addWidget(self.canvas, 1)
-        lay.addWidget(self.video_bar)
-        lay.addWidget(self.timeline)
-        self.setCentralWidget(center)
-
-        self.files = QListWidget(self)
-        self.files.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
-        self.objects = ObjectList(self)
-        self.labels = LabelPanel(self)
-        for title, w, name, area in (
-            ("Files", self.files, "files_dock", Qt.DockWidgetArea.LeftDockWidgetArea),
-            ("Objects", self.objects, "objects_dock", Qt.DockWidgetArea.RightDockWidgetArea),
-            ("Labels", self.labels, "labels_dock", Qt.DockWidgetArea.RightDockWidgetArea),
-        ):
-            d = QDockWidget(title, self)
-            d.setObjectName(name)
-            d.setWidget(w)
-            self.addDockWidget(area, d)
-            setattr(self, name, d)
-
-        sb = self.statusBar()
-        self.status_engine = QLabel("Engine: …", self)
-        self.status_busy = QLabel("", self)
-        self.status_timing = QLabel("", self)
-        self.status_zoom = QLabel("", self)
-        sb.addPermanentWidget(self.status_busy)
-        sb.addPermanentWidget(self.status_timing)
-        sb.addPermanentWidget(self.status_zoom)
-        sb.addPermanentWidget(self.status_engine)
+        layout.build_widgets(self)
 
     def _icon(self, name: str):
         return icons.icon(name, self.palette().text().color())
@@ -229,20 +124,7 @@ class MainWindow(QMainWindow):
         self.actions, tb = build_actions(self, self.settings, (self.files_dock, self.objects_dock, self.labels_dock))
         self.actions["tool_prompt"].setChecked(True)
         self.actions["toggle_outlines"].setChecked(self.canvas.outlines_only)
-        self.opacity_slider = QSlider(Qt.Orientation.Horizontal, self)
-        self.opacity_slider.setRange(0, 100)
-        self.opacity_slider.setValue(int(round(self.canvas.opacity * 100)))
-        self.opacity_slider.setMaximumWidth(110)
-        self.opacity_slider.setToolTip("Mask opacity")
-        tb.addWidget(QLabel(" Opacity ", self))
-        tb.addWidget(self.opacity_slider)
-        tb.addSeparator()
-        tb.addWidget(QLabel(" Model ", self))
-        self.model_combo = QComboBox(self)
-        self.model_combo.setToolTip("Engine used for clicks and propagation (Models > Model manager adds more)")
-        self.model_combo.setMinimumContentsLength(12)
-        tb.addWidget(self.model_combo)
-        tb.addAction(self.actions["model_manager"])
+        layout.build_toolbar_widgets(self, tb)
 
     def _connect(self) -> None:
         c = self.canvas
