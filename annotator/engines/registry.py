@@ -34,9 +34,21 @@ from annotator.errors import CheckpointError, ModelNotAvailableError
 log = logging.getLogger(__name__)
 
 CLASSIC = "classic"
-# Engines that need no weights: the embedded default and the evaluation baselines.
-CLASSIC_IMAGE_ENGINES = ("classic", "grabcut-plain")
-CLASSIC_VIDEO_ENGINES = ("classic", "flow-warp")
+# Engines that need no weights: (module, image session class, video session class); None = the
+# engine has no such mode, with the reason in NO_MODE.
+BUILTIN_ENGINES = {
+    "classic": ("annotator.engines.classic", "ClassicImageSession", "ClassicVideoSession"),
+    "grabcut-plain": ("annotator.engines.baselines", "GrabCutPlainImageSession", None),
+    "flow-warp": ("annotator.engines.baselines", None, "FlowWarpVideoSession"),
+}
+NO_MODE = {
+    ("flow-warp", "image"): "engine 'flow-warp' only propagates video masks; it has no image mode",
+    ("grabcut-plain", "video"): "engine 'grabcut-plain' is an image baseline; it cannot propagate video",
+}
+LEARNED_SESSIONS = {"image": ("annotator.engines.learned", "LearnedImageSession"),
+                    "video": ("annotator.engines.video", "LearnedVideoSession")}
+CLASSIC_IMAGE_ENGINES = tuple(n for n, (_m, image, _v) in BUILTIN_ENGINES.items() if image)
+CLASSIC_VIDEO_ENGINES = tuple(n for n, (_m, _i, video) in BUILTIN_ENGINES.items() if video)
 
 # --- implemented? ------------------------------------------------------------------------
 
@@ -251,37 +263,22 @@ def _learned_card(name: str, kind: str) -> Card:
     return card
 
 
-def create_image_session(name: str, weights=None, precision: str = "fp32"):
-    if name == "classic":
-        from annotator.engines.classic import ClassicImageSession
-
-        return ClassicImageSession()
-    if name == "grabcut-plain":
-        from annotator.engines.baselines import GrabCutPlainImageSession
-
-        return GrabCutPlainImageSession()
-    if name == "flow-warp":
-        raise ModelNotAvailableError("engine 'flow-warp' only propagates video masks; it has no image mode")
-    card = _learned_card(name, "image")
+def _create(name: str, kind: str, weights, precision: str = "fp32"):
+    if name in BUILTIN_ENGINES:  # weightless engines: float32 OpenCV code, precision does not apply
+        module, image_cls, video_cls = BUILTIN_ENGINES[name]
+        cls = image_cls if kind == "image" else video_cls
+        if cls is None:
+            raise ModelNotAvailableError(NO_MODE[(name, kind)])
+        return getattr(importlib.import_module(module), cls)()
+    card = _learned_card(name, kind)
     w = resolve_weights(card, weights)
-    from annotator.engines.learned import LearnedImageSession
+    module, cls = LEARNED_SESSIONS[kind]
+    return getattr(importlib.import_module(module), cls)(card, w, precision=precision)
 
-    return LearnedImageSession(card, w, precision=precision)
+
+def create_image_session(name: str, weights=None, precision: str = "fp32"):
+    return _create(name, "image", weights, precision)
 
 
 def create_video_session(name: str, weights=None, precision: str = "fp32"):
-    if name == "classic":
-        from annotator.engines.classic import ClassicVideoSession
-
-        return ClassicVideoSession()
-    if name == "flow-warp":
-        from annotator.engines.baselines import FlowWarpVideoSession
-
-        return FlowWarpVideoSession()
-    if name == "grabcut-plain":
-        raise ModelNotAvailableError("engine 'grabcut-plain' is an image baseline; it cannot propagate video")
-    card = _learned_card(name, "video")
-    w = resolve_weights(card, weights)
-    from annotator.engines.video import LearnedVideoSession
-
-    return LearnedVideoSession(card, w, precision=precision)
+    return _create(name, "video", weights, precision)

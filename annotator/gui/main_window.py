@@ -22,35 +22,20 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QByteArray, Qt, QTimer
-from PySide6.QtWidgets import (
-    QComboBox,
-    QDockWidget,
-    QFileDialog,
-    QHBoxLayout,
-    QLabel,
-    QListWidget,
-    QListWidgetItem,
-    QMainWindow,
-    QProgressBar,
-    QSlider,
-    QToolButton,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QFileDialog, QMainWindow
 
 from annotator.app import prompting
 from annotator.app.prompting import PromptState
 from annotator.errors import AnnotatorError, MediaError
 from annotator.gui import errors as gui_errors
 from annotator.gui import icons
+from annotator.gui import layout
 from annotator.gui.actions import build_actions
-from annotator.gui.canvas import Canvas
-from annotator.gui.labels import LabelPanel, LabelPickerDialog
+from annotator.gui.labels import LabelPickerDialog
 from annotator.gui.media_loader import MediaLoader
 from annotator.media.frame_cache import FrameCache
-from annotator.gui.objects import ObjectList
 from annotator.gui.settings import Settings
-from annotator.gui.timeline import Timeline
+from annotator.gui.navigation import STATE_KEY, NavigationController
 from annotator.gui.propagation import PropagationController
 from annotator.gui.worker import EngineWorker
 
@@ -66,7 +51,6 @@ import annotator.media  # noqa: E402,F401
 log = logging.getLogger(__name__)
 
 PROJECT_SUFFIX = ".annotator"
-STATE_KEY = "gui.last_view"
 
 
 class MainWindow(QMainWindow):
@@ -88,7 +72,6 @@ class MainWindow(QMainWindow):
         self.current_label = ""
         self.prompt: PromptState | None = None
         self._gen = 0  # prompt generation
-        self._view_gen = 0  # frame display generation
         self._probe_id = 0
         self._refresh_pending = False
         self._shown_key = None  # (path, kind, frame) now on the canvas
@@ -112,6 +95,7 @@ class MainWindow(QMainWindow):
         self.loader = MediaLoader(self.cache, self)
         self.worker = EngineWorker(self.cache, self)
         self.propagation = PropagationController(self)
+        self.navigation = NavigationController(self)
         self._build_ui()
         self._build_actions()
         self._connect()
@@ -131,96 +115,7 @@ class MainWindow(QMainWindow):
     # UI construction
     # =====================================================================
     def _build_ui(self) -> None:
-        self.canvas = Canvas(self)
-        self.canvas.set_opacity(float(self.settings.get("opacity", 0.5)))
-        self.canvas.set_outlines_only(bool(self.settings.get("outlines_only", False)))
-        self.canvas.brush_radius = int(self.settings.get("brush_radius", 12))
-        self.timeline = Timeline(self)
-        self.frame_label = QLabel("", self)
-        self.prop_progress = QProgressBar(self)
-        self.prop_progress.setMinimumWidth(170)
-        self.prop_progress.setMaximumWidth(240)
-        self.prop_progress.setFormat("%v / %m")
-        self.prop_progress.hide()
-        self.prop_cancel = QToolButton(self)
-        self.prop_cancel.setText("Cancel")
-        self.prop_cancel.setToolTip("Stop propagating (frames already done are kept) — Esc")
-        self.prop_cancel.hide()
-        self.video_bar = QWidget(self)
-        vb = QHBoxLayout(self.video_bar)
-        vb.setContentsMargins(4, 0, 4, 0)
-        self._video_buttons = []
-        for action_id, icon, tip in (
-            ("first_frame", "fa5s.step-backward", "First frame"),
-            ("prev_frame", "fa5s.chevron-left", "Previous frame"),
-            ("next_frame", "fa5s.chevron-right", "Next frame"),
-            ("last_frame", "fa5s.step-forward", "Last frame"),
-        ):
-            b = QToolButton(self.video_bar)
-            b.setIcon(self._icon(icon))
-            b.setToolTip(tip)
-            b.setProperty("action_id", action_id)
-            vb.addWidget(b)
-            self._video_buttons.append(b)
-        vb.addWidget(self.frame_label)
-        vb.addStretch(1)
-        self.prop_buttons = {}
-        for direction, icon, text in (
-            ("backward", "fa5s.backward", "Propagate backward"),
-            ("both", "fa5s.arrows-alt-h", "Propagate both ways"),
-            ("forward", "fa5s.forward", "Propagate forward"),
-        ):
-            b = QToolButton(self.video_bar)
-            b.setIcon(self._icon(icon))
-            b.setText(text)
-            b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-            b.setToolTip(f"{text} from this frame: the selected object, or all objects when none is "
-                         "selected; frames made by hand are kept")
-            vb.addWidget(b)
-            self.prop_buttons[direction] = b
-        self.all_objects = QToolButton(self.video_bar)
-        self.all_objects.setText("All objects")
-        self.all_objects.setCheckable(True)
-        self.all_objects.setChecked(bool(self.settings.get("propagate_all_objects", False)))
-        self.all_objects.setToolTip("Off: with an object selected, only that object is propagated (others stay "
-                                    "untouched); with none selected, all of them.\nOn: always all objects.")
-        vb.addWidget(self.all_objects)
-        vb.addWidget(self.prop_progress)
-        vb.addWidget(self.prop_cancel)
-
-        center = QWidget(self)
-        lay = QVBoxLayout(center)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.setSpacing(2)
-        lay.addWidget(self.canvas, 1)
-        lay.addWidget(self.video_bar)
-        lay.addWidget(self.timeline)
-        self.setCentralWidget(center)
-
-        self.files = QListWidget(self)
-        self.files.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
-        self.objects = ObjectList(self)
-        self.labels = LabelPanel(self)
-        for title, w, name, area in (
-            ("Files", self.files, "files_dock", Qt.DockWidgetArea.LeftDockWidgetArea),
-            ("Objects", self.objects, "objects_dock", Qt.DockWidgetArea.RightDockWidgetArea),
-            ("Labels", self.labels, "labels_dock", Qt.DockWidgetArea.RightDockWidgetArea),
-        ):
-            d = QDockWidget(title, self)
-            d.setObjectName(name)
-            d.setWidget(w)
-            self.addDockWidget(area, d)
-            setattr(self, name, d)
-
-        sb = self.statusBar()
-        self.status_engine = QLabel("Engine: …", self)
-        self.status_busy = QLabel("", self)
-        self.status_timing = QLabel("", self)
-        self.status_zoom = QLabel("", self)
-        sb.addPermanentWidget(self.status_busy)
-        sb.addPermanentWidget(self.status_timing)
-        sb.addPermanentWidget(self.status_zoom)
-        sb.addPermanentWidget(self.status_engine)
+        layout.build_widgets(self)
 
     def _icon(self, name: str):
         return icons.icon(name, self.palette().text().color())
@@ -229,20 +124,7 @@ class MainWindow(QMainWindow):
         self.actions, tb = build_actions(self, self.settings, (self.files_dock, self.objects_dock, self.labels_dock))
         self.actions["tool_prompt"].setChecked(True)
         self.actions["toggle_outlines"].setChecked(self.canvas.outlines_only)
-        self.opacity_slider = QSlider(Qt.Orientation.Horizontal, self)
-        self.opacity_slider.setRange(0, 100)
-        self.opacity_slider.setValue(int(round(self.canvas.opacity * 100)))
-        self.opacity_slider.setMaximumWidth(110)
-        self.opacity_slider.setToolTip("Mask opacity")
-        tb.addWidget(QLabel(" Opacity ", self))
-        tb.addWidget(self.opacity_slider)
-        tb.addSeparator()
-        tb.addWidget(QLabel(" Model ", self))
-        self.model_combo = QComboBox(self)
-        self.model_combo.setToolTip("Engine used for clicks and propagation (Models > Model manager adds more)")
-        self.model_combo.setMinimumContentsLength(12)
-        tb.addWidget(self.model_combo)
-        tb.addAction(self.actions["model_manager"])
+        layout.build_toolbar_widgets(self, tb)
 
     def _connect(self) -> None:
         c = self.canvas
@@ -259,7 +141,7 @@ class MainWindow(QMainWindow):
             b.clicked.connect(lambda _=False, d=direction: self.start_propagation(d))
         self.prop_cancel.clicked.connect(self.cancel_propagation)
         self.all_objects.toggled.connect(lambda on: self.settings.__setitem__("propagate_all_objects", on))
-        self.files.currentRowChanged.connect(self._on_file_row)
+        self.files.currentRowChanged.connect(self.navigation.on_file_row)
         self.objects.trackSelected.connect(lambda t: self.select_track(t if t >= 0 else None))
         self.objects.hideToggled.connect(self.toggle_hidden)
         self.objects.lockToggled.connect(self.toggle_locked)
@@ -267,8 +149,8 @@ class MainWindow(QMainWindow):
         self.labels.labelChosen.connect(self.choose_label)
         self.opacity_slider.valueChanged.connect(lambda v: self.set_opacity(v / 100, from_slider=True))
         self.model_combo.activated.connect(lambda _i: self.set_engine(self.model_combo.currentData()))
-        self.loader.frameLoaded.connect(self._on_frame_loaded)
-        self.loader.loadFailed.connect(self._on_load_failed)
+        self.loader.frameLoaded.connect(self.navigation.on_frame_loaded)
+        self.loader.loadFailed.connect(self.navigation.on_load_failed)
         self.loader.probed.connect(self._on_probed)
         w = self.worker
         w.engineReady.connect(self._on_engine_ready)
@@ -510,138 +392,28 @@ class MainWindow(QMainWindow):
     # Navigation
     # =====================================================================
     def _refresh_files(self) -> None:
-        self.files.blockSignals(True)
-        self.files.clear()
-        if self.project is not None:
-            for it in self.project.items():
-                icon = "fa5s.image" if it.kind == "image" else "fa5s.film"
-                lw = QListWidgetItem(self._icon(icon), it.name + ("" if it.exists else "  (missing)"))
-                lw.setData(Qt.ItemDataRole.UserRole, it.id)
-                lw.setToolTip(f"{it.abspath}\n{it.width}x{it.height}, {it.num_frames} frame(s)")
-                self.files.addItem(lw)
-                if self.item is not None and it.id == self.item.id:
-                    self.files.setCurrentItem(lw)
-        self.files.blockSignals(False)
-
-    def _on_file_row(self, row: int) -> None:
-        if row < 0 or self.project is None:
-            return
-        item_id = self.files.item(row).data(Qt.ItemDataRole.UserRole)
-        if self.item is None or item_id != self.item.id:
-            self.go_item(item_id, 0)
+        self.navigation.refresh_files()
 
     def step_item(self, d: int) -> None:
-        if self.project is None:
-            return
-        ids = [i.id for i in self.project.items()]
-        if not ids:
-            return
-        i = ids.index(self.item.id) if self.item is not None and self.item.id in ids else -d
-        j = min(max(i + d, 0), len(ids) - 1)
-        if self.item is None or ids[j] != self.item.id:
-            self.go_item(ids[j], 0)
+        self.navigation.step_item(d)
 
     def go_item(self, item_id: int, frame: int = 0) -> None:
-        if self.project is None:
-            return
-        item = self.project.item(item_id)
-        if self.propagation.running and (self.item is None or item.id != self.item.id):
-            gui_errors.show_info(self, "Propagation is running on this video; cancel it (Esc) before switching.")
-            return
-        self.item = item
-        self.active_track = None
-        self.prompt = None
-        self.canvas.set_prompts()
-        self._shown_key = None
-        self.canvas.set_layers([])
-        self.timeline.set_video(item.num_frames if item.kind != "image" else 0)
-        self.video_bar.setVisible(item.kind != "image")
-        self.timeline.setVisible(item.kind != "image")
-        for i in range(self.files.count()):
-            if self.files.item(i).data(Qt.ItemDataRole.UserRole) == item.id:
-                self.files.blockSignals(True)
-                self.files.setCurrentRow(i)
-                self.files.blockSignals(False)
-        if not item.exists:
-            gui_errors.show_error(self, MediaError(
-                f"{item.abspath}: media file is missing; its annotations are kept (relink it to see it)"))
-        self.go_frame(frame, force=True)
-        self.schedule_refresh()
+        self.navigation.go_item(item_id, frame)
 
     def step_frame(self, d: int) -> None:
-        self.go_frame(self.frame + d)
+        self.navigation.step_frame(d)
 
     def go_frame(self, frame: int, force: bool = False) -> None:
-        if self.item is None:
-            return
-        if self.propagation.running and not self.propagation.following:
-            self.propagation.user_moved = True  # the person looks elsewhere: stop following
-        frame = int(min(max(frame, 0), max(0, self.item.num_frames - 1)))
-        if frame == self.frame and not force:
-            return
-        self.frame = frame
-        self.timeline.set_current(frame)
-        self.frame_label.setText(f"Frame {frame + 1} / {self.item.num_frames}")
-        if self.prompt is not None and self.prompt.frame != frame:
-            self.prompt = None
-            self.canvas.set_prompts()
-        self._request_frame()
-        self._state_timer.start()
+        self.navigation.go_frame(frame, force)
 
     def _key(self, item=None, frame=None) -> tuple:
-        item = item or self.item
-        return (item.abspath, item.kind, self.frame if frame is None else int(frame))
-
-    def _request_frame(self) -> None:
-        if self.item is None or not self.item.exists:
-            return
-        self._view_gen += 1
-        ahead = []
-        if self.item.kind != "image":
-            ahead = [self._key(frame=f) for f in range(self.frame + 1, min(self.item.num_frames, self.frame + 4))]
-        else:
-            items = self.project.items()
-            ids = [i.id for i in items]
-            k = ids.index(self.item.id)
-            ahead = [self._key(item=i, frame=0) for i in items[k + 1:k + 3] if i.exists and i.kind == "image"]
-        self.loader.request(self._view_gen, *self._key(), ahead=ahead)
-        self._hint_encode()
+        return self.navigation.key(item, frame)
 
     def _hint_encode(self) -> None:
-        """Ask the worker to encode the current frame (and the next images) while idle."""
-        if self.item is None or not self.item.exists or self.project is None:
-            return
-        if self.clicks_go_to_video_model():
-            self.worker.encode_ahead([])  # the video model encodes its own frames
-            self.worker.prepare_video(self.item.abspath, self.item.kind)
-            return
-        keys = [self._key()]
-        if self.item.kind != "image":
-            keys += [self._key(frame=f) for f in range(self.frame + 1, min(self.item.num_frames, self.frame + 3))]
-        else:
-            items = self.project.items()
-            ids = [i.id for i in items]
-            k = ids.index(self.item.id)
-            keys += [self._key(item=i, frame=0) for i in items[k + 1:k + 3] if i.exists and i.kind == "image"]
-        self.worker.encode_ahead(keys)
-
-    def _on_frame_loaded(self, gen: int, key: tuple, qimage) -> None:
-        if self.item is None or key != self._key():
-            return
-        self._shown_key = key
-        self.canvas.set_frame(qimage, self._layers())
-
-    def _on_load_failed(self, gen: int, key: tuple, exc) -> None:
-        if self.item is not None and key == self._key():
-            gui_errors.show_error(self, exc, "Cannot show this frame")
+        self.navigation.hint_encode()
 
     def _save_view_state(self) -> None:
-        if self.project is None or self.item is None:
-            return
-        try:
-            self.project.set_state(STATE_KEY, {"item": self.item.id, "frame": self.frame, "label": self.current_label})
-        except Exception as e:  # a read-only project cannot remember the view; not an error
-            log.info("could not save view state: %s", e)
+        self.navigation.save_view_state()
 
     # =====================================================================
     # Store -> views
