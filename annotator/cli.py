@@ -81,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
+    from annotator.app.startup import prepare_process
+
+    prepare_process()
     func = getattr(args, "func", None) or launch_app
     if func is launch_app:
         return _run(func, args, argv)

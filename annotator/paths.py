@@ -47,7 +47,23 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
 
 
+def bundled(folder: str) -> Path:
+    """A top-level folder the app ships with (models, resources): the copy an installed wheel
+    carries under annotator/_data/ (setup.py puts it there), else the checkout's own."""
+    packaged = Path(__file__).resolve().parent / "_data" / folder
+    return packaged if packaged.is_dir() else repo_root() / folder
+
+
 def cards_dir() -> Path:
-    """Model cards: ANNOTATOR_CARDS_DIR, else the checkout's models/ folder."""
+    """Model cards: ANNOTATOR_CARDS_DIR, else the cards shipped with the app."""
     env = os.environ.get("ANNOTATOR_CARDS_DIR")
-    return Path(env) if env else repo_root() / "models"
+    return Path(env) if env else bundled("models")
+
+
+def resource(name: str) -> Path:
+    """A file under resources/ (icons, style sheets, sample media) by its relative name."""
+    base = bundled("resources").resolve()
+    p = (base / name).resolve()
+    if base not in p.parents or not p.is_file():
+        raise FileNotFoundError(f"{name}: no such resource in {base}")
+    return p

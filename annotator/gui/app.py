@@ -16,13 +16,31 @@ def create_app():
         app = QApplication(sys.argv[:1])
         app.setApplicationName("Annotator")
         app.setOrganizationName("annotator")
+        apply_resources(app)
     return app
 
 
+def apply_resources(app) -> None:
+    """The window icon and the style sheet from resources/ (a missing file is logged, not fatal)."""
+    import logging
+
+    from PySide6.QtGui import QIcon
+
+    from annotator import paths
+
+    try:
+        app.setWindowIcon(QIcon(str(paths.resource("icons/annotator.svg"))))
+        app.setStyleSheet(paths.resource("styles/app.qss").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        logging.getLogger(__name__).warning("resources: %s", e)
+
+
 def run_app(paths: list[str], engine: str | None = None) -> int:
+    from annotator.app.startup import prepare_process
     from annotator.gui import errors as gui_errors
     from annotator.gui.main_window import MainWindow
 
+    prepare_process()
     app = create_app()
     win = MainWindow(paths, engine=engine)
     gui_errors.install_excepthook(lambda: win)

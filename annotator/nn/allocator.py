@@ -1,4 +1,4 @@
-"""glibc malloc settings for CPU inference, applied once when a model is built.
+"""glibc malloc settings for CPU inference, applied once at start-up (annotator.app.startup).
 
 glibc serves large blocks (above a threshold that starts at 128 KiB and grows, to 32 MB
 at most, as big blocks are freed) with fresh mmap() pages and returns them on free, so an

@@ -26,7 +26,4 @@ def build(arch: dict):
     family = arch["family"]
     if family not in FAMILY_MODULES:
         raise KeyError(f"unknown model family {family!r}")
-    from annotator.nn.allocator import tune_for_inference
-
-    tune_for_inference()  # keep activation pages between runs (see allocator.py)
     return importlib.import_module(FAMILY_MODULES[family]).build(arch)

@@ -260,12 +260,25 @@ def test_installed_checkpoint_becomes_the_default_engine(tmp_path):
     assert pred.masks.shape[1:] == (120, 160) and pred.masks.dtype == bool
 
 
-def test_preference_lists_name_real_cards():
+def test_preference_is_card_data_with_distinct_ranks():
     cards = registry.load_cards()
-    for kind, names in registry.PREFERENCE.items():
-        for name in names:
-            assert name in cards, name
-            assert cards[name].segments_kind(kind), name
+    for kind in registry.KINDS:
+        ranked = sorted((c.preference[kind], c.name) for c in cards.values() if kind in c.preference)
+        assert len({r for r, _ in ranked}) == len(ranked), ranked  # no two cards share a rank
+        assert all(cards[n].segments_kind(kind) for _, n in ranked)
+    assert min(cards.values(), key=lambda c: registry._rank(c, "video")).name == "edgetam"
+    assert min(cards.values(), key=lambda c: registry._rank(c, "image")).name == "edgesam_3x"
+    # a card without a rank follows every ranked one
+    assert registry._rank(cards["sam2_hiera_tiny"], "video") > registry._rank(cards["sam2.1_hiera_large"], "video")
+
+
+def test_preference_field_is_checked(tmp_path):
+    text = (registry.paths.cards_dir() / "edgesam.yaml").read_text()
+    for bad in ("preference: {image: 0}", "preference: {video: 1}", "preference: [1]", "preference: {image: yes}"):
+        p = tmp_path / "edgesam.yaml"
+        p.write_text(text.replace("preference: {image: 2}", bad))
+        with pytest.raises(registry.CardError, match="preference"):
+            registry.parse_card(p)
 
 
 @pytest.mark.parametrize("size", ["tiny", "small", "base_plus", "large"])

@@ -1,0 +1,1 @@
+"""Review queue: per-frame drift signals and outlier detectors over them (no Qt, no torch)."""
