@@ -56,7 +56,7 @@ def run(args) -> int:
     from annotator.engines import registry
     from annotator.engines.clip_model import crop_view, load_clip
     from annotator.engines.clip_session import ClipSession
-    from annotator.engines.text_find import FindOptions, find_by_text
+    from annotator.app.text_find import FindOptions, find_by_text
     from annotator.errors import AnnotatorError
     from annotator.media.image import load_image
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 import clip_synth
 from annotator.engines.clip_session import ClipSession
-from annotator.engines.label_suggest import LabelSuggester, learn_from_project
+from annotator.app.label_suggest import LabelSuggester, learn_from_project
 
 CATS = ["apple", "sky", "truck", "dog"]
 
@@ -131,7 +131,7 @@ def test_labels_suggest_cli(monkeypatch, tmp_path, small_clip, clip_vocab, scene
 def test_examples_from_a_video_item_use_their_frame(small_clip, tmp_path):
     """A labelled object on frame 2 of a frame-folder video: the example is embedded on frame 2."""
     from annotator.core.store import Project
-    from annotator.engines.label_suggest import item_frame
+    from annotator.app.label_suggest import item_frame
     from annotator.media import open_video, probe
     from annotator.media.image import load_image
     from conftest import DATA
