@@ -1,6 +1,6 @@
 """`annotator labels suggest PROJECT [--item ID --object N]`: the project's categories ranked
 for an object's mask (CLIP zero-shot + prototypes of the objects already labelled;
-engines/label_suggest.py). Without --object: every object that has no category yet."""
+app/label_suggest.py). Without --object: every object that has no category yet."""
 from __future__ import annotations
 
 import json
@@ -48,7 +48,7 @@ def run_suggest(args) -> int:
     from annotator.core.outputs import check_output
     from annotator.core.store import Project
     from annotator.engines.clip_session import create_clip_session
-    from annotator.engines.label_suggest import LabelSuggester, item_frame, learn_from_project
+    from annotator.app.label_suggest import LabelSuggester, item_frame, learn_from_project
 
     if args.top < 1:
         raise AnnotatorError(f"--top {args.top}: expected 1 or more")

@@ -1,6 +1,6 @@
 """`annotator segment IMAGE --model NAME --point X,Y ... -o mask.png`: one mask, headless.
 `annotator segment IMAGE --text car [--text ...] -o masks.json [--project P]`: every object
-the words name (CLIP dense features -> prompts -> masks, engines/text_find.py).
+the words name (CLIP dense features -> prompts -> masks, app/text_find.py).
 
 Uses the same ImageSession the GUI uses: a learned model (checkpoint from --weights, or the
 one installed by `annotator models`) or `--model classic` (no weights).
@@ -115,7 +115,7 @@ def run_text(args) -> int:
     from annotator.core.outputs import check_output
     from annotator.engines import registry
     from annotator.engines.clip_session import create_clip_session
-    from annotator.engines.text_find import FindOptions, add_to_project, find_by_text
+    from annotator.app.text_find import FindOptions, add_to_project, find_by_text
     from annotator.media.image import load_image
 
     if args.point or args.neg or args.box:
@@ -160,7 +160,7 @@ def run_text(args) -> int:
 
 def _add_to_project(project_path: Path, image: Path, rgb, found, model: str) -> None:
     from annotator.core.store import Project
-    from annotator.engines.text_find import add_to_project
+    from annotator.app.text_find import add_to_project
 
     with Project.open(project_path) as p:
         target = Path(image).resolve()

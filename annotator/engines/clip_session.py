@@ -7,9 +7,10 @@ user cache dir); label embeddings are cached the same way (per weights, vocabula
   label in every template ("a photo of a {}.", ...), normalised again; cached per label.
 - `dense_scores(labels)`: per-patch cosine similarities and probabilities (softmax over the
   labels plus a small background vocabulary, at CLIP's logit scale), with MaskCLIP's two
-  refinements as options: key smoothing (each patch's probabilities averaged with those of the
-  patches whose last-block keys are most alike) and prompt denoising (a label that no patch
-  gives at least `denoise_threshold` is dropped: it is probably not in the image).
+  refinements as options: prompt denoising (a label that no patch gives at least
+  `denoise_threshold` is dropped: it is probably not in the image) and key smoothing (each
+  patch's probabilities averaged over the patches, weighted by how alike their last-block keys
+  are).
 - `mask_embedding(mask)`: dense features pooled inside a mask; `crop_embedding(rgb, mask)`: the
   image tower on the mask's box crop with the background greyed (Open-Vocabulary SAM's two naive
   baselines).
@@ -235,8 +236,10 @@ class ClipSession:
     # ------------------------------------------------------------------ dense scores
 
     def dense_scores(self, labels: Sequence[str], background: Sequence[str] = BACKGROUND,
-                     key_smoothing: bool = False, smooth_k: int = 8,
+                     key_smoothing: bool = False, smooth_k: int | None = None, smooth_threshold: float = 1.0,
                      prompt_denoising: bool = False, denoise_threshold: float = 0.5) -> DenseScores:
+        """MaskCLIP's order: prompt denoising on the raw scores, then key smoothing of the
+        probabilities of the patches less sure than `smooth_threshold` (1.0: all of them)."""
         self._need_image()
         labels = list(labels)
         bg = [b for b in background if b not in labels]
@@ -245,30 +248,35 @@ class ClipSession:
         sim = self.features.reshape(-1, d) @ t.T  # [N, n + nb]
         logits = self.logit_scale * sim
         probs = _softmax(logits)
-        if key_smoothing:
-            probs = self._smooth(probs, smooth_k)
         n = len(labels)
         kept = np.ones(n, bool)
         if prompt_denoising and n:
             kept = probs[:, :n].max(0) >= denoise_threshold
-            cols = np.concatenate([np.flatnonzero(kept), np.arange(n, n + len(bg))])
-            sub = _softmax(logits[:, cols])  # the dropped labels no longer compete
-            if key_smoothing:
-                sub = self._smooth(sub, smooth_k)
+            cols = np.concatenate([np.flatnonzero(kept), np.arange(n, n + len(bg))]).astype(int)
             probs = np.zeros_like(probs)
-            probs[:, cols] = sub
+            probs[:, cols] = _softmax(logits[:, cols])  # the dropped labels no longer compete
+        if key_smoothing:
+            probs = self._smooth(probs, smooth_k, smooth_threshold)
         return DenseScores(labels, sim[:, :n].T.reshape(n, gh, gw).astype(np.float32),
                            probs[:, :n].T.reshape(n, gh, gw).astype(np.float32), kept, self.image_hw)
 
-    def _smooth(self, probs: np.ndarray, k: int) -> np.ndarray:
-        """Key smoothing: average each patch's probabilities over its k patches with the most
-        similar last-block keys (itself included), weighted by that similarity."""
+    def _smooth(self, probs: np.ndarray, k: int | None, threshold: float = 1.0) -> np.ndarray:
+        """Key smoothing: a patch's probabilities become the average over the patches (all, or
+        its k most alike) weighted by the cosine similarity of their last-block keys. Negative
+        similarities are dropped here so the result stays a probability; only patches whose
+        top probability is below `threshold` change."""
         sim = self.keys @ self.keys.T
-        k = max(1, min(k, sim.shape[0]))
-        idx = np.argpartition(-sim, k - 1, axis=1)[:, :k]
-        w = np.clip(np.take_along_axis(sim, idx, axis=1), 0, None)
+        w = np.clip(sim, 0, None)
+        if k is not None:
+            k = max(1, min(int(k), sim.shape[0]))
+            idx = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+            mask = np.zeros_like(w, dtype=bool)
+            np.put_along_axis(mask, idx, True, axis=1)
+            w = np.where(mask, w, 0.0)
         w /= np.maximum(w.sum(1, keepdims=True), 1e-12)
-        return np.einsum("nk,nkc->nc", w, probs[idx])
+        smoothed = w @ probs
+        unsure = probs.max(1) < threshold
+        return np.where(unsure[:, None], smoothed, probs)
 
     # ------------------------------------------------------------------ masks
 

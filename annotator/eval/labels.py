@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from annotator.engines.label_suggest import LabelSuggester, item_frame, labelled_objects
+from annotator.app.label_suggest import LabelSuggester, item_frame, labelled_objects
 
 METHODS = ("pooled", "crop", "both")
 

@@ -82,7 +82,7 @@ class Block(nn.Module):
         residual=False drops the residual and the MLP as well (the noisier parts for dense use)."""
         y = self.layer_norm1(x)
         v = self.self_attn.out_proj(self.self_attn.v_proj(y))
-        keys = self.self_attn.k_proj(y)
+        keys = self.self_attn.out_proj(self.self_attn.k_proj(y))  # MaskCLIP's keys: through out_proj too
         if not residual:
             return v, keys
         x = x + v

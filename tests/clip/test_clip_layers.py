@@ -6,8 +6,8 @@ import sys
 
 def test_clip_modules_import_light():
     code = ("import sys\n"
-            "import annotator.engines.clip_session, annotator.engines.clip_model, annotator.engines.text_find\n"
-            "import annotator.engines.label_suggest, annotator.eval.labels, annotator.core.box_nms\n"
+            "import annotator.engines.clip_session, annotator.engines.clip_model, annotator.app.text_find\n"
+            "import annotator.app.label_suggest, annotator.eval.labels\n"
             "import annotator.commands.labels, annotator.commands.segment, annotator.bench.clip\n"
             "heavy = [m for m in ('torch', 'PySide6', 'tokenizers', 'transformers') if m in sys.modules]\n"
             "print(heavy)\n")

@@ -144,7 +144,7 @@ def test_dense_path_and_resized_positions_match_reference_modules(pair, clip_pho
         z = z + last.mlp(last.layer_norm2(z))
         want = ref.visual_projection(ref.vision_model.post_layernorm(z[:, 1:]))
         want_flat = ref.visual_projection(ref.vision_model.post_layernorm(v[:, 1:]))
-        want_keys = last.self_attn.k_proj(y)[:, 1:]
+        want_keys = last.self_attn.out_proj(last.self_attn.k_proj(y))[:, 1:]
         ours_tokens, _ = ours.model.vision_model.tokens(px)
     gh, gw = view.shape[0] // 16, view.shape[1] // 16
     assert feats.shape == (1, gh, gw, 32) and keys.shape == (1, gh * gw, 64)

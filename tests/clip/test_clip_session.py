@@ -83,14 +83,24 @@ def test_key_smoothing_averages_over_key_neighbours(sess, photo):
     sess.set_image(photo)
     raw = sess.dense_scores(LABELS)
     np.testing.assert_allclose(sess.dense_scores(LABELS, key_smoothing=True, smooth_k=1).probs, raw.probs, atol=1e-6)
-    sm = sess.dense_scores(LABELS, key_smoothing=True, smooth_k=6).probs
-    assert not np.allclose(sm, raw.probs)
-    # patch 0: the weighted mean of its 6 most key-similar patches
-    sim = sess.keys @ sess.keys[0]
-    nb = np.argsort(-sim)[:6]
-    w = np.clip(sim[nb], 0, None) / np.clip(sim[nb], 0, None).sum()
     flat = raw.probs.reshape(3, -1)
-    np.testing.assert_allclose(sm.reshape(3, -1)[:, 0], flat[:, nb] @ w, atol=1e-5)
+    sim = sess.keys @ sess.keys[0]
+    full = sess.dense_scores(LABELS, key_smoothing=True).probs.reshape(3, -1)  # all patches, by key cosine
+    w = np.clip(sim, 0, None) / np.clip(sim, 0, None).sum()
+    np.testing.assert_allclose(full[:, 0], flat @ w, atol=1e-5)
+    top6 = sess.dense_scores(LABELS, key_smoothing=True, smooth_k=6).probs.reshape(3, -1)
+    nb = np.argsort(-sim)[:6]
+    w6 = np.clip(sim[nb], 0, None) / np.clip(sim[nb], 0, None).sum()
+    np.testing.assert_allclose(top6[:, 0], flat[:, nb] @ w6, atol=1e-5)
+    # only patches less sure than the threshold change
+    t = sess.text_embeddings(LABELS + list(BACKGROUND))  # the top probability over every class
+    logits = sess.logit_scale * sess.features.reshape(-1, 32) @ t.T
+    peak = (np.exp(logits - logits.max(1, keepdims=True)) / np.exp(logits - logits.max(1, keepdims=True)).sum(1, keepdims=True)).max(1)
+    thr = float(np.median(peak))
+    part = sess.dense_scores(LABELS, key_smoothing=True, smooth_threshold=thr).probs.reshape(3, -1)
+    sure = peak >= thr
+    np.testing.assert_array_equal(part[:, sure], flat[:, sure])
+    np.testing.assert_allclose(part[:, ~sure], full[:, ~sure], atol=1e-6)
 
 
 def test_prompt_denoising_drops_labels_no_patch_is_sure_of(sess, photo):

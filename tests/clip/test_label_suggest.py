@@ -10,7 +10,7 @@ from PIL import Image
 
 import clip_synth
 from annotator.engines.clip_session import ClipSession
-from annotator.engines.label_suggest import LabelSuggester, learn_from_project
+from annotator.app.label_suggest import LabelSuggester, learn_from_project
 
 CATS = ["apple", "sky", "truck", "dog"]
 
@@ -126,3 +126,32 @@ def test_labels_suggest_cli(monkeypatch, tmp_path, small_clip, clip_vocab, scene
     assert main(["labels", "suggest", str(tmp_path / "proj"), "--clip", "clip_small", "--item", str(item.id),
                  "--object", "99"]) == 2
     assert "no object 99" in capsys.readouterr().err
+
+
+def test_examples_from_a_video_item_use_their_frame(small_clip, tmp_path):
+    """A labelled object on frame 2 of a frame-folder video: the example is embedded on frame 2."""
+    from annotator.core.store import Project
+    from annotator.app.label_suggest import item_frame
+    from annotator.media import open_video, probe
+    from annotator.media.image import load_image
+    from conftest import DATA
+
+    seq = DATA / "davis2016" / "JPEGImages" / "480p" / "dog"
+    ann = DATA / "davis2016" / "Annotations" / "480p" / "dog" / "00002.png"
+    if not ann.is_file():
+        pytest.skip("DAVIS dog sequence not in the shared data")
+    info = probe(seq)
+    mask = load_image(ann)[..., 0] > 0
+    with Project.create(tmp_path / "v") as p:
+        item = p.add_item(seq, info.kind, info.width, info.height, info.num_frames, info.fps)
+        t = p.add_track(item.id, p.add_category("dog").id)
+        p.set_mask(t.id, 2, mask)
+        sess = ClipSession(small_clip, disk_cache=False)
+        sg = LabelSuggester(sess, ["dog", "cat"])
+        assert learn_from_project(sg, p) == 1
+        with open_video(seq) as src:
+            frame2 = src.frame(2)
+        np.testing.assert_array_equal(item_frame(p.item(item.id), 2), frame2)
+        sess.set_image(frame2)
+        want = sess.mask_embedding(mask)
+        np.testing.assert_allclose(sg._sums["dog"], want, atol=1e-6)

@@ -6,9 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from annotator.core.box_nms import box_iou, box_nms
 from annotator.engines.classic import ClassicImageSession
-from annotator.engines.text_find import FindOptions, add_to_project, find_by_text, masks_from_map, regions
+from annotator.app.text_find import FindOptions, add_to_project, find_by_text, masks_from_map, regions
 
 
 def two_squares():
@@ -35,12 +34,27 @@ def test_regions_box_point_and_min_area():
     assert regions(prob, 0.99) == []
 
 
-def test_box_nms():
-    boxes = [[0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30], [0, 0, 10, 9]]
-    assert box_nms(boxes, [0.5, 0.9, 0.3, 0.9], 0.7) == [1, 2]
-    assert box_nms(boxes, [0.5, 0.9, 0.3, 0.9], 0.95) == [1, 3, 0, 2]
-    assert box_iou([0, 0, 10, 10], [5, 0, 15, 10])[0, 0] == pytest.approx(1 / 3)
-    assert box_nms([], []) == []
+def test_duplicates_are_suppressed_by_mask_iou():
+    """Two regions inside one square give two prompts for the same object; the everything-mode
+    suppression (mask IoU) keeps one, and box IoU ("greedy") can be chosen instead."""
+    rgb, prob = two_squares()
+    halves = prob.copy()
+    halves[22:58, 39:41] = 0.05  # the red square's region split into a left and a right half
+    sess = ClassicImageSession()
+    sess.set_image(rgb)
+    # a wide box margin: each half's box takes in the whole square, so both prompts find it
+    every = masks_from_map(sess, halves, "square", FindOptions(threshold=0.5, nms_iou=1.0, box_margin=1.2))
+    kept = masks_from_map(sess, halves, "square", FindOptions(threshold=0.5, nms_iou=0.5, box_margin=1.2))
+    assert len(every) == 3
+
+    def iou(a, b):
+        return (a.mask & b.mask).sum() / (a.mask | b.mask).sum()
+
+    dup = [(i, j) for i in range(3) for j in range(i + 1, 3) if iou(every[i], every[j]) > 0.5]
+    assert len(dup) == 1 and len(kept) == 2
+    assert all(iou(a, b) <= 0.5 for i, a in enumerate(kept) for b in kept[i + 1:])
+    boxes = masks_from_map(sess, halves, "square", FindOptions(threshold=0.5, nms_iou=0.5, box_margin=1.2, nms="greedy"))
+    assert len(boxes) == 2
 
 
 def test_masks_from_map_segments_each_region_with_the_image_engine():
@@ -60,8 +74,8 @@ def test_masks_from_map_segments_each_region_with_the_image_engine():
     assert found[0].score >= found[1].score or found[0].clip_score < found[1].clip_score
     strict = masks_from_map(sess, prob, "square", FindOptions(threshold=0.5, min_clip_score=0.7))
     assert len(strict) == 1 and strict[0].clip_score >= 0.7
-    twice = masks_from_map(sess, np.maximum(prob, 0), "square", FindOptions(threshold=0.5, nms_iou=0.0))
-    assert len(twice) == 2  # disjoint objects survive even the strictest suppression
+    apart = masks_from_map(sess, prob, "square", FindOptions(threshold=0.5, nms_iou=0.0))
+    assert len(apart) == 2  # disjoint objects survive even the strictest suppression
 
 
 def test_find_by_text_end_to_end_with_clip(small_clip, clip_photos):

@@ -5,7 +5,8 @@ For each label, MaskCLIP's per-patch probability map (ClipSession.dense_scores) 
 image size; each connected region above `threshold` becomes one prompt for the active image
 model: the region's box plus one positive click at its most interior pixel. The masks are
 decoded over the cached image embedding, scored (the image model's own score x the label's mean
-probability inside the mask), and duplicates are suppressed per label with box NMS.
+probability inside the mask), and duplicates are suppressed per label with the segment-everything
+suppression (annotator.everything.nms; mask IoU by default).
 `add_to_project` stores the result as `auto` objects with the label as category, one undo step.
 """
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import Sequence
 
 import numpy as np
 
-from annotator.core.box_nms import box_nms
 
 
 @dataclass
@@ -43,6 +43,7 @@ class FindOptions:
     min_area: float = 0.001  # smallest region, as a fraction of the image
     max_per_label: int = 20
     nms_iou: float = 0.7
+    nms: str = "mask"  # annotator.everything.nms method: mask IoU, or "greedy" for box IoU
     box_margin: float = 0.1  # the region's box grows by this fraction per side: the dense map is
     # coarse (one value per 14-16 px patch) and box prompts work best around the whole object
     min_clip_score: float = 0.0  # drop masks whose mean label probability is lower
@@ -115,8 +116,16 @@ def masks_from_map(image_session, prob: np.ndarray, label: str, options: FindOpt
         ms = float(pred.scores[pred.best]) if len(pred.scores) else 1.0
         cands.append(Found(label, mask, ms * clip_score, clip_score, ms, r["box"], r["point"],
                            {"points": [r["point"]], "labels": [1], "box": r["box"]}))
-    keep = box_nms([c.mask_box() for c in cands], [c.score for c in cands], opt.nms_iou)
-    return [cands[k] for k in keep[: opt.max_per_label]]
+    if not cands:
+        return []
+    from annotator.core import rle
+    from annotator.everything.nms import suppress
+
+    boxes = np.asarray([c.mask_box() for c in cands], np.float32)
+    scores = np.asarray([c.score for c in cands], np.float32)
+    rles = [rle.encode(c.mask) for c in cands] if opt.nms != "greedy" else None
+    keep = suppress(opt.nms, boxes, scores, opt.nms_iou, rles)
+    return [cands[int(k)] for k in keep[: opt.max_per_label]]
 
 
 def add_to_project(project, item_id: int, found: Sequence[Found], model: str = "", frame: int = 0) -> list[int]:
