@@ -86,6 +86,7 @@ def images_part(model, weights, precision, photos, repeats, clicks) -> dict:
     _, _, ref, low = _sessions(model, weights, precision)
     enc_ratio, enc_cpu_ratio, enc = [], [], {"fp32": [], "low": []}
     click_ms = {"fp32": [], "low": []}
+    click_cpu_ms = {"fp32": [], "low": []}
     per_image = []
     for path in photos:
         rgb = load_image(path)
@@ -113,10 +114,12 @@ def images_part(model, weights, precision, photos, repeats, clicks) -> dict:
             pts.append(c)
             p, lab = clicks_to_arrays(pts)
             multi = len(pts) == 1
-            a, ta, _ = _timed(lambda: ref.predict(points=p, labels=lab, multimask=multi))
-            b, tb, _ = _timed(lambda: low.predict(points=p, labels=lab, multimask=multi))
+            a, ta, cpu_a = _timed(lambda: ref.predict(points=p, labels=lab, multimask=multi))
+            b, tb, cpu_b = _timed(lambda: low.predict(points=p, labels=lab, multimask=multi))
             click_ms["fp32"].append(1000 * ta)
             click_ms["low"].append(1000 * tb)
+            click_cpu_ms["fp32"].append(1000 * cpu_a)
+            click_cpu_ms["low"].append(1000 * cpu_b)
             pred = a.masks[a.best]
             ious.append(_iou(pred, b.masks[b.best]))
         per_image.append({"image": os.path.basename(str(path)), "clicks": len(ious),
@@ -130,6 +133,8 @@ def images_part(model, weights, precision, photos, repeats, clicks) -> dict:
         "encoder_speedup_cpu": statistics.median(enc_cpu_ratio),
         "click_fp32_ms": statistics.median(click_ms["fp32"]),
         "click_low_ms": statistics.median(click_ms["low"]),
+        "click_fp32_cpu_ms": statistics.median(click_cpu_ms["fp32"]),
+        "click_low_cpu_ms": statistics.median(click_cpu_ms["low"]),
         "iou_median": statistics.median(r["iou_median"] for r in per_image),
         "iou_min": min(all_iou),
         "per_image": per_image,
@@ -178,7 +183,7 @@ def video_part(model, weights, precision, davis, sequence, frames, image_size=No
         s.add_prompt(0, 1, np.array([[x, y]], np.float32), np.array([1]))
         sessions["fp32" if name == "fp32" else "low"] = s
     gens = {k: s.propagate(0) for k, s in sessions.items()}
-    ious, t, c = [], {"fp32": [], "low": []}, {"fp32": [], "low": []}
+    ious, area, t, c = [], [], {"fp32": [], "low": []}, {"fp32": [], "low": []}
     for _ in range(frames):
         out = {}
         for k in ("fp32", "low"):
@@ -187,6 +192,7 @@ def video_part(model, weights, precision, davis, sequence, frames, image_size=No
             t[k].append(wt)
             c[k].append(ct)
         ious.append(_iou(out["fp32"], out["low"]))
+        area.append(float(np.mean(out["fp32"])))
     ratio = [a / b for a, b in zip(c["fp32"][1:], c["low"][1:])]
     return {
         "precision": sessions["low"].precision, "sequence": sequence, "frames": frames,
@@ -196,6 +202,8 @@ def video_part(model, weights, precision, davis, sequence, frames, image_size=No
         "speedup_cpu": statistics.median(ratio) if ratio else None,
         "iou_median": statistics.median(ious), "iou_min": min(ious),
         "iou_last10_median": statistics.median(ious[-10:]),
+        # what the IoU is over: the fp32 mask's share of the frame (an empty or full mask says little)
+        "fp32_mask_area_median": statistics.median(area), "fp32_mask_area_min": min(area),
         "iou_per_frame": [round(v, 5) for v in ious],
     }
 
@@ -265,6 +273,7 @@ def format_table(r: dict) -> str:
             f"encoder speed-up (paired)       {im['encoder_speedup_cpu']:.2f}x CPU time, "
             f"{im['encoder_speedup_wall']:.2f}x wall{syn}",
             f"click ms fp32 / {p} (wall)      {im['click_fp32_ms']:.1f} / {im['click_low_ms']:.1f}{syn}",
+            f"click ms fp32 / {p} (CPU time)  {im['click_fp32_cpu_ms']:.1f} / {im['click_low_cpu_ms']:.1f}{syn}",
             f"mask IoU vs fp32 median / min   {im['iou_median']:.4f} / {im['iou_min']:.4f}{syn}",
         ]
         for row in im["per_image"]:
@@ -281,6 +290,8 @@ def format_table(r: dict) -> str:
             f"  frames/s fp32 / {p} (wall)     {v['fps_fp32_wall']:.2f} / {v['fps_low_wall']:.2f}{syn}",
             f"  per-frame IoU vs fp32 median / min {v['iou_median']:.4f} / {v['iou_min']:.4f} "
             f"(last 10 frames median {v['iou_last10_median']:.4f}){syn}",
+            f"  fp32 mask area median / min    {100 * v['fp32_mask_area_median']:.1f}% / "
+            f"{100 * v['fp32_mask_area_min']:.1f}% of the frame{syn}",
         ]
     return "\n".join(lines)
 
