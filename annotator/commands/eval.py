@@ -29,6 +29,7 @@ def register(sub) -> None:
     n.add_argument("--sequences", default=None, help="comma-separated sequence names (default: all)")
     n.add_argument("--json", default=None, help="write the results here")
     n.add_argument("-q", "--quiet", action="store_true", help="no per-sample progress lines")
+    _loo_args(n)
     n.set_defaults(func=run_noc)
 
     v = ev.add_parser("vos", help="semi-supervised video object segmentation J, F, J&F (DAVIS protocol)")
@@ -40,7 +41,17 @@ def register(sub) -> None:
     v.add_argument("--sequences", default=None, help="comma-separated sequence names (default: all)")
     v.add_argument("--json", default=None, help="write the results here")
     v.add_argument("-q", "--quiet", action="store_true", help="no per-sequence progress lines")
+    _loo_args(v)
     v.set_defaults(func=run_vos)
+
+
+def _loo_args(p) -> None:
+    p.add_argument(
+        "--loo", default=None, metavar="GRID",
+        help="leave-one-sequence-out tuning of the classic engine over GRID, e.g. 'extent_factor=4,3;edit_factor=4,6' "
+        "(each sequence is scored with the grid point best on the others)",
+    )
+    p.add_argument("--cache", default=None, help="with --loo: cache per-sequence results in this folder")
 
 
 def _progress(quiet: bool):
@@ -73,6 +84,11 @@ def run_noc(args) -> int:
     if args.every < 1 or args.max_clicks < 1:
         raise AnnotatorError("--every and --max-clicks must be at least 1")
     seqs = list_sequences(args.data, _sequences_arg(args.sequences))
+    if args.loo is not None:
+        from annotator.eval import loo
+
+        settings = {"every": args.every, "max_clicks": args.max_clicks}
+        return _run_loo(args, "noc", seqs, lambda p, s: loo.noc_sequence(p, s, args.every, args.max_clicks), settings)
     session = create_image_session(args.engine, args.weights)
     report = evaluate_noc(session, seqs, args.engine, args.every, args.max_clicks, _progress(args.quiet))
     data = report.to_json()
@@ -103,6 +119,11 @@ def run_vos(args) -> int:
     if args.init_clicks < 1:
         raise AnnotatorError("--init-clicks must be at least 1")
     seqs = list_sequences(args.data, _sequences_arg(args.sequences))
+    if args.loo is not None:
+        from annotator.eval import loo
+
+        settings = {"init": args.init, "init_clicks": args.init_clicks}
+        return _run_loo(args, "vos", seqs, lambda p, s: loo.vos_sequence(p, s, args.init, args.init_clicks), settings)
     session = create_video_session(args.engine, args.weights)
     report = evaluate_vos(session, seqs, args.engine, args.init, args.init_clicks, _progress(args.quiet))
     data = report.to_json()
@@ -117,4 +138,21 @@ def run_vos(args) -> int:
     print()
     print(f"peak memory (process RSS): {data['peak_rss_mb']:.0f} MiB")
     _write_json(args.json, data)
+    return 0
+
+
+def _run_loo(args, kind: str, seqs, evaluate, settings: dict) -> int:
+    from annotator.errors import AnnotatorError
+    from annotator.eval import loo
+
+    if args.engine != "classic":
+        raise AnnotatorError(f"--loo tunes the classic engine's knobs; engine {args.engine} has none")
+    grid = loo.parse_grid(args.loo)
+    report = loo.run_loo(kind, seqs, grid, evaluate, settings, loo.Cache(args.cache), _progress(args.quiet))
+    what = "NoC" if kind == "noc" else "VOS"
+    print(f"{what} on {args.data}, classic engine, leave-one-sequence-out over {len(grid)} grid point(s): {args.loo or 'defaults'}")
+    print()
+    for line in loo.format_table(report):
+        print(line)
+    _write_json(args.json, report)
     return 0
