@@ -34,6 +34,7 @@ def register(sub) -> None:
     n.add_argument("--json", default=None, help="write the results here")
     n.add_argument("-q", "--quiet", action="store_true", help="no per-sample progress lines")
     precision_arg.add(n)
+    _loo_args(n)
     n.set_defaults(func=run_noc)
 
     v = ev.add_parser("vos", help="semi-supervised video object segmentation J, F, J&F (DAVIS protocol)")
@@ -49,6 +50,7 @@ def register(sub) -> None:
                         "frame), for the official DAVIS evaluator")
     v.add_argument("-q", "--quiet", action="store_true", help="no per-sequence progress lines")
     precision_arg.add(v)
+    _loo_args(v)
     v.set_defaults(func=run_vos)
 
     r = ev.add_parser("review", help="drift detectors of the review queue: AP, flags, frames to review (leave one sequence out)")
@@ -83,6 +85,15 @@ def register(sub) -> None:
     _everything.register(ev)
 
 
+def _loo_args(p) -> None:
+    p.add_argument(
+        "--loo", default=None, metavar="GRID",
+        help="leave-one-sequence-out tuning of the classic engine over GRID, e.g. 'extent_factor=4,3;edit_factor=4,6' "
+        "(each sequence is scored with the grid point best on the others)",
+    )
+    p.add_argument("--cache", default=None, help="with --loo: cache per-sequence results in this folder")
+
+
 def _progress(quiet: bool):
     if quiet:
         return None
@@ -113,6 +124,11 @@ def run_noc(args) -> int:
     if args.every < 1 or args.max_clicks < 1:
         raise AnnotatorError("--every and --max-clicks must be at least 1")
     seqs = list_sequences(args.data, _sequences_arg(args.sequences))
+    if args.loo is not None:
+        from annotator.eval import loo
+
+        settings = {"every": args.every, "max_clicks": args.max_clicks}
+        return _run_loo(args, "noc", seqs, lambda p, s: loo.noc_sequence(p, s, args.every, args.max_clicks), settings)
     precision_arg.note(args, args.engine)
     session = create_image_session(args.engine, args.weights, precision=args.precision)
     report = evaluate_noc(session, seqs, args.engine, args.every, args.max_clicks, _progress(args.quiet))
@@ -144,6 +160,11 @@ def run_vos(args) -> int:
     if args.init_clicks < 1:
         raise AnnotatorError("--init-clicks must be at least 1")
     seqs = list_sequences(args.data, _sequences_arg(args.sequences))
+    if args.loo is not None:
+        from annotator.eval import loo
+
+        settings = {"init": args.init, "init_clicks": args.init_clicks}
+        return _run_loo(args, "vos", seqs, lambda p, s: loo.vos_sequence(p, s, args.init, args.init_clicks), settings)
     precision_arg.note(args, args.engine)
     session = create_video_session(args.engine, args.weights, precision=args.precision)
     save = None
@@ -169,6 +190,20 @@ def run_vos(args) -> int:
     return 0
 
 
+def _run_loo(args, kind: str, seqs, evaluate, settings: dict) -> int:
+    from annotator.errors import AnnotatorError
+    from annotator.eval import loo
+
+    if args.engine != "classic":
+        raise AnnotatorError(f"--loo tunes the classic engine's knobs; engine {args.engine} has none")
+    grid = loo.parse_grid(args.loo)
+    report = loo.run_loo(kind, seqs, grid, evaluate, settings, loo.Cache(args.cache), _progress(args.quiet))
+    what = "NoC" if kind == "noc" else "VOS"
+    print(f"{what} on {args.data}, classic engine, leave-one-sequence-out over {len(grid)} grid point(s): {args.loo or 'defaults'}")
+    print()
+    for line in loo.format_table(report):
+        print(line)
+    _write_json(args.json, report)
 def run_review(args) -> int:
     from annotator.errors import AnnotatorError
     from annotator.eval.davis import list_sequences
