@@ -75,7 +75,7 @@ class LocalExecutor(Executor):
         from concurrent.futures import ProcessPoolExecutor
 
         return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_tasks.ignore_sigint)
+                                   initializer=_tasks.init_worker, initargs=(os.getpid(),))
 
     def worker_pids(self) -> list[int]:
         procs = getattr(self._pool, "_processes", None) or {}

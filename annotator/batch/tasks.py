@@ -37,9 +37,20 @@ def execute(kind: str, payload: dict) -> dict:
     return out
 
 
-def ignore_sigint() -> None:
-    """Pool initialiser: Ctrl+C reaches the whole process group; only the driver decides."""
+def init_worker(driver_pid: int) -> None:
+    """Pool initialiser. Ctrl+C reaches the whole process group; only the driver decides.
+    A pool worker outlives a SIGKILLed driver (it holds its own queue's ends open), so it
+    watches the driver and leaves when it is gone."""
+    import threading
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch():
+        while os.getppid() == driver_pid:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="driver-watch", daemon=True).start()
 
 
 def _frame_rgb(path: str, frame: int = 0):

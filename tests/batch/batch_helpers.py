@@ -24,6 +24,7 @@ def davis_project(tmp: Path, sequences=SEQUENCES, frames: int = FRAMES, images: 
     root = DATA / "davis2016"
     if not root.is_dir():
         pytest.skip(f"shared DAVIS data not found at {root}")
+    tmp.mkdir(parents=True, exist_ok=True)
     path = tmp / "batch.annotator"
     with Project.create(path) as p:
         for seq in sequences:
