@@ -1,0 +1,146 @@
+"""The work of one batch task, as plain functions a worker process runs.
+
+A task is (kind, payload): the payload holds only plain values - media paths, engine names,
+options, COCO RLE dicts - and the result is the same kind of values (RLE, counts). Workers
+never open the project and never read pickles from files; the model comes from the model
+cache of the machine the worker runs on (engines.registry resolves it).
+
+`execute` is the one entry point both executors call. A task's own failure (bad media, an
+engine error) comes back as {"error": "..."} so it crosses the wire as text, not as a pickled
+exception; only the death of the worker process itself is left to the executor.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+import traceback
+
+KINDS = ("encode", "segment-everything", "propagate", "noop", "drill")
+
+
+def execute(kind: str, payload: dict) -> dict:
+    t0 = time.perf_counter()
+    try:
+        fn = _FUNCS[kind]
+    except KeyError:
+        return {"error": f"unknown task kind {kind!r}"}
+    try:
+        out = fn(payload)
+    except Exception as e:  # reported per item; the batch goes on
+        from annotator.errors import AnnotatorError
+
+        msg = str(e) if isinstance(e, AnnotatorError) else "".join(traceback.format_exception_only(type(e), e)).strip()
+        return {"error": msg or type(e).__name__}
+    out["seconds"] = time.perf_counter() - t0
+    out["pid"] = os.getpid()
+    return out
+
+
+def init_worker(driver_pid: int) -> None:
+    """Pool initialiser. Ctrl+C reaches the whole process group; only the driver decides.
+    A pool worker outlives a SIGKILLed driver (it holds its own queue's ends open), so it
+    watches the driver and leaves when it is gone."""
+    import threading
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch():
+        while os.getppid() == driver_pid:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="driver-watch", daemon=True).start()
+
+
+def _frame_rgb(path: str, frame: int = 0):
+    from annotator.media import open_video, probe
+    from annotator.media.image import load_image
+
+    if probe(path).kind == "image":
+        return load_image(path)
+    src = open_video(path)
+    try:
+        return src.frame(int(frame))
+    finally:
+        close = getattr(src, "close", None)
+        if close:
+            close()
+
+
+def encode(p: dict) -> dict:
+    """Fill the engine's content-hashed embedding cache for one image (a hit costs nothing)."""
+    from annotator.engines.registry import create_image_session
+
+    session = create_image_session(p["engine"], p.get("weights"), precision=p.get("precision", "fp32"))
+    if not getattr(session, "disk_cache", False):
+        raise RuntimeError(f"engine {p['engine']} has no embedding cache")
+    session.set_image(_frame_rgb(p["path"], p.get("frame", 0)))
+    return {"encoder_runs": int(session.encoder_runs), "frames": 1}
+
+
+def segment_everything(p: dict) -> dict:
+    from annotator.engines.registry import create_image_session
+    from annotator.everything.run import as_everything_session, segment_image
+
+    session = as_everything_session(create_image_session(p["engine"], p.get("weights")))
+    rgb = _frame_rgb(p["path"], p.get("frame", 0))
+    res = segment_image(session, rgb, mode=p.get("mode", "grid"), nms=p.get("nms", "greedy"),
+                        **dict(p.get("options") or {}))
+    keep = ("segmentation", "area", "bbox", "predicted_iou", "stability_score", "point_coords", "crop_box")
+    return {"records": [{k: r[k] for k in keep} for r in res.records], "frames": 1}
+
+
+def propagate(p: dict) -> dict:
+    """Each run: seed its objects' masks on its start frame, propagate, return every other
+    frame's masks as RLE (obj_id -> RLE; an empty RLE means the object left the frame)."""
+    from annotator.core.rle import decode, encode as rle_encode
+    from annotator.engines.registry import create_video_session
+    from annotator.media import open_video
+
+    session = create_video_session(p["engine"], p.get("weights"), precision=p.get("precision", "fp32"))
+    source = open_video(p["path"])
+    runs_out, frames = [], 0
+    try:
+        session.open(source)
+        for run in p["runs"]:
+            session.reset()
+            start = int(run["start"])
+            for oid, r in run["seeds"].items():
+                session.add_prompt(start, int(oid), mask=decode(r))
+            got = []
+            for t, masks in session.propagate(start, run["direction"]):
+                if t == start:  # the seeds themselves: the person's masks stay as they are
+                    continue
+                got.append([int(t), {int(o): rle_encode(m) for o, m in masks.items()}])
+                frames += 1
+            runs_out.append(got)
+    finally:
+        close = getattr(source, "close", None)
+        if close:
+            close()
+    return {"runs": runs_out, "frames": frames}
+
+
+def noop(p: dict) -> dict:
+    """Returns at once: what a task costs the scheduler (bench batch)."""
+    return {"frames": 0, "echo": p.get("n", 0)}
+
+
+def drill(p: dict) -> dict:
+    """Fault drill (tests): the first attempt kills its own worker process with SIGKILL, as an
+    out-of-memory kill would, then (on the retry: the marker file says it died once) runs the
+    wrapped task {"then": kind, "payload": ...}. {"die_always": true} dies on every attempt."""
+    marker = p.get("die_once")
+    if p.get("die_always") or not os.path.exists(marker):
+        if marker:
+            with open(marker, "w") as f:
+                f.write(str(os.getpid()))
+        os.kill(os.getpid(), signal.SIGKILL)
+    if p.get("then"):
+        return _FUNCS[p["then"]](p["payload"])
+    return {"frames": 0}
+
+
+_FUNCS = {"encode": encode, "segment-everything": segment_everything, "propagate": propagate,
+          "noop": noop, "drill": drill}

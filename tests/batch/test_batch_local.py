@@ -1,0 +1,150 @@
+"""The batch runner with the local process pool: results, done-records, faults, the CLI."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from batch_helpers import davis_project, masks_by_item
+
+from annotator.batch import driver, executors
+from annotator.batch.jobs import PropagateJob
+from annotator.core.store import Project
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def drilled(ex, victim: int, marker: Path):
+    """`ex`, the real executor, fed a task stream where `victim`'s task first kills its worker."""
+    real_run = ex.run
+
+    def run(tasks, stop=lambda: False):
+        def stream():
+            for t in tasks:
+                if t.key == victim:
+                    t.kind, t.payload = "drill", {"die_once": str(marker), "then": t.kind, "payload": t.payload}
+                yield t
+        yield from real_run(stream(), stop)
+
+    ex.run = run
+    return ex
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The 2-sequence batch run once in-process-free with 1 worker: the results others must equal."""
+    tmp = tmp_path_factory.mktemp("ref")
+    path = davis_project(tmp, sequences=("blackswan", "car-shadow"))
+    with Project.open(path) as p, executors.LocalExecutor(1) as ex:
+        s = driver.run(p, PropagateJob("classic"), ex)
+    assert (s.done, s.failed) == (2, 0)
+    return masks_by_item(path)
+
+
+def test_propagate_writes_each_item_once_and_records_it(tmp_path, reference):
+    path = davis_project(tmp_path, sequences=("blackswan", "car-shadow"))
+    with Project.open(path) as p, executors.LocalExecutor(2) as ex:
+        s = driver.run(p, PropagateJob("classic"), ex)
+        assert (s.total, s.done, s.failed, s.frames) == (2, 2, 0, 4)
+        recs = driver.records(p, "propagate")
+        assert {r["status"] for r in recs.values()} == {"done"}
+        r = next(iter(recs.values()))
+        assert r["engine"] == "classic" and r["frames"] == 2 and "at" in r and "options" in r
+        # each item is one undo step: undoing the last one removes exactly its propagated frames
+        assert p.undo_label.startswith("Batch propagate")
+        p.undo()
+        left = masks_by_item(path)
+        assert sum(v[0] == "propagated" for m in left.values() for v in m.values()) == 2
+        p.redo()
+        # a re-run skips both; --redo runs them again with the same result
+        s2 = driver.run(p, PropagateJob("classic"), ex)
+        assert (s2.total, s2.skipped_done) == (0, 2)
+        s3 = driver.run(p, PropagateJob("classic"), ex, redo=True)
+        assert s3.done == 2
+        assert p.integrity_ok()
+    got = masks_by_item(path)
+    assert got == reference  # 2 workers, redone: identical to the 1-worker run
+    for m in got.values():  # frame 0 stays the person's, frames 1-2 propagated
+        assert m[(1, 0)][0] == "manual" and m[(1, 1)][0] == m[(1, 2)][0] == "propagated"
+
+
+def test_failing_item_is_recorded_and_the_rest_go_on(tmp_path):
+    path = davis_project(tmp_path, sequences=("blackswan", "car-shadow"))
+    with Project.open(path) as p:
+        bad = p.items()[0]
+        for f in Path(bad.abspath).iterdir():
+            f.write_bytes(b"not a jpeg")
+        with executors.LocalExecutor(2) as ex:
+            s = driver.run(p, PropagateJob("classic"), ex)
+        assert (s.done, s.failed) == (1, 1)
+        rec = p.get_state(driver.state_key("propagate", bad.id))
+        assert rec["status"] == "failed" and rec["error"]
+        assert p.integrity_ok()
+
+
+def test_killed_worker_is_retried_and_nothing_is_lost(tmp_path, reference):
+    path = davis_project(tmp_path, sequences=("blackswan", "car-shadow"))
+    marker = tmp_path / "died"
+    with Project.open(path) as p:
+        victim = p.items()[1].id
+        job = PropagateJob("classic")
+        ex = drilled(executors.LocalExecutor(2, retries=1), victim, marker)
+        with ex:
+            s = driver.run(p, job, ex)
+            assert ex.pool_restarts >= 1
+        assert marker.exists()  # the worker really died once
+        assert (s.done, s.failed) == (2, 0)
+        assert p.integrity_ok()
+    assert masks_by_item(path) == reference
+
+
+def test_worker_that_keeps_dying_is_recorded_failed(tmp_path):
+    with executors.LocalExecutor(1, retries=0) as ex:
+        tasks = [executors.Task(1, "drill", {"die_always": True}), executors.Task(2, "noop", {"n": 2})]
+        out = {t.key: (r, e) for t, r, e in ex.run(iter(tasks))}
+    assert out[1] == (None, executors.WORKER_DIED)
+    assert out[2][0]["echo"] == 2  # the other task, broken with the pool, ran again
+
+
+def _cli(*args, **kw):
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "-m", "annotator", "batch", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, **kw)
+
+
+def test_killed_driver_loses_only_items_in_flight_and_rerun_finishes(tmp_path, reference):
+    path = davis_project(tmp_path, sequences=("blackswan", "car-shadow"))
+    proc = _cli("propagate", str(path), "--workers", "1", "--json-progress")
+    for line in proc.stdout:  # kill the driver as soon as the first item is written
+        if json.loads(line)["event"] == "item":
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(60)
+    with Project.open(path) as p:
+        assert p.integrity_ok()
+        done = [r for r in driver.records(p, "propagate").values() if r["status"] == "done"]
+        assert len(done) == 1
+    proc = _cli("propagate", str(path), "--workers", "1", "--json-progress")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    end = json.loads(out.strip().splitlines()[-1])
+    assert end["event"] == "end" and end["skipped_done"] == 1 and end["done"] == 1
+    assert masks_by_item(path) == reference
+
+
+def test_cli_summary_and_encode_refusal(tmp_path):
+    path = davis_project(tmp_path, sequences=("blackswan",), frames=2)
+    r = subprocess.run([sys.executable, "-m", "annotator", "batch", "encode", str(path)], capture_output=True,
+                       text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert r.returncode == 2 and "no embedding cache" in r.stderr and "Traceback" not in r.stderr
+    p = _cli("propagate", str(path), "--workers", "1")
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 0, err
+    assert "propagate on local (1 workers): 1 done, 0 failed" in out
+    assert "frames/s" in err
