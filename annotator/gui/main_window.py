@@ -17,14 +17,11 @@ import gc
 import logging
 import os
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtWidgets import QFileDialog, QMainWindow
 
-from annotator.app import prompting
 from annotator.app.prompting import PromptState
 from annotator.errors import AnnotatorError, MediaError
 from annotator.gui import errors as gui_errors
@@ -36,6 +33,7 @@ from annotator.gui.media_loader import MediaLoader
 from annotator.media.frame_cache import FrameCache
 from annotator.gui.settings import Settings
 from annotator.gui.navigation import STATE_KEY, NavigationController
+from annotator.gui.prompting import PromptingController
 from annotator.gui.propagation import PropagationController
 from annotator.gui.worker import EngineWorker
 
@@ -96,6 +94,7 @@ class MainWindow(QMainWindow):
         self.worker = EngineWorker(self.cache, self)
         self.propagation = PropagationController(self)
         self.navigation = NavigationController(self)
+        self.prompting = PromptingController(self)
         self._build_ui()
         self._build_actions()
         self._connect()
@@ -128,10 +127,10 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         c = self.canvas
-        c.pointClicked.connect(self.on_point)
-        c.boxDrawn.connect(self.on_box)
-        c.strokeFinished.connect(self.on_stroke)
-        c.maskPainted.connect(self._on_mask_painted)
+        c.pointClicked.connect(self.prompting.on_point)
+        c.boxDrawn.connect(self.prompting.on_box)
+        c.strokeFinished.connect(self.prompting.on_stroke)
+        c.maskPainted.connect(self.prompting.on_mask_painted)
         c.zoomChanged.connect(lambda z: self.status_zoom.setText(f"{z * 100:.0f}%"))
         self.timeline.frameRequested.connect(self.go_frame)
         self.timeline.laneClicked.connect(self.select_track)
@@ -156,9 +155,9 @@ class MainWindow(QMainWindow):
         w.engineReady.connect(self._on_engine_ready)
         w.enginesListed.connect(self._on_engines_listed)
         w.engineFailed.connect(self._on_engine_failed)
-        w.encoded.connect(self._on_encoded)
-        w.predicted.connect(self._on_predicted)
-        w.predictFailed.connect(self._on_predict_failed)
+        w.encoded.connect(self.prompting.on_encoded)
+        w.predicted.connect(self.prompting.on_predicted)
+        w.predictFailed.connect(self.prompting.on_predict_failed)
         w.busyChanged.connect(self.status_busy.setText)
 
     def _restore_layout(self) -> None:
@@ -539,111 +538,17 @@ class MainWindow(QMainWindow):
                 return True
         return False
 
-    def _prompt_state(self) -> PromptState:
-        ps = self.prompt
-        if ps is None or not ps.matches(self.item.id, self.frame, self.active_track):
-            ps = self.prompt = prompting.resume(self.project, self.item.id, self.frame, self.active_track)
-        return ps
-
     def on_point(self, x: float, y: float, positive: bool, t_event: float) -> None:
-        if self._edit_blocked():
-            return
-        ps = self._prompt_state()
-        ps.add_point(x, y, positive)
-        self._send_prompt(ps, t_event)
+        self.prompting.on_point(x, y, positive, t_event)
 
     def on_box(self, x0: float, y0: float, x1: float, y1: float, t_event: float) -> None:
-        if self._edit_blocked():
-            return
-        ps = self._prompt_state()
-        ps.set_box(x0, y0, x1, y1)
-        self._send_prompt(ps, t_event)
+        self.prompting.on_box(x0, y0, x1, y1, t_event)
 
     def clicks_go_to_video_model(self) -> bool:
-        """On a video whose active engine is a learned video model, clicks are that model's
-        point prompts (as in the SAM 2 demo) instead of the image engine's."""
-        return (self.item is not None and self.item.kind != "image" and bool(self.engine_name)
-                and self.engine_name != "classic" and self.video_engine_name == self.engine_name)
-
-    def _send_prompt(self, ps: PromptState, t_event: float) -> None:
-        self._gen += 1
-        self.canvas.set_prompts(ps.points, ps.labels, ps.box)
-        if self.clicks_go_to_video_model():
-            prompting.object_id(self.project, ps)
-            ps.sent += 1
-            self.worker.predict_video(
-                self._gen, self._key(), ps.obj_id, points=ps.points or None, labels=ps.labels or None, box=ps.box,
-                fresh=ps.sent == 1,
-                ctx=dict(item_id=ps.item_id, frame=ps.frame, points=[list(p) for p in ps.points],
-                         labels=list(ps.labels), box=ps.box, t_event=t_event, ps=ps, obj_id=ps.obj_id))
-            return
-        self.worker.predict(
-            self._gen, self._key(), points=ps.points or None, labels=ps.labels or None, box=ps.box,
-            mask_input=ps.mask_input, multimask=ps.multimask,
-            ctx=dict(item_id=ps.item_id, frame=ps.frame, points=[list(p) for p in ps.points],
-                     labels=list(ps.labels), box=ps.box, t_event=t_event, ps=ps),
-        )
-
-    def _on_predicted(self, res) -> None:
-        if res.gen != self._gen or self.project is None:
-            return  # a newer click is on its way; it includes this one's points
-        ctx = res.ctx
-        ps: PromptState = ctx["ps"]
-        from annotator.core.model import Prompts
-
-        try:
-            tid = prompting.apply_prediction(self.project, ps, res, Prompts(ctx["points"], ctx["labels"], ctx["box"]),
-                                             model=self.engine_name, category=self._label_category)
-        except Exception as e:
-            gui_errors.show_error(self, e)
-            return
-        if self.item is not None and ps.item_id == self.item.id and ps.frame == self.frame:
-            self.active_track = tid
-            self.prompt = ps
-        self.last_timing = f"encode {res.encode_ms:.0f} ms · mask {res.predict_ms:.0f} ms"
-        self.status_timing.setText(self.last_timing)
-        token = ("click", ctx["t_event"])
-        self.refresh_overlay(token)  # the object list follows in the coalesced refresh
-        if token in self._paint_tokens:  # not on screen (other frame): nothing to time
-            self._paint_tokens.pop(token, None)
-
-    def _on_mask_painted(self, token) -> None:
-        if isinstance(token, tuple) and token and token[0] == "click":
-            ms = (time.perf_counter() - token[1]) * 1000
-            self.latencies_ms.append(ms)
-            self.status_timing.setText(f"{self.last_timing} · click→mask {ms:.0f} ms")
-
-    def _on_predict_failed(self, gen: int, exc) -> None:
-        if gen == self._gen:
-            gui_errors.show_error(self, exc, "Segmentation failed")
-
-    def _on_encoded(self, key, ms: float) -> None:
-        if self.item is not None and key == self._key():
-            self.status_timing.setText(f"encode {ms:.0f} ms")
+        return self.prompting.clicks_go_to_video_model()
 
     def cycle_mask(self) -> None:
-        ps = self.prompt
-        if ps is None or ps.candidates is None or ps.track_id is None or self._edit_blocked():
-            return
-        step = prompting.cycle_candidate(self.project, ps, self.engine_name)
-        if step is None:
-            self.statusBar().showMessage("Only one candidate mask for this prompt.", 2000)
-            return
-        choice, k, score = step
-        self.statusBar().showMessage(f"Candidate {choice + 1} of {k} (score {score:.2f})", 2000)
-
-    def on_stroke(self, stroke: np.ndarray, erase: bool) -> None:
-        if self._edit_blocked():
-            return
-        tid = self.active_track
-        if tid is None and erase:
-            self.statusBar().showMessage("Select an object to erase from.", 2000)
-            return
-        tid = prompting.apply_stroke(self.project, self.item.id, self.frame, tid, stroke, erase,
-                                     category=self._label_category)
-        self.active_track = tid
-        self.prompt = None  # the clicks no longer describe this mask
-        self.canvas.set_prompts()
+        self.prompting.cycle_mask()
 
     def set_tool(self, tool: str) -> None:
         self.canvas.set_tool(tool)
