@@ -136,3 +136,11 @@ def install_small_clip(monkeypatch, tmp_path: Path, clip_model, vocab: Path, mer
     monkeypatch.setenv("ANNOTATOR_CARDS_DIR", str(cards))
     monkeypatch.setenv("ANNOTATOR_MODELS_DIR", str(models))
     return card.name
+
+
+def shared_data() -> Path:
+    """../shared/data (ANNOTATOR_SHARED overrides the shared folder)."""
+    import os
+
+    root = Path(__file__).resolve().parents[2]
+    return Path(os.environ.get("ANNOTATOR_SHARED", root.parent / "shared")).resolve() / "data"

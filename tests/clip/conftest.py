@@ -16,7 +16,7 @@ def clip_vocab(tmp_path_factory):
 
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = Path(os.environ.get("ANNOTATOR_SHARED", ROOT.parent / "shared")).resolve() / "data"
+DATA = Path(os.environ.get("ANNOTATOR_SHARED", ROOT.parent / "shared")).resolve() / "data"  # = clip_synth.shared_data()
 
 
 @pytest.fixture(scope="session")

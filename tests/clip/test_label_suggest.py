@@ -134,10 +134,9 @@ def test_examples_from_a_video_item_use_their_frame(small_clip, tmp_path):
     from annotator.app.label_suggest import item_frame
     from annotator.media import open_video, probe
     from annotator.media.image import load_image
-    from conftest import DATA
 
-    seq = DATA / "davis2016" / "JPEGImages" / "480p" / "dog"
-    ann = DATA / "davis2016" / "Annotations" / "480p" / "dog" / "00002.png"
+    seq = clip_synth.shared_data() / "davis2016" / "JPEGImages" / "480p" / "dog"
+    ann = clip_synth.shared_data() / "davis2016" / "Annotations" / "480p" / "dog" / "00002.png"
     if not ann.is_file():
         pytest.skip("DAVIS dog sequence not in the shared data")
     info = probe(seq)
