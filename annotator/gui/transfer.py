@@ -203,8 +203,8 @@ class ImportApplier(QObject):
             if existing is not None:
                 self._ids[fake] = existing.id
                 return True  # nothing written: must not count as a write (undo would hit an older step)
-            self._ids[fake] = proj.add_category(p["name"], color=p["color"],
-                                                supercategory=p["supercategory"] or "").id
+            self._ids[fake] = proj.add_category(p["name"], color=p["color"], supercategory=p["supercategory"] or "",
+                                                meta=p.get("meta") or None).id
         elif kind == "item":
             self._ids[fake] = proj.add_item(p["path"], p["kind"], p["width"], p["height"], p["num_frames"],
                                             p["fps"], name=p["name"], meta=p["meta"]).id

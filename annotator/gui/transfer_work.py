@@ -137,11 +137,12 @@ class RecordingProject(_Reads):
         """apply_plan's all-or-nothing group: here only recorded; the GUI thread applies it."""
         return self.group(label)
 
-    def add_category(self, name, color=None, supercategory=""):
+    def add_category(self, name, color=None, supercategory="", meta=None):
         self._check()
-        c = Category(self._fake(), name, tuple(color) if color else (0, 0, 0), supercategory or "")
+        c = Category(self._fake(), name, tuple(color) if color else (0, 0, 0), supercategory or "", dict(meta or {}))
         self._new_cats[name] = c
-        self.record.ops.append(("category", c.id, dict(name=name, color=color, supercategory=supercategory)))
+        self.record.ops.append(("category", c.id, dict(name=name, color=color, supercategory=supercategory,
+                                                       meta=dict(meta or {}))))
         return c
 
     def ensure_category(self, name, color=None, supercategory=""):
@@ -250,7 +251,10 @@ def do_work(spec: dict, ro, cancel: threading.Event, progress) -> tuple[object, 
             if cancel.is_set():
                 raise TransferCancelled()
             progress(counter["done"], counter["total"])
-            return f"Exported {fmt.name} to {out or spec['path']}.", None
+            # formats return a Summary of what they skipped or converted (older plugins: a path or None)
+            lines = out.lines() if hasattr(out, "lines") else []
+            where = spec["path"] if hasattr(out, "lines") or not out else out
+            return "\n".join([f"Exported {fmt.name} to {where}."] + lines), None
         view = RecordingProject(ro, cancel)
         fmt.load(view, spec["path"], **spec.get("opts", {}))
         if cancel.is_set():
