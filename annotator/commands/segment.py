@@ -26,6 +26,7 @@ def register(sub) -> None:
                    help="ask for several candidate masks and keep the best (auto: the model's rule)")
     p.add_argument("-o", "--output", type=Path, default=None,
                    help="mask PNG to write (0 / 255); with --text a JSON file of scored masks")
+    precision_arg.add(p)
     t = p.add_argument_group("text prompts (find every object a word names)")
     t.add_argument("--text", action="append", default=[], metavar="LABEL", help="what to find (repeatable)")
     t.add_argument("--clip", default=None, metavar="NAME", help="CLIP model card (default: the installed one)")

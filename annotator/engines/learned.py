@@ -67,15 +67,14 @@ def LearnedImageSession(card, weights="random", precision: str = "fp32", **kw):
 
 
 def _sam2_session(card, weights, precision: str = "fp32"):
-    """The SAM 2 family image predictor, on the model the card's video session also uses."""
+    """The SAM 2 family image predictor, on the model the card's video session also uses
+    (at the same precision)."""
     from annotator.engines.model_pool import shared_model
     from annotator.engines.sam2_image import Sam2ImagePredictor
-    from annotator.nn import precision as prec
 
-    resolved = prec.resolve(precision)
-    model, _ = shared_model(card, weights, resolved)
+    model, _ = shared_model(card, weights, precision)
     pred = Sam2ImagePredictor(model, card)
-    pred.precision = resolved
+    pred.precision = getattr(model, "precision", "fp32")
     return pred
 
 

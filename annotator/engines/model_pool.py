@@ -3,8 +3,7 @@
 The image and the video session of one SAM 2 family card run the same network; building it
 twice doubles the memory (hundreds of MB for the larger cards) and the load time. Sessions
 hold the model; the pool only remembers it while some session does (weak references).
-Models shared here are used for inference only: nothing may change their weights or modules
-after the pool hands them out; a reduced-precision copy is its own entry (precision is in the key).
+Models shared here are used for inference only: nothing may change their weights or modules.
 """
 from __future__ import annotations
 
@@ -34,20 +33,20 @@ def _key(card, weights) -> tuple | None:
 
 def shared_model(card, weights, precision: str = "fp32"):
     """(model in eval mode, weights identity) for `card`, built and loaded once while in use.
-    precision: a resolved setting (nn/precision.py); the SAM 2 modules it concerns are converted
-    once, here, before any session sees the model."""
+    A reduced precision (annotator/nn/precision.py) is its own model: it changes modules."""
     from annotator.engines.checkpoint import load_model
 
     key = _key(card, weights)
-    key = None if key is None else key + (precision,)
+    if key is not None and precision != "fp32":
+        key = key + (precision,)
     with _lock:  # one build at a time: a second caller waits for the first one's model
         model = _models.get(key) if key is not None else None
         if model is None:
             model = load_model(card, weights)
             if precision != "fp32":
-                from annotator.nn import precision as prec
+                from annotator.nn.precision import apply_sam2, resolve
 
-                prec.apply_sam2(model, precision)
+                apply_sam2(model, resolve(precision))
             model._annotator_weights_id = key[2] if key is not None else None
             if key is not None:
                 _models[key] = model

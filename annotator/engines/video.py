@@ -57,8 +57,8 @@ load_card = cards.resolve
 
 
 def build_model(card, weights, precision: str = "fp32"):
-    """The card's model with `weights` loaded (checkpoint path, "random", or a state dict) at a
-    resolved `precision`, shared with the card's image session while both are alive
+    """The card's model with `weights` loaded (checkpoint path, "random", or a state dict),
+    shared with the card's image session of the same precision while both are alive
     (engines.model_pool)."""
     from annotator.engines.model_pool import shared_model
 
@@ -89,7 +89,8 @@ class LearnedVideoSession:
         self.name = str(card_value(self.card, "name", "sam2"))
         self.precision = prec.resolve(precision)
         if hasattr(weights, "state_dict") and not isinstance(weights, dict):
-            self.model = prec.apply_sam2(weights.eval(), self.precision)  # already built (tests, benches)
+            self.model = weights.eval()  # an already built model (tests, benches): changed in place
+            prec.apply_sam2(self.model, self.precision)  # fp32: untouched
         else:
             self.model = build_model(self.card, weights, self.precision)
         self.image_size, self.mean, self.std = input_spec(self.card, self.model)

@@ -90,3 +90,15 @@ def test_session_fp32_is_bit_identical_to_the_default_and_int8_is_not():
     assert not torch.equal(a, c)
     # int8 embeddings never answer for fp32 ones in the embedding cache
     assert default._cache_key(img) == fp32._cache_key(img) != int8._cache_key(img)
+
+
+def test_shared_model_pool_keeps_precisions_apart():
+    from annotator.engines.model_pool import shared_model
+    from annotator.engines.registry import get_card
+
+    card = get_card("edgetam")
+    a, _ = shared_model(card, "random")
+    b, _ = shared_model(card, "random", "int8")
+    assert a is not b
+    assert P.count_quantized(a) == 0 and P.count_quantized(b.memory_attention) > 0
+    assert shared_model(card, "random")[0] is a and shared_model(card, "random", "int8")[0] is b
