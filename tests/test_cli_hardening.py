@@ -60,16 +60,25 @@ def test_file_name_over_255_bytes_is_one_line(tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
-def test_concurrent_propagations_do_not_share_a_spool(tmp_path):
-    from annotator.commands.propagate import SavSpool
+def test_a_failed_propagation_leaves_no_scratch_and_no_output(tmp_path, monkeypatch, capsys):
+    import json
 
+    from annotator.engines import classic
+
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((24, 32, 3), 40 * i, np.uint8)).save(folder / f"{i:05d}.png")
+    prompts = tmp_path / "p.json"
+    prompts.write_text(json.dumps([{"frame": 0, "obj_id": 1, "box": [2, 2, 20, 20]}]))
+
+    def broken(self, *a, **k):
+        yield from ()
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(classic.ClassicVideoSession, "propagate", broken)
     out = tmp_path / "o.sav.json"
-    a, b = SavSpool(out, [1]), SavSpool(out, [1])
-    try:
-        assert a.spool_path != b.spool_path and a.spool_path.parent == out.parent
-        a.add(0, {1: {"size": [1, 1], "counts": "01"}})
-        assert b.read(0) is None
-    finally:
-        a.close()
-        b.close()
-    assert not a.spool_path.exists() and not b.spool_path.exists()
+    assert main(["propagate", str(folder), "--model", "classic", "--prompts", str(prompts), "-o", str(out), "-q"]) == 2
+    assert "No space left" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip", "p.json"]  # each run's scratch is its own and goes
+

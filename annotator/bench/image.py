@@ -36,6 +36,9 @@ def register(sub) -> None:
     p.add_argument("--repeats", type=int, default=10, help="timed encoder runs (default 10)")
     p.add_argument("--clicks", type=int, default=20, help="timed decoder calls (default 20)")
     p.add_argument("--json", dest="json_out", default=None, help="write the results as JSON here")
+    from annotator import precision_option as precision_arg
+
+    precision_arg.add(p, default="fp32")
     p.add_argument("--malloc-ab", type=int, default=0, metavar="N",
                    help="instead: N paired encoder runs with glibc's adapted malloc thresholds and with "
                         "ours, alternated in one process (page faults and time per run)")
@@ -92,18 +95,19 @@ def decoder_gemm_floor(runs: int = 30) -> tuple[float, float]:
     return gflop, 1000 * statistics.median(times)
 
 
-def measure(model: str, threads: int = 2, weights=None, repeats: int = 10, clicks: int = 20) -> dict:
+def measure(model: str, threads: int = 2, weights=None, repeats: int = 10, clicks: int = 20,
+            precision: str = "fp32") -> dict:
     import torch
 
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(threads)
-        return _measure(model, threads, weights, repeats, clicks)
+        return _measure(model, threads, weights, repeats, clicks, precision)
     finally:
         torch.set_num_threads(before)
 
 
-def _open_session(model: str, weights):
+def _open_session(model: str, weights, precision: str = "fp32"):
     """(card, weights, session, encode function, load seconds) without the embedding cache;
     weights None = the installed checkpoint, else random. SAM 2 family sessions have no
     cache to bypass, so their encode function is set_image."""
@@ -113,18 +117,18 @@ def _open_session(model: str, weights):
     card = registry.get_card(model)
     weights = (registry.installed_path(card) or "random") if weights is None else registry.resolve_weights(card, weights)
     t0 = time.perf_counter()
-    sess = LearnedImageSession(card, weights, disk_cache=False)
+    sess = LearnedImageSession(card, weights, disk_cache=False, precision=precision)
     load_s = time.perf_counter() - t0
     return card, weights, sess, getattr(sess, "encode_uncached", None) or sess.set_image, load_s
 
 
-def _measure(model: str, threads: int, weights, repeats: int, clicks: int) -> dict:
+def _measure(model: str, threads: int, weights, repeats: int, clicks: int, precision: str = "fp32") -> dict:
     import numpy as np
     import torch
 
     from annotator.nn import allocator
 
-    card, weights, sess, encode_fn, load_s = _open_session(model, weights)
+    card, weights, sess, encode_fn, load_s = _open_session(model, weights, precision)
     img = synthetic_image()
     h, w = img.shape[:2]
     for _ in range(2):
@@ -157,6 +161,7 @@ def _measure(model: str, threads: int, weights, repeats: int, clicks: int) -> di
         "model": model,
         "weights": "random" if str(weights) == "random" else str(weights),
         "threads": threads,
+        "precision": getattr(sess, "precision", "fp32"),
         "image": f"{w}x{h}",
         "params_official": card.params,
         "params_runtime": params,
@@ -192,6 +197,7 @@ def format_table(r: dict) -> str:
         ("model", r["model"]),
         ("weights", r["weights"]),
         ("threads", r["threads"]),
+        ("precision", r.get("precision", "fp32")),
         ("parameters (official / runtime)", f"{r['params_official']:,} / {r['params_runtime']:,}"
          if r.get("params_runtime") and r.get("params_official") else str(r.get("params_official"))),
         ("encoder s (median, wall)", f"{r['encoder_s_median']:.3f}"),
@@ -255,7 +261,7 @@ def run(args) -> int:
               f"faults), {r['tuned_s_median']:.3f} s tuned ({r['tuned_faults_median']:.0f}); paired speed-up "
               f"median {r['speedup_median']:.2f}x (range {r['speedup_min']:.2f}-{r['speedup_max']:.2f})")
     else:
-        r = measure(args.model, args.threads, args.weights, args.repeats, args.clicks)
+        r = measure(args.model, args.threads, args.weights, args.repeats, args.clicks, args.precision)
         print(format_table(r))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(r, indent=2) + "\n", encoding="utf-8")

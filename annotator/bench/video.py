@@ -57,7 +57,8 @@ def _current_rss_mb() -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
-def run_one(model: str, weights: str, frames: int, objects: int, image_size: int | None) -> dict:
+def run_one(model: str, weights: str, frames: int, objects: int, image_size: int | None,
+            precision: str = "fp32") -> dict:
     """One measurement in this process (the parent runs this in a fresh child per row)."""
     import torch
 
@@ -74,7 +75,7 @@ def run_one(model: str, weights: str, frames: int, objects: int, image_size: int
         from annotator.engines.registry import resolve_weights
 
         weights = str(resolve_weights(get_card(model), weights))
-    sess = LearnedVideoSession(card, weights)
+    sess = LearnedVideoSession(card, weights, precision=precision)
     src = SyntheticVideo(frames, discs=max(objects, 1))
     sess.open(src)
     rss_after_load = _peak_rss_mb()
@@ -93,7 +94,7 @@ def run_one(model: str, weights: str, frames: int, objects: int, image_size: int
     mem = sess.timing["memory_s"] - mem0
     return {
         "model": model, "weights": "random" if weights == "random" else os.path.basename(str(weights)),
-        "image_size": sess.image_size, "frames": n, "objects": objects,
+        "image_size": sess.image_size, "frames": n, "objects": objects, "precision": sess.precision,
         "peak_rss_mb": round(_peak_rss_mb(), 1), "rss_after_load_mb": round(rss_after_load, 1),
         "rss_start_mb": round(rss_start, 1), "rss_end_mb": round(_current_rss_mb(), 1),
         "sec_per_frame": round(wall / max(n, 1), 4), "fps": round(n / wall, 3) if wall > 0 else None,
@@ -124,13 +125,13 @@ def _main(args) -> int:
     rows = []
     hdr = (f"{'frames':>6} {'objs':>4} {'peak RSS MB':>11} {'s/frame':>8} {'fps':>6} "
            f"{'encoder s/f':>11} {'memory s/f':>10} {'bank MB':>8} {'RSS start->end MB':>18}")
-    print(f"bench video: model {args.model}, weights {args.weights}"
+    print(f"bench video: model {args.model}, weights {args.weights}, precision {args.precision}"
           + (f", image size {args.image_size} (bench override)" if args.image_size else ""))
     print(hdr)
     for n in _ints(args.frames):
         for k in _ints(args.objects):
             cmd = [sys.executable, "-m", "annotator.bench.video", "--child", args.model, args.weights, str(n), str(k),
-                   str(args.image_size or 0)]
+                   str(args.image_size or 0), args.precision]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:
                 tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["(no output)"]
@@ -166,9 +167,13 @@ def register(sub) -> None:
     p.add_argument("--image-size", type=int, default=None,
                    help="bench-only model input size override (e.g. 512 to run faster on small CPUs)")
     p.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    from annotator import precision_option as precision_arg
+
+    precision_arg.add(p, default="fp32")
     p.set_defaults(func=_main)
 
 
 if __name__ == "__main__" and len(sys.argv) >= 2 and sys.argv[1] == "--child":
     _model, _weights, _n, _k, _size = sys.argv[2:7]
-    print(json.dumps(run_one(_model, _weights, int(_n), int(_k), int(_size) or None)))
+    _prec = sys.argv[7] if len(sys.argv) > 7 else "fp32"
+    print(json.dumps(run_one(_model, _weights, int(_n), int(_k), int(_size) or None, _prec)))

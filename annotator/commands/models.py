@@ -40,44 +40,28 @@ def _size(n: int | None) -> str:
     return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
 
 
-def _implemented_cell(row: dict) -> str:
-    if row["implemented"]:
+def _implemented_cell(row) -> str:
+    if row.implemented:
         return "yes"
-    return "unsafe file" if "pickled" in row["status"] else "not yet"
+    return "unsafe file" if "pickled" in row.status else "not yet"
 
 
 def cmd_list(args) -> int:
     from annotator import paths
+    from annotator.app import models
     from annotator.engines import registry
 
-    rows = []
-    for card in sorted(registry.load_cards().values(), key=lambda c: (c.kind, c.name)):
-        where = registry.installed_path(card)
-        reason = registry.not_implemented_reason(card)
-        rows.append({
-            "name": card.name,
-            "kind": card.kind,
-            "implemented": reason is None,
-            "status": reason or "ok",
-            "installed": where is not None,
-            "path": str(where) if where else None,
-            "size": where.stat().st_size if where else card.size,
-            "licence": card.licence.get("name"),
-            "commercial": card.commercial,
-        })
+    rows = models.rows()
     if args.json:
-        print(json.dumps({"models_dir": str(paths.models_dir()), "models": rows,
+        out = [{"name": r.name, "kind": r.kind, "implemented": r.implemented, "status": r.status,
+                "installed": r.installed, "path": str(r.path) if r.path else None, "size": r.size,
+                "licence": r.licence, "commercial": r.commercial} for r in rows]
+        print(json.dumps({"models_dir": str(paths.models_dir()), "models": out,
                           "default": {k: registry.default_engine_name(k) for k in registry.KINDS}}, indent=1))
         return 0
     head = ("NAME", "KIND", "IMPLEMENTED", "SIZE", "LICENCE", "INSTALLED AT")
-    table = [head] + [
-        (
-            r["name"], r["kind"], _implemented_cell(r), _size(r["size"]),
-            r["licence"] + ("" if r["commercial"] or "commercial" in r["licence"].lower() else " (non-commercial)"),
-            r["path"] if r["installed"] else "-",
-        )
-        for r in rows
-    ]
+    table = [head] + [(r.name, r.kind, _implemented_cell(r), _size(r.size), r.licence_note,
+                       str(r.path) if r.installed else "-") for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
     for row in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
@@ -131,9 +115,9 @@ def cmd_download(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from annotator.engines.importer import import_checkpoint
+    from annotator.app import models
 
-    result = import_checkpoint(args.name, args.file, args.allow_checksum_mismatch)
+    result = models.import_file(args.name, args.file, args.allow_checksum_mismatch)
     for w in result.warnings:
         print(f"warning: {w}", file=sys.stderr)
     print(result.summary(args.name))
@@ -141,29 +125,28 @@ def cmd_import(args) -> int:
 
 
 def cmd_verify(args) -> int:
+    from annotator.app import models
     from annotator.engines import registry
-    from annotator.engines.download import sha256_file
 
     cards = [registry.get_card(args.name)] if args.name else sorted(registry.load_cards().values(), key=lambda c: c.name)
     bad = 0
     seen = 0
     for card in cards:
-        path = registry.installed_path(card)
-        if path is None:
+        v = models.verify(card)
+        if v is None:
             if args.name:
                 raise AnnotatorError(f"model {card.name} is not installed (`annotator models download {card.name}`)")
             continue
         seen += 1
-        digest = sha256_file(path)
-        if card.sha256 is None:
-            print(f"{card.name}: {path}: no published sha256 (file sha256 {digest})")
-        elif path.suffix == ".safetensors" and not path.name == card.file:
-            print(f"{card.name}: {path}: converted file, published sha256 does not apply (file sha256 {digest})")
-        elif digest == card.sha256:
-            print(f"{card.name}: {path}: OK")
+        if v.verdict == "no published sha256":
+            print(f"{card.name}: {v.path}: no published sha256 (file sha256 {v.digest})")
+        elif v.verdict == "converted":
+            print(f"{card.name}: {v.path}: converted file, published sha256 does not apply (file sha256 {v.digest})")
+        elif v.verdict == "ok":
+            print(f"{card.name}: {v.path}: OK")
         else:
             bad += 1
-            print(f"{card.name}: {path}: MISMATCH sha256 {digest} (published {card.sha256}); "
+            print(f"{card.name}: {v.path}: MISMATCH sha256 {v.digest} (published {v.published}); "
                   f"delete it and download again", file=sys.stderr)
     if not seen:
         print("no checkpoints installed")

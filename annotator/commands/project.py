@@ -1,13 +1,9 @@
 """Project subcommands: new, add, info, export, import."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from annotator.errors import AnnotatorError, FormatError, ProjectError
-
-_NUMERIC = re.compile(r"^\d+$")
-
 
 def register(sub) -> None:
     p = sub.add_parser("new", help="create an empty project file")
@@ -68,44 +64,19 @@ def cmd_new(args) -> int:
     return 0
 
 
-def _is_frame_folder(folder: Path) -> bool:
-    from annotator.media import IMAGE_EXTENSIONS
-
-    stems = [f.stem for f in folder.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS]
-    return bool(stems) and all(_NUMERIC.match(s) for s in stems)
-
-
-def _expand(paths: list[str], frames: bool, images: bool) -> list[Path]:
-    from annotator.errors import MediaError
-    from annotator.media import IMAGE_EXTENSIONS
-
-    out: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if not path.exists():
-            raise MediaError(f"{path}: file not found")
-        if path.is_dir() and not frames and (images or not _is_frame_folder(path)):
-            found = sorted(f for f in path.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
-            if not found:
-                raise MediaError(f"{path}: folder has no images")
-            out.extend(found)
-        else:
-            out.append(path)
-    return out
-
-
 def cmd_add(args) -> int:
+    from annotator.app import media
     from annotator.core.store import Project
     from annotator.media import probe
 
-    files = _expand(args.media, args.frames, args.images)
-    infos = [probe(f) for f in files]  # everything is checked before the project changes
+    files = media.expand(args.media, "frames" if args.frames else "images" if args.images else "auto")
+    probed = [(f, probe(f)) for f in files]  # everything is checked before the project changes
     with Project.open(args.project) as p:
-        with p.group(f"Add {len(files)} media"):
-            for f, info in zip(files, infos):
-                item = p.add_item(f, info.kind, info.width, info.height, info.num_frames, info.fps)
-                print(f"added #{item.id} {item.name} ({info.kind}, {info.width}x{info.height}, "
-                      f"{info.num_frames} frame{'s' if info.num_frames != 1 else ''})")
+        added, _ = media.add_probed(p, probed, skip_existing=False)
+        for item_id in added:
+            item = p.item(item_id)
+            print(f"added #{item.id} {item.name} ({item.kind}, {item.width}x{item.height}, "
+                  f"{item.num_frames} frame{'s' if item.num_frames != 1 else ''})")
     return 0
 
 
@@ -148,9 +119,41 @@ def cmd_export(args) -> int:
             bad = [i for i in args.item if i not in known]
             if bad:
                 raise ProjectError(f"{args.project}: no media item {bad[0]}")
-        fmt.export(p, Path(args.output), item_ids=args.item, **_parse_options(args.option))
+        from annotator.formats.frame_files import progress_hook
+
+        token = progress_hook.set(_progress_printer())
+        try:
+            summary = fmt.export(p, Path(args.output), item_ids=args.item, **_parse_options(args.option))
+        finally:
+            progress_hook.reset(token)
     print(f"exported {args.format} to {args.output}")
+    _print_summary(summary)
     return 0
+
+
+def _progress_printer():
+    """Progress of long exports on stderr: one updating line on a terminal, a line per 10% else."""
+    import sys
+
+    tty = sys.stderr.isatty()
+    last = [-1]
+
+    def report(done: int, total: int, what: str) -> None:
+        pct = 100 * done // max(1, total)
+        if tty:
+            sys.stderr.write(f"\r  {what}: {done}/{total} ({pct}%)" + ("\n" if done == total else ""))
+            sys.stderr.flush()
+        elif pct // 10 != last[0] // 10 or done == total:
+            print(f"  {what}: {done}/{total}", file=sys.stderr)
+        last[0] = pct
+
+    return report
+
+
+def _print_summary(summary) -> None:
+    lines = summary.lines() if summary is not None and hasattr(summary, "lines") else []
+    for line in lines:
+        print(f"  {line}")
 
 
 def cmd_import(args) -> int:
@@ -161,10 +164,11 @@ def cmd_import(args) -> int:
         raise FormatError(f"{args.file}: file not found")
     with Project.open(args.project) as p:
         before = p.counts()
-        fmt.load(p, Path(args.file), **_parse_options(args.option))
+        result = fmt.load(p, Path(args.file), **_parse_options(args.option))
         after = p.counts()
     print(f"imported {args.file}: +{after['items'] - before['items']} items, "
           f"+{after['tracks'] - before['tracks']} objects, +{after['masks'] - before['masks']} masks")
+    _print_summary(getattr(result, "summary", None))
     return 0
 
 

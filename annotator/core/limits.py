@@ -55,3 +55,33 @@ def frames_problem(num_frames: int, limit: int | None = None) -> str | None:
     if n > limit:
         return f"{n:,} frames is over the limit of {limit:,} (raise ANNOTATOR_MAX_FRAMES to allow it)"
     return None
+
+
+# Annotation files: what a JSON document and its shapes may hold. A real file stays far below
+# these; above them, parsing or rasterising would cost memory or time without end.
+DEFAULT_MAX_JSON_BYTES = 2 * 1024 ** 3
+# Vertices in one annotation's polygons together: our own pixel-edge polygons of a noisy
+# 4k mask stay under this.
+DEFAULT_MAX_VERTICES = 1_000_000
+# Outline length (pixels) pycocotools walks to rasterise one annotation: it allocates about
+# 100 bytes per pixel of outline, so this bounds one rasterisation to ~2 GB (a pixel-edge
+# outline of any mask is at most 2*(w+1)*(h+1), far more than real outlines reach).
+DEFAULT_MAX_OUTLINE = 20_000_000
+# Distinct objects in one label PNG (DAVIS, SA-V PNGs): each costs a pass over the frame.
+DEFAULT_MAX_OBJECTS = 10_000
+
+
+def max_json_bytes() -> int:
+    return _env_int("ANNOTATOR_MAX_JSON_BYTES", DEFAULT_MAX_JSON_BYTES)
+
+
+def max_vertices() -> int:
+    return _env_int("ANNOTATOR_MAX_VERTICES", DEFAULT_MAX_VERTICES)
+
+
+def max_outline() -> int:
+    return _env_int("ANNOTATOR_MAX_OUTLINE", DEFAULT_MAX_OUTLINE)
+
+
+def max_objects() -> int:
+    return _env_int("ANNOTATOR_MAX_OBJECTS", DEFAULT_MAX_OBJECTS)

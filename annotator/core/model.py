@@ -40,6 +40,7 @@ class Category:
     name: str
     color: Color
     supercategory: str = ""
+    meta: dict = field(default_factory=dict, compare=False)  # e.g. {"source_id": 5} (schema v4)
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,14 @@ def check(r: dict, h: int, w: int) -> str | None:
     return None
 
 
+def union(rles: list[dict]) -> dict:
+    """The pixels of any of `rles` (same size), computed on the runs, no full mask needed."""
+    if len(rles) == 1:
+        return rles[0]
+    merged = _mask.merge([_compressed(r) for r in rles], intersect=0)
+    return {"size": [int(merged["size"][0]), int(merged["size"][1])], "counts": merged["counts"].decode("ascii")}
+
+
 def decode(r: dict) -> np.ndarray:
     return _mask.decode(_compressed(r)).astype(bool)
 

@@ -99,6 +99,11 @@ MIGRATIONS: list[str] = [
     CREATE INDEX imports_digest ON imports (digest);
     PRAGMA application_id = {outputs.APPLICATION_ID};
     """,
+    # v4: per-category metadata (JSON), e.g. the category id of the file it was imported from
+    # ({"source_id": 5}), so exports keep a dataset's class ids.
+    """
+    ALTER TABLE categories ADD COLUMN meta TEXT NOT NULL DEFAULT '{}';
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -229,7 +234,7 @@ class Project(History, ReviewStore):  # ReviewStore: reviewed marks and drift si
         """A JSON column; a damaged one is a one-line error naming the row, not a traceback."""
         try:
             return json.loads(text)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
             raise ProjectError(f"{self.path}: the project file is damaged: {table} row {key} holds "
                                f"unreadable data ({str(text)[:40]!r})") from None
 
@@ -253,8 +258,9 @@ class Project(History, ReviewStore):  # ReviewStore: reviewed marks and drift si
         )
 
     def _category(self, r: sqlite3.Row) -> Category:
+        meta = self._json(r["meta"], "categories", r["id"]) if "meta" in r.keys() else {}
         return Category(id=r["id"], name=r["name"], color=tuple(self._json(r["color"], "categories", r["id"])),
-                        supercategory=r["supercategory"])
+                        supercategory=r["supercategory"], meta=meta if isinstance(meta, dict) else {})
 
     def _checked_mask(self, r) -> MaskRecord:
         """A mask row read with its item's size (ih, iw): one whose RLE does not fit the item
@@ -358,7 +364,7 @@ class Project(History, ReviewStore):  # ReviewStore: reviewed marks and drift si
             self._conn.execute("INSERT OR REPLACE INTO state VALUES (?, ?)", (key, _dumps(value)))
 
     # ------------------------------------------------------------------ categories
-    def add_category(self, name: str, color=None, supercategory: str = "") -> Category:
+    def add_category(self, name: str, color=None, supercategory: str = "", meta: dict | None = None) -> Category:
         name = str(name).strip()
         if not name:
             raise ProjectError("category name is empty")
@@ -368,13 +374,14 @@ class Project(History, ReviewStore):  # ReviewStore: reviewed marks and drift si
             cid = self._next_id("categories")
             color = tuple(int(c) for c in (color or palette_color(cid - 1)))
             write("categories", (cid,), {"id": cid, "name": name, "color": _dumps(list(color)),
-                                         "supercategory": supercategory or ""})
+                                         "supercategory": supercategory or "", "meta": _dumps(dict(meta or {}))})
         return self.category(cid)
 
     def ensure_category(self, name: str, color=None, supercategory: str = "") -> Category:
         return self.category_by_name(name) or self.add_category(name, color, supercategory)
 
-    def update_category(self, cat_id: int, name=_UNSET, color=_UNSET, supercategory=_UNSET) -> Category:
+    def update_category(self, cat_id: int, name=_UNSET, color=_UNSET, supercategory=_UNSET,
+                        meta=_UNSET) -> Category:
         cur = self.category(cat_id)
         if name is not _UNSET:
             name = str(name).strip()
@@ -389,6 +396,8 @@ class Project(History, ReviewStore):  # ReviewStore: reviewed marks and drift si
                 row["color"] = _dumps([int(c) for c in color])
             if supercategory is not _UNSET:
                 row["supercategory"] = supercategory or ""
+            if meta is not _UNSET:
+                row["meta"] = _dumps(dict(meta or {}))
             write("categories", (cat_id,), row)
         return self.category(cat_id)
 
@@ -447,6 +456,11 @@ class Project(History, ReviewStore):  # ReviewStore: reviewed marks and drift si
             write("items", (item_id,), None)
 
     # ------------------------------------------------------------------ tracks
+    def next_obj_id(self, item_id: int) -> int:
+        """The object id the next track added to `item_id` gets (the one home of this rule)."""
+        return (self._conn.execute("SELECT MAX(obj_id) FROM tracks WHERE item_id=?",
+                                   (item_id,)).fetchone()[0] or 0) + 1
+
     def add_track(self, item_id: int, category_id: int | None = None, color=None,
                   attributes: dict | None = None, obj_id: int | None = None) -> Track:
         self.item(item_id)
@@ -454,8 +468,7 @@ class Project(History, ReviewStore):  # ReviewStore: reviewed marks and drift si
             self.category(category_id)
         with self._command("Add object") as write:
             if obj_id is None:
-                obj_id = (self._conn.execute("SELECT MAX(obj_id) FROM tracks WHERE item_id=?",
-                                             (item_id,)).fetchone()[0] or 0) + 1
+                obj_id = self.next_obj_id(item_id)
             elif self._conn.execute("SELECT 1 FROM tracks WHERE item_id=? AND obj_id=?",
                                     (item_id, obj_id)).fetchone():
                 raise ProjectError(f"object id {obj_id} already exists in this item")

@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
+from annotator.engines import cards
 from annotator.engines.signatures import LAYOUTS
 from annotator.errors import CheckpointError
 
@@ -26,10 +27,7 @@ class PickledModuleError(CheckpointError):
 
 
 def _field(card, key: str):
-    """Cards arrive as registry.Card objects or as plain dicts (a parsed YAML file)."""
-    if isinstance(card, Mapping):
-        return card.get(key)
-    return getattr(card, key, None)
+    return cards.value(card, key)
 
 
 def _card_name(card) -> str:
@@ -144,7 +142,7 @@ def pickled_module_message(card, path: str | Path | None = None) -> str:
     return (
         f"{where}the {_card_name(card)} checkpoint is a pickled PyTorch module (W8A8 fake-quantised model), "
         "which cannot be loaded safely because unpickling it runs code from the file; use the float "
-        "tinysam checkpoint instead (our own int8 path for it is planned in a later issue)"
+        "tinysam checkpoint instead, with `--precision int8` for our own int8 path"
     )
 
 
@@ -240,6 +238,11 @@ def load_checkpoint(card, path: str | Path) -> dict:
     if _container(card) == "pickled_module":
         raise PickledModuleError(pickled_module_message(card, path))
     sd = unwrap(load_state_dict_file(path), card, path)
+    arch = _field(card, "arch") or {}
+    if isinstance(arch, Mapping) and arch.get("family") == "clip":  # HF or OpenAI names, one layout
+        from annotator.nn.clip import standard_layout
+
+        sd = standard_layout(sd)
     refuse_other_family(sd, card, path)
     refuse_nonfinite(sd, path)
     return sd
@@ -258,22 +261,57 @@ def refuse_nonfinite(state_dict: Mapping, path: str | Path | None = None) -> Non
                               f"({_first(bad)}); the file is damaged, refused")
 
 
-def load_model(card, weights: str | Path, device: str = "cpu"):
-    """Build the card's model and load `weights` strictly ("random" keeps the random init).
+def load_weights(model, card, weights) -> str:
+    """The one way weights go into a model, image and video engines alike. Returns an identity
+    string of the weights (part of the embedding cache key).
 
-    Used by the learned engines and by `annotator models import` (with device="meta" there is no
-    need to allocate the model to compare key sets).
-    """
+    weights: "random" (the deterministic fill, salt "random"), a state dict in memory (tests,
+    converters), or a checkpoint file (refused when pickled, of another family, holding NaN,
+    or not matching the card's layout). Loading is strict."""
+    import torch
+
+    from annotator.nn.fill import fill_model, state_digest
+
+    if isinstance(weights, str) and weights == "random":
+        fill_model(model, "random")
+        return "random"
+    if isinstance(weights, Mapping):
+        sd, path = weights, None
+        refuse_other_family(sd, card)
+        ident = "sd-" + state_digest(sd)[:16]
+    else:
+        path = Path(weights)
+        sd = load_checkpoint(card, path)
+        ident = "file-" + file_identity(path)
+    check_keys(model.state_dict(), sd, card, path)
+    meta = any(t.device.type == "meta" for t in model.state_dict().values())
+    with torch.no_grad():
+        model.load_state_dict(sd, strict=True, assign=meta)
+    return ident
+
+
+def file_identity(path: str | Path) -> str:
+    """Changes when the file is replaced or rewritten (resolved path, size, mtime)."""
+    import hashlib
+
+    p = Path(path)
+    st = p.stat()
+    return hashlib.sha256(f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
+
+
+def load_model(card, weights, device: str = "cpu"):
+    """Build the card's model and load `weights` (see load_weights) in eval mode.
+
+    With device="meta" (`annotator models import` comparing key sets) nothing is allocated and
+    "random" keeps the unfilled modules."""
     import torch
 
     from annotator.nn import factory
 
     with torch.device(device):
         model = factory.build(dict(_field(card, "arch")))
-    if str(weights) != "random":
-        sd = load_checkpoint(card, weights)
-        check_keys(model.state_dict(), sd, card, weights)
-        model.load_state_dict(sd, strict=True, assign=device == "meta")
+    if not (device == "meta" and str(weights) == "random"):
+        load_weights(model, card, weights)
     return model.eval()
 
 

@@ -12,6 +12,7 @@ No torch here (engines layer rule); the ids come back as numpy int64.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Sequence
@@ -67,11 +68,31 @@ class ClipTokenizer:
     """`encode(texts) -> int64 [n, context_length]`; `ids(text)` without padding."""
 
     def __init__(self, vocab_file: str | Path, merges_file: str | Path, context_length: int = CONTEXT_LENGTH):
+        vocab = _read_vocab(Path(vocab_file))
+        self._setup(vocab, _read_merges(Path(merges_file), vocab), context_length)
+
+    @classmethod
+    def from_vocab(cls, vocab: dict[str, int], merges: list[tuple[str, str]],
+                   context_length: int = CONTEXT_LENGTH) -> "ClipTokenizer":
+        self = cls.__new__(cls)
+        self._setup(dict(vocab), list(merges), context_length)
+        return self
+
+    @classmethod
+    def bytes_only(cls, end_id: int, context_length: int = CONTEXT_LENGTH) -> "ClipTokenizer":
+        """No merges: one token per byte (and per end-of-word byte), the specials at the ids the
+        model expects. For synthetic weights when no vocabulary is installed (benchmarks)."""
+        from tokenizers import pre_tokenizers
+
+        chars = sorted(pre_tokenizers.ByteLevel.alphabet())
+        vocab = {c: i for i, c in enumerate(chars + [c + "</w>" for c in chars])}
+        vocab[START], vocab[END] = end_id - 1, end_id
+        return cls.from_vocab(vocab, [], context_length)
+
+    def _setup(self, vocab: dict[str, int], merges: list[tuple[str, str]], context_length: int) -> None:
         from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
         from tokenizers.models import BPE
 
-        vocab = _read_vocab(Path(vocab_file))
-        merges = _read_merges(Path(merges_file), vocab)
         tok = Tokenizer(BPE(vocab=vocab, merges=merges, end_of_word_suffix="</w>", continuing_subword_prefix="",
                             unk_token=END, fuse_unk=False, dropout=None))
         tok.normalizer = normalizers.Sequence(
@@ -87,8 +108,13 @@ class ClipTokenizer:
         self.start_id = vocab[START]
         self.end_id = vocab[END]
         self.pad_id = self.end_id
-        self.vocab_size = len(vocab)
+        self.vocab_size = max(vocab.values()) + 1
         self.context_length = int(context_length)
+        # what the ids depend on, for caches of text embeddings
+        h = hashlib.sha256(json.dumps(sorted(vocab.items()), ensure_ascii=False).encode("utf-8"))
+        h.update("\n".join(f"{a} {b}" for a, b in merges).encode("utf-8"))
+        h.update(str(self.context_length).encode())
+        self.identity = h.hexdigest()[:16]
 
     @classmethod
     def from_folder(cls, folder: str | Path, vocab: str = "vocab.json", merges: str = "merges.txt") -> "ClipTokenizer":

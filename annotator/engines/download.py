@@ -479,14 +479,28 @@ def download_card(card, progress: Progress | None = None, cancel: Cancel = None,
             f"model {card.name}: no official download URL is published; get {card.file} by hand and run "
             f"`annotator models import {card.name} FILE`"
         )
+    if not card.commercial:
+        record_licence_acceptance(card)
+    _download_extra_files(card, progress, cancel, retries)  # small (tokenizer): first, so a
+    # checkpoint is never installed without them
     have = installed_path(card)
     if have is not None:
         return have
-    if not card.commercial:
-        record_licence_acceptance(card)
     check = None if card.sha256 else (lambda p: _check_unverified(card, p))
     return download_file(card.urls, target_path(card), card.sha256, card.size, progress, cancel, retries,
                          check=check)
+
+
+def _download_extra_files(card, progress, cancel, retries) -> None:
+    from annotator.engines.registry import extra_file_path
+
+    for e in card.extra_files:
+        dest = extra_file_path(e)
+        if dest.is_file():
+            continue
+        if not e.get("url"):
+            raise DownloadError(f"model {card.name}: {e['file']} has no download URL; put it in {dest.parent} by hand")
+        download_file([e["url"]], dest, e.get("sha256"), e.get("size"), progress, cancel, retries)
 
 
 def _check_unverified(card, part: Path) -> None:

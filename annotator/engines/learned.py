@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from annotator.engines import cards
 from annotator.engines.protocols import Prediction, as_points
 from annotator.errors import AnnotatorError, CheckpointError
 
@@ -36,18 +37,8 @@ MEMORY_CACHE_ITEMS = 8
 DISK_CACHE_BYTES = 1 << 30  # oldest embeddings are dropped beyond this
 
 
-def _card(card):
-    if isinstance(card, str):
-        from annotator.engines.registry import get_card
-
-        return get_card(card)
-    return card
-
-
-def _get(card, key, default=None):
-    if isinstance(card, dict):
-        return card.get(key, default)
-    return getattr(card, key, default)
+_card = cards.resolve
+_get = cards.value
 
 
 def default_rule(card) -> str:
@@ -59,52 +50,32 @@ def default_rule(card) -> str:
 
 
 def load_weights(model, card, weights) -> str:
-    """Put `weights` into `model` strictly; returns an identity string for the cache key.
+    """Put `weights` into `model` strictly (engines.checkpoint.load_weights, the one loader)."""
+    from annotator.engines.checkpoint import load_weights as load
 
-    weights: "random" (deterministic fill, salt "random"), a state dict, or a checkpoint path
-    (weights-only torch file or safetensors, checked against the card's layout)."""
-    from annotator.engines import checkpoint as ck
-    from annotator.nn.fill import fill_model, state_digest
-
-    if isinstance(weights, str) and weights == "random":
-        fill_model(model, "random")
-        return "random"
-    if isinstance(weights, dict):
-        ck.check_keys(model.state_dict(), weights, card)
-        model.load_state_dict(weights, strict=True)
-        return "sd-" + state_digest(weights)[:16]
-    path = Path(weights)
-    sd = ck.load_checkpoint(card, path)
-    ck.check_keys(model.state_dict(), sd, card, path)
-    model.load_state_dict(sd, strict=True)
-    st = path.stat()
-    return "file-" + hashlib.sha256(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    return load(model, card, weights)
 
 
-def LearnedImageSession(card, weights="random", **kw):
-    """Factory: the SAM1-family session, or the SAM 2 family's image predictor."""
+def LearnedImageSession(card, weights="random", precision: str = "fp32", **kw):
+    """Factory: the SAM1-family session, or the SAM 2 family's image predictor.
+    precision: fp32 | bf16 | int8 | auto (annotator/nn/precision.py); fp32 is the parity path."""
     card = _card(card)
     arch = _get(card, "arch", {}) or {}
     if arch.get("family") == "sam2":
-        return _sam2_session(card, weights)
-    return SamImageSession(card, weights, **kw)
+        return _sam2_session(card, weights, precision)
+    return SamImageSession(card, weights, precision=precision, **kw)
 
 
-def _sam2_session(card, weights):
-    import importlib
+def _sam2_session(card, weights, precision: str = "fp32"):
+    """The SAM 2 family image predictor, on the model the card's video session also uses."""
+    from annotator.engines.model_pool import shared_model
+    from annotator.engines.sam2_image import Sam2ImagePredictor
+    from annotator.nn import precision as prec
 
-    mod = importlib.import_module("annotator.engines.sam2_image")
-    if hasattr(mod, "Sam2ImageSession"):
-        return mod.Sam2ImageSession(card, weights)
-    import torch
-
-    from annotator.nn import factory
-
-    with torch.device("cpu"):
-        model = factory.build(dict(card.arch))
-    load_weights(model, card, weights)
-    model.eval()
-    pred = mod.Sam2ImagePredictor(model, card)
+    resolved = prec.resolve(precision)
+    model, _ = shared_model(card, weights, resolved)
+    pred = Sam2ImagePredictor(model, card)
+    pred.precision = resolved
     return pred
 
 
@@ -112,12 +83,14 @@ class SamImageSession:
     """ImageSession for SAM1-family cards. `output_rule` overrides the card's rule."""
 
     def __init__(self, card, weights="random", output_rule: str | None = None, disk_cache: bool = True,
-                 fuse: bool = True) -> None:
+                 fuse: bool = True, precision: str = "fp32") -> None:
         import torch
 
         from annotator.nn import factory
+        from annotator.nn import precision as prec
         from annotator.nn.fuse import reparameterize
 
+        self.precision = prec.resolve(precision)
         card = _card(card)
         self.card = card
         self.name = str(_get(card, "name", "sam"))
@@ -138,6 +111,7 @@ class SamImageSession:
         model.eval()
         if fuse:
             reparameterize(model.image_encoder)  # fold BN / RepVGG branches: same function, fewer kernels
+        model.image_encoder = prec.apply_image_encoder(model.image_encoder, self.precision)
         self.model = model
         self.image_size = int(inp.get("image_size", 1024))
         scale = float(inp.get("pixel_scale", 255) or 255)
@@ -182,7 +156,9 @@ class SamImageSession:
 
     def _cache_key(self, rgb: np.ndarray) -> str:
         h = hashlib.sha256()
-        h.update(f"{self.name}|{self.weights_id}|{self.image_size}|{rgb.shape}|{rgb.dtype}".encode())
+        # reduced-precision embeddings get keys of their own (fp32 keys are unchanged)
+        tag = "" if self.precision == "fp32" else f"|{self.precision}"
+        h.update(f"{self.name}|{self.weights_id}{tag}|{self.image_size}|{rgb.shape}|{rgb.dtype}".encode())
         h.update(np.ascontiguousarray(rgb).data)
         return h.hexdigest()
 
@@ -314,6 +290,52 @@ class SamImageSession:
                           best=int(np.argmax(scores)) if len(scores) > 1 else 0)
         self.last = pred
         return pred
+
+    # ------------------------------------------------- automatic mask generation
+
+    def predict_points(self, points_xy: np.ndarray):
+        """One positive click per prompt, batched over the cached embedding (the automatic
+        mask generator's decoder call). points_xy: float [B, 2] (x, y) in pixels of the set
+        image. Returns torch (low-res logits [B, 3, 256, 256], predicted IoU [B, 3]) of the
+        three multimask tokens (every SAM1 family's everything mode uses those)."""
+        import torch
+
+        from annotator.nn.sam_heads import dense_lowrank
+
+        if self.features is None:
+            raise RuntimeError("set_image must be called before predict_points")
+        h, w = self.orig_hw
+        nh, nw = self.input_hw
+        c = np.asarray(points_xy, np.float64).reshape(-1, 2) * (nw / w, nh / h)
+        # the official prompt path stays in float64 until the division by the input size
+        norm = torch.from_numpy(((c + 0.5) / self.image_size).astype(np.float32))[:, None, :]
+        labels = torch.ones(norm.shape[0], 1, dtype=torch.int64)
+        m = self.model
+        with torch.inference_mode():
+            sparse = m.prompt_encoder.embed_normalized(norm, labels, pad=True)
+            out = m.mask_decoder.forward_cached(self._dec_cache, sparse, dense_lowrank(m.prompt_encoder, None))
+        return out.masks[:, 1:], out.iou_pred[:, 1:]
+
+    def upsample_logits(self, low) -> np.ndarray:
+        """Low-res logits [k, 256, 256] -> float32 logits [k, H, W] at the set image's size
+        (the official postprocessing without the threshold)."""
+        import cv2
+
+        nh, nw = self.input_hw
+        oh, ow = self.orig_hw
+        low = np.asarray(low.numpy() if hasattr(low, "numpy") else low, np.float32)
+        lh, lw = low.shape[-2:]
+        f = self.image_size // lh  # 4
+        # only the low-res rows/cols that reach the unpadded area (+1 so the bilinear
+        # neighbour is the same as in the full upsample; the scale factor stays exactly f)
+        rh, rw = min(lh, -(-nh // f) + 1), min(lw, -(-nw // f) + 1)
+        out = np.empty((low.shape[0], oh, ow), np.float32)
+        for i in range(low.shape[0]):
+            up = cv2.resize(low[i, :rh, :rw], (f * rw, f * rh), interpolation=cv2.INTER_LINEAR)[:nh, :nw]
+            if (nh, nw) != (oh, ow):
+                up = cv2.resize(up, (ow, oh), interpolation=cv2.INTER_LINEAR)
+            out[i] = up
+        return out
 
     def _postprocess(self, low) -> np.ndarray:
         """Low-res logits [k,256,256] -> bool masks [k,H,W] (official two-step bilinear:

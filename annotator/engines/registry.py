@@ -7,19 +7,28 @@ and creates ImageSession / VideoSession objects by engine name. No torch at impo
 """
 from __future__ import annotations
 
-import difflib
 import hashlib
 import importlib
 import json
 import logging
 import os
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 import yaml
 
 from annotator import paths
+from annotator.engines.cards import (  # noqa: F401  (re-exported: the registry's public names)
+    CARD_KINDS,
+    CONTAINERS,
+    KINDS,
+    Card,
+    CardError,
+    card_files,
+    get_card,
+    load_cards,
+    parse_card,
+)
 from annotator.errors import CheckpointError, ModelNotAvailableError
 
 log = logging.getLogger(__name__)
@@ -28,185 +37,6 @@ CLASSIC = "classic"
 # Engines that need no weights: the embedded default and the evaluation baselines.
 CLASSIC_IMAGE_ENGINES = ("classic", "grabcut-plain")
 CLASSIC_VIDEO_ENGINES = ("classic", "flow-warp")
-KINDS = ("image", "video")
-CONTAINERS = ("state_dict", "model_key", "pickled_module")
-
-@dataclass(frozen=True)
-class Card:
-    name: str
-    title: str
-    kind: str  # image | video (video models also segment images)
-    arch: dict
-    input: dict
-    checkpoint: dict
-    licence: dict
-    schema: str | None
-    params: int | None
-    path: Path = field(compare=False)
-    # kind -> rank when the user has not chosen a model (1 = first pick). Light models rank
-    # first: the target is clicking on a CPU. Cards without a rank come after, smallest first.
-    preference: dict = field(default_factory=dict, compare=False)
-
-    @property
-    def file(self) -> str:
-        return self.checkpoint["file"]
-
-    @property
-    def urls(self) -> list[str]:
-        return list(self.checkpoint.get("urls") or [])
-
-    @property
-    def sha256(self) -> str | None:
-        return self.checkpoint.get("sha256") or None
-
-    @property
-    def size(self) -> int | None:
-        return self.checkpoint.get("size") or None
-
-    @property
-    def container(self) -> str:
-        return self.checkpoint.get("container") or "state_dict"
-
-    @property
-    def commercial(self) -> bool:
-        return bool(self.licence.get("commercial", False))
-
-    @property
-    def family(self) -> str:
-        return self.arch["family"]
-
-    def segments_kind(self, kind: str) -> bool:
-        """Video models also serve as image engines; image models cannot track."""
-        return kind == "image" or self.kind == "video"
-
-
-class CardError(ModelNotAvailableError):
-    """A model card file is malformed."""
-
-
-def _require(data: dict, key: str, types, path: Path):
-    if key not in data:
-        raise CardError(f"{path}: model card lacks the field {key!r}")
-    value = data[key]
-    if not isinstance(value, types):
-        raise CardError(f"{path}: field {key!r} must be {_type_names(types)}, not {type(value).__name__}")
-    return value
-
-
-def _type_names(types) -> str:
-    types = types if isinstance(types, tuple) else (types,)
-    return " or ".join("null" if t is type(None) else t.__name__ for t in types)
-
-
-def parse_card(path: Path) -> Card:
-    """Read one card and check the fields every consumer relies on."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as e:
-        raise CardError(f"{path}: cannot read model card ({str(e).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise CardError(f"{path}: a model card must be a YAML mapping")
-    name = _require(data, "name", str, path)
-    if name != path.stem:
-        raise CardError(f"{path}: card name {name!r} differs from the file name {path.stem!r}")
-    kind = _require(data, "kind", str, path)
-    if kind not in KINDS:
-        raise CardError(f"{path}: kind must be one of {', '.join(KINDS)}, not {kind!r}")
-    arch = _require(data, "arch", dict, path)
-    if not isinstance(arch.get("family"), str):
-        raise CardError(f"{path}: arch.family is missing")
-    inp = _require(data, "input", dict, path)
-    for k in ("image_size", "resize", "pixel_mean", "pixel_std"):
-        if k not in inp:
-            raise CardError(f"{path}: input.{k} is missing")
-    ck = _require(data, "checkpoint", dict, path)
-    if not isinstance(ck.get("file"), str) or not ck["file"] or "/" in ck["file"] or "\\" in ck["file"]:
-        raise CardError(f"{path}: checkpoint.file must be a plain file name")
-    if ck.get("container", "state_dict") not in CONTAINERS:
-        raise CardError(f"{path}: checkpoint.container must be one of {', '.join(CONTAINERS)}")
-    sha = ck.get("sha256")
-    if sha is not None and (not isinstance(sha, str) or len(sha) != 64 or not all(c in "0123456789abcdef" for c in sha)):
-        raise CardError(f"{path}: checkpoint.sha256 must be 64 lowercase hex digits or null")
-    urls = ck.get("urls") or []
-    if not isinstance(urls, list) or not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in urls):
-        raise CardError(f"{path}: checkpoint.urls must be a list of http(s) URLs")
-    size = ck.get("size")
-    if size is not None and (not isinstance(size, int) or size <= 0):
-        raise CardError(f"{path}: checkpoint.size must be a positive byte count or null")
-    lic = _require(data, "licence", dict, path)
-    if not isinstance(lic.get("name"), str) or not isinstance(lic.get("commercial"), bool):
-        raise CardError(f"{path}: licence needs a name and commercial: true|false")
-    params = data.get("params")
-    if params is not None and not isinstance(params, int):
-        raise CardError(f"{path}: params must be an integer or null")
-    schema = data.get("schema")
-    if schema is not None and not isinstance(schema, str):
-        raise CardError(f"{path}: schema must be a name or null")
-    pref = data.get("preference") or {}
-    if not isinstance(pref, dict) or not all(k in KINDS and isinstance(v, int) and not isinstance(v, bool)
-                                             and v > 0 for k, v in pref.items()):
-        raise CardError(f"{path}: preference must map image/video to a positive rank")
-    if "video" in pref and kind != "video":
-        raise CardError(f"{path}: an image model cannot have a video preference")
-    return Card(
-        preference=dict(pref),
-        name=name,
-        title=str(data.get("title") or name),
-        kind=kind,
-        arch=arch,
-        input=inp,
-        checkpoint=ck,
-        licence=lic,
-        schema=schema,
-        params=params,
-        path=path,
-    )
-
-
-def card_files(folder: Path | None = None) -> list[Path]:
-    folder = paths.cards_dir() if folder is None else Path(folder)
-    return sorted(folder.glob("*.yaml"))
-
-
-_loaded: dict[str, tuple[tuple, dict[str, Card]]] = {}
-
-
-def load_cards(folder: Path | None = None) -> dict[str, Card]:
-    """Every valid card by name. A broken card is logged and skipped so one bad file
-    cannot take the whole model list down (tests parse each card strictly).
-    Re-read only when a card file is added, removed or changed."""
-    folder = paths.cards_dir() if folder is None else Path(folder)
-    files = card_files(folder)
-    stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files)
-    hit = _loaded.get(str(folder))
-    if hit is not None and hit[0] == stamp:
-        return dict(hit[1])
-    cards: dict[str, Card] = {}
-    for p in files:
-        try:
-            card = parse_card(p)
-        except CardError as e:
-            log.warning("skipping model card: %s", e)
-            continue
-        cards[card.name] = card
-    _loaded[str(folder)] = (stamp, cards)
-    return dict(cards)
-
-
-def get_card(name: str) -> Card:
-    cards = load_cards()
-    if name in cards:
-        return cards[name]
-    own = paths.cards_dir() / f"{name}.yaml"
-    if own.is_file():
-        parse_card(own)  # raises the card's own problem instead of "no such card"
-    close = difflib.get_close_matches(name, list(cards), n=4, cutoff=0.5)
-    hint = f"; did you mean {', '.join(close)}?" if close else ""
-    raise ModelNotAvailableError(
-        f"no model card named {name!r} in {paths.cards_dir()}{hint} (`annotator models list` shows them all)"
-    )
-
 
 # --- implemented? ------------------------------------------------------------------------
 
@@ -308,6 +138,15 @@ def target_path(card: Card) -> Path:
     return paths.models_dir() / card.file
 
 
+def extra_file_path(entry: dict) -> Path:
+    return paths.models_dir() / entry["file"]
+
+
+def missing_extra_files(card: Card) -> list[str]:
+    """Names of the card's extra files (tokenizer) not yet in the models folder."""
+    return [e["file"] for e in card.extra_files if not extra_file_path(e).is_file()]
+
+
 # --- engine choice -----------------------------------------------------------------------
 
 
@@ -353,6 +192,30 @@ def describe_engine_choice(kind: str, name: str | None = None) -> str:
     return f"using the {card.title} {kind} engine ({name}, checkpoint {where})"
 
 
+def preload_runtime(engine: str) -> None:
+    """Import torch now when `engine` ("" = the default image engine) is a learned one.
+
+    Importing torch initialises its C extension while holding the GIL (~0.4 s measured on a
+    2-core VM), during which no other Python code in the process runs. A front end calls this
+    at start-up, where it only lengthens a start that waits for the model anyway, instead of
+    letting the first use in a worker thread freeze its event loop."""
+    import importlib.util
+    import sys
+
+    if "torch" in sys.modules or engine in CLASSIC_IMAGE_ENGINES + CLASSIC_VIDEO_ENGINES:
+        return
+    if not engine:
+        try:
+            engine = default_engine_name("image")
+        except Exception as e:  # the worker reports registry problems
+            log.debug("cannot tell the default engine: %s", e)
+            return
+        if engine == CLASSIC:
+            return
+    if importlib.util.find_spec("torch") is not None:
+        import torch  # noqa: F401
+
+
 # --- sessions ----------------------------------------------------------------------------
 
 
@@ -388,7 +251,7 @@ def _learned_card(name: str, kind: str) -> Card:
     return card
 
 
-def create_image_session(name: str, weights=None):
+def create_image_session(name: str, weights=None, precision: str = "fp32"):
     if name == "classic":
         from annotator.engines.classic import ClassicImageSession
 
@@ -403,10 +266,10 @@ def create_image_session(name: str, weights=None):
     w = resolve_weights(card, weights)
     from annotator.engines.learned import LearnedImageSession
 
-    return LearnedImageSession(card, w)
+    return LearnedImageSession(card, w, precision=precision)
 
 
-def create_video_session(name: str, weights=None):
+def create_video_session(name: str, weights=None, precision: str = "fp32"):
     if name == "classic":
         from annotator.engines.classic import ClassicVideoSession
 
@@ -421,4 +284,4 @@ def create_video_session(name: str, weights=None):
     w = resolve_weights(card, weights)
     from annotator.engines.video import LearnedVideoSession
 
-    return LearnedVideoSession(card, w)
+    return LearnedVideoSession(card, w, precision=precision)

@@ -9,19 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from annotator.engines import cards
 from annotator.engines.protocols import Prediction, as_points
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def card_value(card, key: str, default=None):
-    """Read a top-level field of a model card given as a dict or as an object."""
-    if card is None:
-        return default
-    if isinstance(card, dict):
-        return card.get(key, default)
-    return getattr(card, key, default)
+card_value = cards.value
 
 
 def input_spec(card, model) -> tuple[int, tuple, tuple]:
@@ -86,12 +81,19 @@ class Sam2ImagePredictor:
         self.features: dict | None = None
         self.orig_hw: tuple[int, int] | None = None
         self.last_object_score_logits = None
+        self.encoder_runs = 0  # real encoder runs (the same image again reuses its embedding)
+        self._key = None
 
     def set_image(self, rgb: np.ndarray) -> None:
         import torch
 
         if rgb.ndim != 3 or rgb.shape[2] < 3:
             raise ValueError(f"expected an HxWx3 RGB image, got shape {rgb.shape}")
+        import hashlib
+
+        key = hashlib.sha256(np.ascontiguousarray(rgb).data).hexdigest() + str(rgb.shape)
+        if self.features is not None and key == self._key:
+            return  # same image again (segment everything's passes, a reopened frame): keep the embedding
         x = preprocess(rgb, self.image_size, self.mean, self.std)
         with torch.inference_mode():
             out = self.model.forward_image(x)
@@ -100,6 +102,8 @@ class Sam2ImagePredictor:
             dec_cache = self.model.sam_mask_decoder.image_cache(embed, self.model.sam_prompt_encoder.get_dense_pe())
         self.features = {"image_embed": embed, "high_res_feats": out["high_res"], "decoder": dec_cache}
         self.orig_hw = rgb.shape[:2]
+        self._key = key
+        self.encoder_runs += 1
 
     def predict(self, points=None, labels=None, box=None, mask_input=None, multimask: bool = True) -> Prediction:
         import torch
@@ -135,6 +139,40 @@ class Sam2ImagePredictor:
         best = int(np.argmax(scores)) if len(scores) > 1 else 0
         return Prediction(masks=masks, scores=scores.astype(np.float32), lowres_logits=lowres.astype(np.float32),
                           best=best)
+
+
+    def predict_points(self, points_xy: np.ndarray):
+        """Batched single positive clicks -> torch (low-res logits [B, 3, h, w], sigmoid IoU
+        [B, 3]) of the multimask tokens, as the SAM 2 automatic mask generator asks for."""
+        import torch
+
+        from annotator.nn.sam_heads import dense_lowrank
+
+        if self.features is None:
+            raise RuntimeError("set_image must be called before predict_points")
+        h, w = self.orig_hw
+        s = self.image_size
+        c = np.asarray(points_xy, np.float64).reshape(-1, 2) / (w, h) * s
+        pts = torch.from_numpy(c.astype(np.float32))[:, None, :]
+        labels = torch.ones(pts.shape[0], 1, dtype=torch.int64)
+        m = self.model
+        with torch.inference_mode():
+            sparse, _ = m.sam_prompt_encoder(points=(pts, labels), boxes=None, masks=None, batch_size=pts.shape[0])
+            out = m.sam_mask_decoder.forward_cached(self.features["decoder"], sparse,
+                                                    dense_lowrank(m.sam_prompt_encoder, None),
+                                                    high_res_features=self.features["high_res_feats"])
+        return out.masks[:, 1:], out.iou_pred[:, 1:]
+
+    def upsample_logits(self, low) -> np.ndarray:
+        """Low-res logits [k, h', w'] -> float32 logits [k, H, W] (bilinear, half-pixel centres)."""
+        import cv2
+
+        h, w = self.orig_hw
+        low = np.asarray(low.numpy() if hasattr(low, "numpy") else low, np.float32)
+        out = np.empty((low.shape[0], h, w), np.float32)
+        for i in range(low.shape[0]):
+            out[i] = cv2.resize(np.ascontiguousarray(low[i]), (w, h), interpolation=cv2.INTER_LINEAR)
+        return out
 
 
 def _upsample_masks(low: np.ndarray, h: int, w: int) -> np.ndarray:

@@ -23,6 +23,7 @@ from typing import Iterator
 
 import numpy as np
 
+from annotator.engines import cards
 from annotator.engines.protocols import as_points
 from annotator.engines.sam2_image import card_value, input_spec, preprocess, sam2_point_prompt
 from annotator.errors import AnnotatorError
@@ -52,45 +53,16 @@ class ObjState:
     version: int = 0  # bumped by every prompt; outputs from older versions are recomputed
 
 
-def load_card(card):
-    if isinstance(card, (str, Path)) and not str(card).endswith((".yaml", ".yml")):
-        from annotator.engines.registry import get_card
-
-        return get_card(str(card))
-    if isinstance(card, (str, Path)):
-        import yaml
-
-        return yaml.safe_load(Path(card).read_text())
-    return card
+load_card = cards.resolve
 
 
-def build_model(card, weights):
-    """Build the card's model and load `weights` (checkpoint path, "random", or a state dict)."""
-    import torch
+def build_model(card, weights, precision: str = "fp32"):
+    """The card's model with `weights` loaded (checkpoint path, "random", or a state dict) at a
+    resolved `precision`, shared with the card's image session while both are alive
+    (engines.model_pool)."""
+    from annotator.engines.model_pool import shared_model
 
-    from annotator.nn.factory import build
-
-    arch = dict(card_value(card, "arch"))
-    model = build(arch)
-    if isinstance(weights, str) and weights == "random":
-        from annotator.nn.fill import fill_model
-
-        fill_model(model, "random")
-        return model.eval()
-    if isinstance(weights, dict):
-        sd = weights
-        path = None
-    else:
-        from annotator.engines.checkpoint import load_state_dict_file, unwrap
-
-        path = Path(weights)
-        sd = unwrap(load_state_dict_file(path), card, path)
-    from annotator.engines.checkpoint import check_keys
-
-    check_keys(model.state_dict(), sd, card, path)
-    with torch.no_grad():
-        model.load_state_dict(sd, strict=True)
-    return model.eval()
+    return shared_model(card, weights, precision)[0]
 
 
 class _ArraySource:
@@ -110,13 +82,16 @@ class LearnedVideoSession:
     """VideoSession over a SAM 2 family model (see the module doc)."""
 
     def __init__(self, card, weights="random", *, add_all_frames_to_correct_as_cond: bool = True,
-                 keep_frames: int = 32, feature_cache: int = 2):
+                 keep_frames: int = 32, feature_cache: int = 2, precision: str = "fp32"):
+        from annotator.nn import precision as prec
+
         self.card = load_card(card)
         self.name = str(card_value(self.card, "name", "sam2"))
+        self.precision = prec.resolve(precision)
         if hasattr(weights, "state_dict") and not isinstance(weights, dict):
-            self.model = weights.eval()  # an already built model (tests, benches)
+            self.model = prec.apply_sam2(weights.eval(), self.precision)  # already built (tests, benches)
         else:
-            self.model = build_model(self.card, weights)
+            self.model = build_model(self.card, weights, self.precision)
         self.image_size, self.mean, self.std = input_spec(self.card, self.model)
         self.add_all_as_cond = add_all_frames_to_correct_as_cond
         self.keep_frames = max(int(keep_frames), self.model.num_maskmem, 1)

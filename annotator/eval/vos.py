@@ -14,6 +14,7 @@ import resource
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -65,7 +66,21 @@ def _init_with_clicks(session, gt: np.ndarray, ignore, obj_id: int, n_clicks: in
     return iou
 
 
-def evaluate_sequence(session, seq: Sequence, init: str = "mask", init_clicks: int = 3) -> SequenceResult:
+def _save_prediction(save_dir: Path, seq: Sequence, fi: int, masks: dict, shape) -> None:
+    """One DAVIS palette PNG per frame (object id = index, lowest id wins an overlap), named as
+    the frame, so the official DAVIS evaluator scores the folder as it is."""
+    from annotator.formats.davis import label_map, write_png
+    from annotator.formats.export_paths import inside, safe_name
+
+    folder = inside(save_dir, safe_name(seq.name, "sequence"))
+    folder.mkdir(parents=True, exist_ok=True)
+    objs = {int(o): np.asarray(m, bool) for o, m in masks.items() if m is not None and 0 < int(o) < 255}
+    write_png(inside(folder, f"{safe_name(seq.frame_paths[fi].stem, f'{fi:05d}')}.png"),
+              label_map(objs, shape[0], shape[1]))
+
+
+def evaluate_sequence(session, seq: Sequence, init: str = "mask", init_clicks: int = 3,
+                      save_dir: Path | None = None) -> SequenceResult:
     frames = seq.frames()
     first = seq.labels(0)
     ids = seq.object_ids()
@@ -85,6 +100,8 @@ def evaluate_sequence(session, seq: Sequence, init: str = "mask", init_clicks: i
     done = 0
     for fi, masks in session.propagate(0, "forward"):
         done += 1
+        if save_dir is not None:
+            _save_prediction(save_dir, seq, fi, masks, first.shape)
         if fi == 0 or fi == n - 1:  # the toolkits score neither the prompt frame nor the last one
             continue
         labels = seq.labels(fi)
@@ -146,10 +163,11 @@ def evaluate_vos(
     init: str = "mask",
     init_clicks: int = 3,
     progress: Callable[[str], None] | None = None,
+    save_dir: Path | None = None,
 ) -> VosReport:
     report = VosReport(engine_name, init)
     for seq in sequences:
-        r = evaluate_sequence(session, seq, init, init_clicks)
+        r = evaluate_sequence(session, seq, init, init_clicks, save_dir)
         report.sequences.append(r)
         session.reset()
         if progress:

@@ -22,6 +22,8 @@ from annotator.core import rle as _rle
 from annotator.core.rle import counts_total as _rle_total
 from annotator.core.outputs import apply_umask, check_output
 from annotator.errors import FormatError, ProjectError
+from annotator.formats import checks
+from annotator.formats.summary import Summary
 
 log = logging.getLogger(__name__)
 
@@ -188,23 +190,14 @@ class AtomicFolder:
 
 # ----------------------------------------------------------------------------- reading
 def read_json(path: Path) -> Any:
-    path = Path(path)
-    if not path.exists():
-        raise FormatError(f"{path}: file not found")
-    if path.is_dir():
-        raise FormatError(f"{path}: is a folder, expected a JSON file")
-    try:
-        with open(path, "rb") as f:
-            return json.loads(f.read().decode("utf-8"))
-    except UnicodeDecodeError as e:
-        raise FormatError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    except json.JSONDecodeError as e:
-        raise FormatError(f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    """The one JSON reader of the importers (formats/checks.load_json: size and nesting bounded,
+    every failure one line)."""
+    return checks.load_json(path)
 
 
 def expect(cond: bool, where: str, problem: str) -> None:
     if not cond:
-        raise FormatError(f"{where}: {problem}")
+        checks._fail(where, problem)  # (cut to a readable length)
 
 
 def expect_type(value, types, where: str, what: str):
@@ -247,18 +240,15 @@ def check_rle(r, h: int, w: int, where: str) -> dict:
         raise FormatError(f"{where}: not an RLE dict with 'size' and 'counts'")
     size = r["size"]
     if (not isinstance(size, (list, tuple)) or len(size) != 2 or not all(is_int(v) for v in size)):
-        raise FormatError(f"{where}: RLE size should be [height, width], got {size!r}")
+        raise FormatError(f"{where}: RLE size should be [height, width], got {checks.show(size)}")
     rh, rw = int(size[0]), int(size[1])
     if (rh, rw) != (int(h), int(w)):
         raise FormatError(f"{where}: RLE size {rw}x{rh} (WxH) disagrees with the media size {w}x{h}")
     counts = r["counts"]
+    checks.media_size(rw, rh, f"{where}: RLE size")
     if isinstance(counts, list):
-        if not all(is_int(c) and c >= 0 for c in counts):
-            raise FormatError(f"{where}: uncompressed RLE counts must be non-negative integers")
-        if sum(int(c) for c in counts) != rh * rw:
-            raise FormatError(f"{where}: RLE counts cover {sum(int(c) for c in counts)} pixels, "
-                              f"expected {rh * rw}")
-        return _rle.encode(_rle.decode({"size": [rh, rw], "counts": [int(c) for c in counts]}))
+        counts = checks.uncompressed_counts(counts, rh, rw, where)
+        return _rle.encode(_rle.decode({"size": [rh, rw], "counts": counts}))
     if isinstance(counts, bytes):
         counts = counts.decode("ascii", "replace")
     if not isinstance(counts, str):
@@ -311,10 +301,16 @@ class ImportPlan:
     # name -> (supercategory, color or None), in first-seen order
     categories: dict[str, tuple[str, tuple | None]] = field(default_factory=dict)
     items: list[PlannedItem] = field(default_factory=list)
+    summary: Summary = field(default_factory=Summary)     # skipped/converted things, counted
+    source_ids: dict[str, int] = field(default_factory=dict)  # category name -> id in the file
 
-    def want_category(self, name: str, supercategory: str = "", color=None) -> None:
+    def want_category(self, name: str, supercategory: str = "", color=None, source_id: int | None = None) -> None:
+        """source_id: the category's id in the file, kept on a new category (meta, schema v4)
+        so exports give it back."""
         if name not in self.categories:
             self.categories[name] = (supercategory or "", tuple(color) if color else None)
+        if source_id is not None and name not in self.source_ids:
+            self.source_ids[name] = int(source_id)
 
 
 @dataclass
@@ -322,6 +318,7 @@ class ImportResult:
     item_ids: list[int]
     tracks: int
     masks: int
+    summary: Summary = field(default_factory=Summary)   # what was skipped or converted
 
 
 def find_item(project, path: Path | str | None = None, name: str | None = None,
@@ -352,7 +349,9 @@ def apply_plan(project, plan: ImportPlan, label: str, source: str = "imported") 
             for name, (sup, color) in plan.categories.items():
                 c = project.category_by_name(name)
                 if c is None:
-                    c = project.add_category(name, color=color, supercategory=sup)
+                    sid = plan.source_ids.get(name)
+                    c = project.add_category(name, color=color, supercategory=sup,
+                                             **({"meta": {"source_id": sid}} if sid is not None else {}))
                 cat_ids[name] = c.id
             for pi in plan.items:
                 if pi.existing_id is not None:
@@ -387,7 +386,7 @@ def apply_plan(project, plan: ImportPlan, label: str, source: str = "imported") 
             raise FormatError(str(e)) from None
         why = str(e) if isinstance(e, ProjectError) else f"{type(e).__name__}: {e}"
         raise FormatError(f"{plan.source}: import failed and was undone ({why})") from e
-    return ImportResult(ids, n_tracks, n_masks)
+    return ImportResult(ids, n_tracks, n_masks, plan.summary)
 
 
 # ----------------------------------------------------------------------------- export helpers
@@ -408,25 +407,59 @@ def select_items(project, item_ids, where: str, kinds: tuple[str, ...] | None = 
 UNCATEGORISED = "uncategorised"
 
 
-def category_table(project) -> tuple[list[dict], dict[int | None, int]]:
+UNCAT_OPTION = ("objects without a category: a class name to export them as (default 'object', flagged so our "
+                "own import leaves them uncategorised) or skip (leave them out); counted in the summary")
+
+
+def category_table(project, uncategorised: str | None = None,
+                   summary=None) -> tuple[list[dict], dict[int | None, int]]:
     """COCO-style categories, plus a map from track category_id (None allowed) to output id.
 
-    Tracks without a category get an extra "object" category so that every annotation has a
-    valid category_id (COCOeval silently skips annotations with unknown ones)."""
-    cats = [{"id": c.id, "name": c.name, "supercategory": c.supercategory or "", "color": list(c.color)}
-            for c in project.categories()]
-    mapping: dict[int | None, int] = {c["id"]: c["id"] for c in cats}
-    uncategorised = any(t.category_id is None for t in project.tracks())
-    if uncategorised:
-        names = {c["name"] for c in cats}
-        name = "object"
-        while name in names:
-            name = "_" + name
-        new_id = max([c["id"] for c in cats] + [0]) + 1
-        # flagged so that importing our own file gives those objects no category again
-        cats.append({"id": new_id, "name": name, "supercategory": "", "color": [128, 128, 128],
-                     UNCATEGORISED: True})
-        mapping[None] = new_id
+    Tracks without a category get an extra class (default "object") so that every annotation
+    has a valid category_id (COCOeval silently skips annotations with unknown ones), or with
+    uncategorised=skip none: None is then absent from the map and the caller leaves them out."""
+    cats, mapping = [], {}
+    project_cats = project.categories()
+    # a category imported from a file keeps that file's id; the others get their project id,
+    # or the next free one when a kept id took it
+    kept = {c.id: int(c.meta["source_id"]) for c in project_cats
+            if is_int((c.meta or {}).get("source_id")) and int(c.meta["source_id"]) > 0}
+    if len(set(kept.values())) != len(kept):  # two sources gave the same id: keep none
+        kept = {}
+    used = set(kept.values())
+    for c in project_cats:
+        out_id = kept.get(c.id)
+        if out_id is None:
+            out_id = c.id
+            while out_id in used:
+                out_id = max(used | {out_id}) + 1
+        used.add(out_id)
+        mapping[c.id] = out_id
+        cats.append({"id": out_id, "name": c.name, "supercategory": c.supercategory or "", "color": list(c.color)})
+    loose = [t for t in project.tracks() if t.category_id is None]
+    choice = (uncategorised or "object").strip() or "object"
+    if loose and choice.lower() == "skip":
+        if summary is not None:
+            summary.note("objects without a category left out (uncategorised=skip)",
+                         f"item {loose[0].item_id} object {loose[0].obj_id}", n=len(loose))
+    elif loose:
+        existing = next((c for c in cats if c["name"] == choice), None)
+        if existing is not None and uncategorised:  # asked for a class the project has: join it
+            mapping[None] = existing["id"]
+        else:
+            names = {c["name"] for c in cats}
+            name = choice
+            while name in names:
+                name = "_" + name
+            new_id = max([c["id"] for c in cats] + [0]) + 1
+            # flagged so that importing our own file gives those objects no category again
+            cats.append({"id": new_id, "name": name, "supercategory": "", "color": [128, 128, 128],
+                         UNCATEGORISED: True})
+            mapping[None] = new_id
+            choice = name
+        if summary is not None:
+            summary.note(f"objects without a category exported as class '{choice}'",
+                         f"item {loose[0].item_id} object {loose[0].obj_id}", n=len(loose))
     return cats, mapping
 
 
@@ -441,19 +474,3 @@ def frame_names(item) -> list[str] | None:
     except Exception:
         return None
     return [f.name for f in files] if len(files) == item.num_frames else None
-
-
-def relative_or_absolute(path: Path, base: Path) -> str:
-    """`path` relative to `base` when they share a folder below the root (at most two levels
-    up), else absolute: a dataset folder stays movable, an unrelated path stays readable."""
-    path = Path(os.path.abspath(path))
-    base = Path(os.path.abspath(base))
-    try:
-        common = Path(os.path.commonpath([path, base]))
-        rel = Path(os.path.relpath(path, base))
-    except ValueError:  # another drive on Windows
-        return str(path)
-    ups = sum(1 for part in rel.parts if part == os.pardir)
-    if common == Path(common.anchor) or ups > 2:
-        return str(path)
-    return rel.as_posix()

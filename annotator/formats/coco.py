@@ -20,8 +20,9 @@ from pathlib import Path
 from annotator import __version__
 from annotator.core import rle as _rle
 from annotator.errors import FormatError
-from annotator.formats import base
+from annotator.formats import base, checks
 from annotator.formats.base import (
+    UNCAT_OPTION,
     UNCATEGORISED,
     Format,
     ImportPlan,
@@ -37,18 +38,14 @@ from annotator.formats.base import (
     find_item,
     is_int,
     read_json,
-    relative_or_absolute,
     select_items,
 )
-from annotator.formats.polygons import mask_to_polygons
-
-
-def frame_file_name(item, frame: int, names: list[str] | None) -> str:
-    """A stable per-frame name for video frames (the real file name for frame folders)."""
-    if names is not None:
-        return f"{Path(item.path).as_posix()}/{names[frame]}"
-    stem = Path(item.path).stem if item.kind == "video" else Path(item.path).name
-    return f"{stem}/{frame:05d}.jpg"
+from annotator.formats.base import AtomicFolder
+from annotator.formats.export_paths import NameSet, portable_ref
+from annotator.formats.frame_choice import ABSENT_OPTION, CHOICES, listed_frames
+from annotator.formats.frame_files import FRAME_OPTIONS, FrameFiles, frame_stem, media_hint
+from annotator.formats.polygons import has_holes, mask_to_polygons
+from annotator.formats.summary import Summary
 
 
 def segmentation_of(r: dict, mode: str, tolerance: float):
@@ -67,6 +64,9 @@ class CocoFormat(Format):
                      "(holes are lost in polygon mode)",
         "empty_images": "true (default): list image items that have no masks too",
         "indent": "JSON indentation (default none: compact)",
+        "frames": ABSENT_OPTION[1],
+        "uncategorised": UNCAT_OPTION,
+        **FRAME_OPTIONS,
     }
     import_options = {
         "image_root": "folder that file_name is relative to (default: the JSON file's folder)",
@@ -75,7 +75,10 @@ class CocoFormat(Format):
     }
 
     # ------------------------------------------------------------------------------ export
-    def export(self, project, out, item_ids=None, **opts) -> None:
+    def export(self, project, out, item_ids=None, **opts) -> Summary:
+        """Writes <out> and, for frames not already on disk as images under image_root,
+        <out folder>/images/<video>/<frame>.jpg (file_name relative to image_root, default
+        the JSON's folder)."""
         out = Path(out)
         o = Options(self.name, str(out), opts, self.export_options)
         mode = o.choice("segmentation", "rle", ("rle", "polygon", "polygons"))
@@ -83,43 +86,61 @@ class CocoFormat(Format):
         tol = o.float("tolerance", 0.0, minimum=0.0)
         empty_images = o.bool("empty_images", True)
         indent = o.int("indent", None, minimum=0)
+        rule = o.choice("frames", "annotated", CHOICES)
         if out.is_dir():
             raise FormatError(f"{out}: is a folder; give the JSON file to write")
         base_dir = out.parent if str(out.parent) else Path(".")
+        root = o.path("image_root", must_exist=False) or base_dir
+        summary = Summary()
+        files = FrameFiles(str(out), o, base_dir / "images", root)
+        dirs = NameSet()
 
-        cats, cat_map = category_table(project)
+        cats, cat_map = category_table(project, o.str("uncategorised"), summary)
         images, anns = [], []
         for item in select_items(project, item_ids, str(out)):
             tracks = project.tracks(item.id)
             by_frame: dict[int, list] = {}
+            masks_by_track: dict[int, dict] = {}
             for t in tracks:
                 for m in project.masks(track_id=t.id):
                     by_frame.setdefault(m.frame, []).append((t, m))
-            media = relative_or_absolute(item.abspath, base_dir)
+                    masks_by_track.setdefault(t.id, {})[m.frame] = m
             if item.kind == "image":
                 frames = [0] if (by_frame or empty_images) else []
             else:
-                frames = sorted(by_frame)
+                frames = listed_frames(project, item, tracks, masks_by_track, rule, summary)
+            if not frames:
+                continue
             names = base.frame_names(item) if item.kind == "frames" else None
+            media = media_hint(item, root)
+            vdir = dirs.take(Path(item.name).stem if item.kind != "frames" else item.name, f"item{item.id}")
             for f in frames:
                 img_id = len(images) + 1
                 entry = {"id": img_id, "width": item.width, "height": item.height}
                 if item.kind == "image":
-                    entry["file_name"] = media
+                    entry["file_name"] = files.ref(item, 0, (vdir,))
+                    if portable_ref(Path(item.abspath), root) != entry["file_name"]:
+                        entry["media"] = media  # a copy: the original photo (ours; readers ignore it)
                 else:
-                    entry["file_name"] = frame_file_name(item, f, names)
+                    entry["file_name"] = files.ref(item, f, (vdir, frame_stem(item, f, names)), names)
                     entry.update({"media": media, "media_kind": item.kind, "num_frames": item.num_frames,
                                   "fps": item.fps, "frame_index": f})
                 images.append(entry)
                 for t, m in sorted(by_frame.get(f, []), key=lambda tm: tm[0].obj_id):
                     area = m.area
                     if area == 0:
-                        continue  # an empty mask marks "absent"; COCO has no use for it
+                        continue  # an empty mask marks "absent": the image lists no annotation for it
+                    if t.category_id not in cat_map:
+                        continue  # uncategorised=skip (counted by category_table)
                     seg = segmentation_of(m.rle, mode, tol)
                     bbox = m.bbox
                     if mode == "polygon":
                         if not seg:
+                            summary.note("masks with no polygon outline skipped", f"{item.name} frame {f}")
                             continue
+                        if has_holes(m.mask()):
+                            summary.note("masks whose holes polygons cannot hold (filled)",
+                                         f"{item.name} frame {f} object {t.obj_id}")
                         # area/bbox describe what the polygons cover (holes filled), as COCO expects
                         drawn = _rle.from_polygons(seg, item.height, item.width)
                         area, bbox = _rle.area(drawn), _rle.bbox(drawn)
@@ -141,7 +162,15 @@ class CocoFormat(Format):
             "annotations": anns,
             "categories": cats,
         }
-        atomic_write_json(out, doc, indent=indent)
+        files.note(summary)
+        if files.jobs:  # the images appear only once the JSON is written too (a failure leaves neither)
+            with AtomicFolder(files.images_dir) as tmp:
+                files.write(tmp, summary)
+                atomic_write_json(out, doc, indent=indent)
+        else:
+            atomic_write_json(out, doc, indent=indent)
+        summary.fact(f"{len(images)} images, {len(anns)} annotations")
+        return summary
 
     # ------------------------------------------------------------------------------ import
     def load(self, project, path, **opts):
@@ -167,12 +196,16 @@ class CocoFormat(Format):
                    "'file_name' should be a non-empty string")
             for k in ("width", "height"):
                 expect(is_int(im.get(k)) and int(im[k]) > 0, where, f"'{k}' should be a positive integer")
+            checks.media_size(im["width"], im["height"], where)
             if "frame_index" in im:
                 expect(is_int(im["frame_index"]) and int(im["frame_index"]) >= 0, where,
                        "'frame_index' should be a non-negative integer")
                 expect(isinstance(im.get("media"), str), where, "'media' should be a string")
                 expect(is_int(im.get("num_frames")) and int(im["num_frames"]) > int(im["frame_index"]), where,
                        "'num_frames' should be an integer above frame_index")
+                checks.frame_index(im["frame_index"], where, checks.frame_count(im["num_frames"], where,
+                                                                                "'num_frames'"))
+                checks.fps(im.get("fps"), where)
             images[int(im["id"])] = im
 
         plan = ImportPlan(path)
@@ -189,12 +222,13 @@ class CocoFormat(Format):
             if pi is None:
                 kind = (str(im.get("media_kind") or "video")) if video else "image"
                 if video:
-                    expect(kind in ("video", "frames"), f"{w}: image {img_id}", f"unknown media_kind {kind!r}")
+                    expect(kind in ("video", "frames"), f"{w}: image {img_id}", f"unknown media_kind {checks.show(kind)}")
                 nframes = int(im["num_frames"]) if video else 1
                 fps = float(im.get("fps") or 0.0) if video else 0.0
                 pi = PlannedItem(path=str(media_path), kind=kind, width=wh[0], height=wh[1],
                                  num_frames=nframes, fps=fps)
-                attach_or_check(project, pi, media_path, f"{w}: image {img_id} ({rel})", require_media)
+                hint = im.get("media") if isinstance(im.get("media"), str) and im.get("media") else None
+                attach_or_check(project, pi, media_path, f"{w}: image {img_id} ({rel})", require_media, hint)
                 items[key] = pi
                 plan.items.append(pi)
             else:
@@ -213,23 +247,24 @@ class CocoFormat(Format):
                    f"unknown category_id {a['category_id']} (not in 'categories')")
             expect("segmentation" in a, where, "missing 'segmentation'")
             pi, frame = where_img[int(a["image_id"])]
-            r = _segmentation_rle(a["segmentation"], pi.height, pi.width, where + ".segmentation")
+            r = _segmentation_rle(a["segmentation"], pi.height, pi.width, where + ".segmentation", plan.summary)
             if _rle.is_empty(r):
+                plan.summary.note("annotations with an empty mask skipped", f"annotations[{i}]")
                 continue
             score = a.get("score")
             if score is not None:
-                expect(isinstance(score, (int, float)) and not isinstance(score, bool), where,
-                       "'score' should be a number")
+                checks.finite_number(score, where, "'score'")
             cat = cats[int(a["category_id"])]
             tid = a.get("track_id")
             if tid is not None:
-                expect(is_int(tid) and int(tid) > 0, where, "'track_id' should be a positive integer")
+                checks.object_id(tid, where, "'track_id'")
             # Video frames with a track id belong to one object; everything else is its own object.
             key = (id(pi), ("t", int(tid), int(a["category_id"])) if tid is not None and pi.kind != "image"
                    else ("a", i))
             pt = tracks.get(key)
             if pt is None:
-                attrs = dict(a["attributes"]) if isinstance(a.get("attributes"), dict) else {}
+                attrs = dict(checks.storable(a["attributes"], where, "'attributes'")) if isinstance(
+                    a.get("attributes"), dict) else {}
                 if a.get("iscrowd"):
                     attrs["iscrowd"] = 1
                 pt = PlannedTrack(category=None if cat.get(UNCATEGORISED) else cat["name"].strip(),
@@ -245,7 +280,7 @@ class CocoFormat(Format):
             if c.get(UNCATEGORISED):
                 continue
             plan.want_category(c["name"].strip(), str(c.get("supercategory") or ""),
-                               c.get("color") if _is_color(c.get("color")) else None)
+                               c.get("color") if _is_color(c.get("color")) else None, int(c["id"]))
         return plan
 
 
@@ -253,31 +288,34 @@ def _is_color(c) -> bool:
     return isinstance(c, list) and len(c) == 3 and all(is_int(v) and 0 <= v <= 255 for v in c)
 
 
-def _segmentation_rle(seg, h: int, w: int, where: str) -> dict:
+def _segmentation_rle(seg, h: int, w: int, where: str, summary=None) -> dict:
     if isinstance(seg, dict):
         return check_rle(seg, h, w, where)
     if isinstance(seg, list):
-        polys = []
-        for k, poly in enumerate(seg):
-            pw = f"{where}[{k}]"
-            expect(isinstance(poly, list), pw, "a polygon should be a list of numbers")
-            expect(all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in poly), pw,
-                   "polygon coordinates should be numbers")
-            expect(len(poly) % 2 == 0, pw, "a polygon needs an even number of coordinates")
-            if len(poly) >= 6:  # fewer than 3 points has no area (and 4 numbers would read as a box)
-                polys.append([float(v) for v in poly])
+        # finite, near the frame, vertex and outline counts bounded; fewer than 3 points has no
+        # area (and 4 numbers would read as a box to pycocotools), so those are dropped, and counted
+        polys = checks.polygons(seg, w, h, where)
+        if summary is not None:
+            for k, poly in enumerate(seg):
+                if len(poly) < 6:
+                    summary.note("polygon parts with fewer than 3 points skipped (no area)",
+                                 f"{where}[{k}]".rsplit(": ", 1)[-1])
         return _rle.from_polygons(polys, h, w)
     raise FormatError(f"{where}: should be polygons (a list) or an RLE dict, "
                       f"got {type(seg).__name__}")
 
 
-def attach_or_check(project, pi: PlannedItem, media_path: Path, where: str, require_media: bool) -> None:
+def attach_or_check(project, pi: PlannedItem, media_path: Path, where: str, require_media: bool,
+                    hint: str | None = None) -> None:
     """Reuse a matching project item, or check the file on disk agrees with the annotations.
-    (Shared by the COCO, YouTube-VIS and labelme importers.)"""
+    (Shared by the importers.) `hint` is the media key of our own exports (a relative path or
+    just the original's name): a project item of that name and size is preferred to the file
+    on disk, which may be the copy the export wrote."""
     existing = find_item(project, media_path)
-    if existing is None and not media_path.exists():
-        # the dataset moved: an item of the same file name and size is the same media
-        existing = find_item(project, None, media_path.name, (pi.width, pi.height))
+    if existing is None and (hint or not media_path.exists()):
+        # the dataset moved (or this is our copy): an item of the same file name and size is the same media
+        name = Path(str(hint).replace("\\", "/")).name if hint else media_path.name
+        existing = find_item(project, None, name, (pi.width, pi.height))
     if existing is not None:
         if (existing.width, existing.height) != (pi.width, pi.height):
             raise FormatError(f"{where}: annotated as {pi.width}x{pi.height} but project item "

@@ -19,6 +19,7 @@ import numpy as np
 
 from annotator.core import rle as _rle
 from annotator.errors import FormatError
+from annotator.formats import checks
 from annotator.formats.base import (
     AtomicFolder,
     Format,
@@ -32,6 +33,8 @@ from annotator.formats.base import (
     select_items,
 )
 from annotator.formats.export_paths import NameSet, inside, safe_name
+from annotator.formats.frame_choice import ABSENT_OPTION, CHOICES, listed_frames
+from annotator.formats.summary import Summary
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +122,7 @@ class DavisFormat(Format):
     description = "DAVIS indexed palette PNGs, one per frame (object id = palette index)"
     extensions = ()
     export_options = {
-        "frames": "all (default: a PNG for every frame, empty ones included) or annotated "
-                  "(only frames with a mask)",
+        "frames": ABSENT_OPTION[1] + "; an empty PNG says 'no object here'",
     }
     import_options = {
         "media": "the video file / frame folder / image the annotations belong to (single sequence only; "
@@ -131,7 +133,8 @@ class DavisFormat(Format):
     def export(self, project, out, item_ids=None, **opts) -> None:
         out = Path(out)
         o = Options(self.name, str(out), opts, self.export_options)
-        which = o.choice("frames", "all", ("all", "annotated"))
+        rule = o.choice("frames", "annotated", CHOICES)
+        summary = Summary()
         items = select_items(project, item_ids, str(out))
         if not items:
             raise FormatError(f"{out}: nothing to export")
@@ -152,23 +155,34 @@ class DavisFormat(Format):
             for it in items:
                 tracks = project.tracks(it.id)
                 per_frame: dict[int, dict[int, dict]] = {}
+                by_track: dict[int, dict] = {}
                 for t in tracks:
                     for m in project.masks(track_id=t.id):
                         per_frame.setdefault(m.frame, {})[t.obj_id] = m.rle
+                        by_track.setdefault(t.id, {})[m.frame] = m
                 if it.kind == "image":
                     labels = label_map({o: _rle.decode(r) for o, r in per_frame.get(0, {}).items()},
                                        it.height, it.width)
                     write_png(inside(tmp, f"{seq_names[it.id]}.png"), labels)
                     continue
+                frames = listed_frames(project, it, tracks, by_track, rule, summary)
+                if not frames:
+                    summary.note("videos with no annotated frame skipped", it.name)
+                    continue
                 folder = inside(tmp, seq_names[it.id])
                 folder.mkdir(parents=True, exist_ok=True)
                 names = frame_names(it)
-                frames = range(it.num_frames) if which == "all" else sorted(per_frame)
                 for f in frames:
-                    labels = label_map({o: _rle.decode(r) for o, r in per_frame.get(f, {}).items()},
-                                       it.height, it.width)
+                    objs = {o: _rle.decode(r) for o, r in per_frame.get(f, {}).items()}
+                    labels = label_map(objs, it.height, it.width)
+                    if sum(int(m.sum()) for m in objs.values()) > int(np.count_nonzero(labels)):
+                        summary.note("frames where overlapping objects were flattened (lowest id wins)",
+                                     f"{it.name} frame {f}")
                     stem = safe_name(Path(names[f]).stem, f"{f:05d}") if names else f"{f:05d}"
                     write_png(inside(folder, f"{stem}.png"), labels)
+                n_png = sum(1 for _ in folder.iterdir())
+                summary.fact(f"{it.name}: {n_png} PNGs")
+        return summary
 
     # ------------------------------------------------------------------------------ import
     def load(self, project, path, **opts):
@@ -186,8 +200,12 @@ class DavisFormat(Format):
             top = sorted(path.glob("*.png"))
             if subs:  # a folder of sequences (as we export): loose PNGs beside them are images
                 seqs = subs + [(path, [p], True) for p in top]
-            else:     # one sequence folder
-                seqs = [(path, top, False)] if top else []
+            elif top and (media is not None or all(p.stem.isdigit() for p in top)
+                          or (path.parent / "JPEGImages" / path.name).is_dir()
+                          or "Annotations" in path.parts):
+                seqs = [(path, top, False)]  # one sequence folder
+            else:     # loose PNGs not named as frames: each one an image (as we export images)
+                seqs = [(path, [p], True) for p in top]
         if not seqs:
             raise FormatError(f"{path}: no PNG annotations found")
         if media is not None and len(seqs) > 1:
@@ -228,8 +246,8 @@ class DavisFormat(Format):
             frames = [stems[p.stem] for p in pngs]
         elif single_file:
             frames = [0]
-        elif all(p.stem.isdigit() for p in pngs):
-            frames = [int(p.stem) for p in pngs]
+        elif all(p.stem.isdecimal() for p in pngs):
+            frames = [checks.frame_index(int(p.stem), str(p)) for p in pngs]
         else:
             frames = list(range(len(pngs)))
 
@@ -241,9 +259,9 @@ class DavisFormat(Format):
                 size = ids.shape
             expect(ids.shape == size, str(p), f"size {ids.shape[1]}x{ids.shape[0]} differs from the first "
                    f"frame's {size[1]}x{size[0]}")
-            for obj in np.unique(ids).tolist():
-                if obj == 0:
-                    continue
+            objs = [o for o in np.unique(ids).tolist() if o != 0]
+            checks.object_ids(objs, str(p))
+            for obj in objs:
                 pt = tracks.setdefault(obj, PlannedTrack(obj_id=int(obj)))
                 pt.masks[f] = _rle.encode(ids == obj)
         h, w = size

@@ -114,3 +114,30 @@ def has_holes(mask: np.ndarray) -> bool:
     m = np.pad(np.asarray(mask, np.uint8), 1)
     n, labels = cv2.connectedComponents((m == 0).astype(np.uint8), connectivity=4)
     return n > 2
+
+
+def mask_to_centre_polygons(mask: np.ndarray, tolerance: float = 0.0) -> list[list[float]]:
+    """Outer outlines through the centres of the boundary pixels (labelme's, PIL's and
+    cv2.fillPoly's convention: a vertex (x, y) is the centre of pixel x, y). Filled with the
+    outline drawn, as those readers do, they give back exactly the mask's pixels, holes filled.
+    Outlines of 1 or 2 pixels repeat a vertex to reach the 3 a polygon needs. Also islands
+    inside holes are outer outlines (RETR_CCOMP keeps them)."""
+    import cv2
+
+    m = np.ascontiguousarray(np.asarray(mask, np.uint8))
+    if not m.any():
+        return []
+    contours, hier = cv2.findContours(m, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    polys = []
+    for c, h in zip(contours, hier[0]):
+        if h[3] != -1:  # a hole's outline
+            continue
+        pts = c.reshape(-1, 2)
+        if tolerance > 0 and len(pts) > 3:
+            simpler = cv2.approxPolyDP(c, float(tolerance), True).reshape(-1, 2)
+            pts = simpler if len(simpler) >= 3 else pts
+        pts = pts.tolist()
+        while len(pts) < 3:
+            pts.append(pts[-1])
+        polys.append([float(v) for p in pts for v in p])
+    return polys

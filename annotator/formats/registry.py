@@ -39,9 +39,10 @@ log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "annotator.plugins"
 BUILTIN_FORMATS = ("annotator.formats.coco", "annotator.formats.sav", "annotator.formats.ytvis",
-                   "annotator.formats.davis")
+                   "annotator.formats.davis", "annotator.formats.yolo", "annotator.formats.mask_png")
 ALIASES = {"sa-v": "sav", "sa_v": "sav", "youtube-vis": "ytvis", "youtubevis": "ytvis", "yvis": "ytvis",
-           "coco-instances": "coco"}
+           "coco-instances": "coco", "yolo-seg": "yolo", "ultralytics": "yolo", "mask-png": "maskpng",
+           "mask_png": "maskpng", "masks": "maskpng"}
 DEFAULT_PLUGIN_TIMEOUT = 10.0
 
 

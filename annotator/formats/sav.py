@@ -23,7 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from annotator.core import rle as _rle
+from annotator.core import limits
 from annotator.errors import FormatError
+from annotator.formats import checks
 from annotator.formats.base import (
     AtomicFolder,
     Format,
@@ -42,6 +44,7 @@ from annotator.formats.base import (
     select_items,
 )
 from annotator.formats.export_paths import NameSet, inside, safe_name
+from annotator.formats.summary import Summary
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +96,8 @@ class SavFormat(Format):
                  "the JSON, JPEGImages_24fps/<video_id> for PNG folders, or a project item of that name; "
                  "missing media is allowed and can be relinked)",
         "stride": "video frames per annotated frame (default: masklet_stride in the file, else 4)",
+        "num_frames": "PNG folders only: the video's frame count when its frames are not on disk and no project "
+                      "item of that name has it (the PNGs end at the last annotated frame, e.g. 480 of 483)",
     }
 
     # ------------------------------------------------------------------------------ import
@@ -101,6 +106,7 @@ class SavFormat(Format):
         o = Options(self.name, str(path), opts, self.import_options)
         media = o.path("media", must_exist=True)
         stride = o.int("stride", None, minimum=1)
+        n_frames = o.int("num_frames", None, minimum=1)
         if not path.exists():
             raise FormatError(f"{path}: file not found")
         png_videos = _png_video_dirs(path) if path.is_dir() else []
@@ -109,7 +115,7 @@ class SavFormat(Format):
                 raise FormatError(f"{path}: option media needs a single video, found {len(png_videos)}")
             plan = ImportPlan(path)
             for vdir in png_videos:
-                plan.items.append(self._plan_png_video(project, vdir, media))
+                plan.items.append(self._plan_png_video(project, vdir, media, n_frames, plan.summary))
             return apply_plan(project, plan, f"Import SA-V {path.name}")
         files = sorted(path.glob("*.json")) if path.is_dir() else [path]
         if not files:
@@ -130,12 +136,13 @@ class SavFormat(Format):
         masklet = expect_type(doc["masklet"], list, w, "'masklet'")
         ids = expect_type(doc["masklet_id"], list, w, "'masklet_id'")
         expect(all(is_int(i) and int(i) >= 0 for i in ids), w, "'masklet_id' should hold non-negative integers")
-        ids = [int(i) for i in ids]
+        ids = [checks.object_id(int(i) + 1, w, "'masklet_id' + 1") - 1 for i in ids]
         expect(len(set(ids)) == len(ids), w, "'masklet_id' has duplicates")
         n_obj = len(ids)
         stride = stride_opt or doc.get("masklet_stride", SAV_STRIDE)
         expect(is_int(stride) and int(stride) >= 1, w, "'masklet_stride' should be a positive integer")
         stride = int(stride)
+        expect(stride <= limits.max_frames(), w, f"'masklet_stride' {stride:,} is over the frame limit")
 
         def num(key):
             v = doc.get(key)
@@ -152,16 +159,16 @@ class SavFormat(Format):
             h, wd = first["size"]
         expect(is_int(h) and is_int(wd) and h > 0 and wd > 0, w, "video_height/video_width should be positive "
                "whole numbers")
-        h, wd = int(h), int(wd)
+        wd, h = checks.media_size(wd, h, w)
         n_frames = num("video_frame_count")
         if n_frames is None:
             n_frames = max(1, (len(masklet) - 1) * stride + 1)
         expect(is_int(n_frames) and n_frames > 0, w, "'video_frame_count' should be a positive whole number")
-        n_frames = int(n_frames)
+        n_frames = checks.frame_count(n_frames, w, "'video_frame_count'")
         expect((len(masklet) - 1) * stride < n_frames or not masklet, w,
                f"{len(masklet)} annotated frames at stride {stride} do not fit in {n_frames} video frames")
         duration = num("video_duration")
-        fps = n_frames / duration if duration else 0.0
+        fps = checks.fps(n_frames / duration if duration else 0.0, f"{w}: 'video_duration' {checks.show(duration)} gives")
         video_id = doc.get("video_id", path.stem.rsplit("_", 1)[0])
         expect(isinstance(video_id, str) and video_id != "", w, "'video_id' should be a non-empty string")
 
@@ -202,12 +209,14 @@ class SavFormat(Format):
                 continue
             expect(len(val) == n_obj, w, f"'{key}' has {len(val)} entries for {n_obj} masklets")
             for j, v in enumerate(val):
-                tracks[j].attributes["sav"][key] = v
+                tracks[j].attributes["sav"][key] = checks.storable(v, w, f"'{key}'")
         if stab_form == "per_object":
             for j, v in enumerate(stab):
-                tracks[j].attributes["sav"]["masklet_stability_score"] = v
+                tracks[j].attributes["sav"]["masklet_stability_score"] = checks.storable(
+                    v, w, "'masklet_stability_score'")
 
-        fields = {k: v for k, v in doc.items() if k not in ("masklet", "masklet_id", "masklet_stability_score")
+        fields = {k: checks.storable(v, w, f"'{k}'") for k, v in doc.items()
+                  if k not in ("masklet", "masklet_id", "masklet_stability_score")
                   and not (k.startswith("masklet_") and isinstance(v, list))}
         meta = {"sav": {"stride": stride, "annotated_frames": len(masklet), "fields": fields,
                         "key_order": list(doc.keys()), "stability": stab_form, "empty_scores": empty_scores,
@@ -250,24 +259,36 @@ class SavFormat(Format):
         stride_opt = o.int("stride", None, minimum=1)
         indent = o.int("indent", None, minimum=0)
         layout = o.choice("layout", "json", ("json", "png"))
-        items = select_items(project, item_ids, str(out), kinds=("video", "frames"))
-        items = [it for it in items if project.tracks(it.id)]
+        summary = Summary()
+        items = []
+        for it in select_items(project, item_ids, str(out)):
+            if it.kind == "image":
+                summary.note("image items skipped (SA-V holds videos only)", it.name)
+            elif not project.tracks(it.id):
+                summary.note("videos without objects skipped", it.name)
+            else:
+                items.append(it)
         if not items:
             raise FormatError(f"{out}: no annotated video in the selection (SA-V holds videos only)")
         names = NameSet()
         docs = [(names.take(_strip_json(self._file_name(it)), f"item{it.id}", ".json") + ".json",
-                 self.document(project, it, stride_opt)) for it in items]
+                 self.document(project, it, stride_opt, summary)) for it in items]
+        for name, doc in docs:
+            n_annot, n_obj = len(doc["masklet"]), len(doc["masklet_id"])
+            summary.fact(f"{name}: {n_obj} masklets on {n_annot} annotated frames (stride "
+                         f"{doc.get('masklet_stride', SAV_STRIDE)})")
         if layout == "png":
             self._write_pngs(out, docs)
-            return
+            return summary
         if out.suffix.lower() == ".json":
             if len(docs) != 1:
                 raise FormatError(f"{out}: {len(docs)} videos need a folder, not one .json file")
             atomic_write_json(out, docs[0][1], indent=indent)
-            return
+            return summary
         with AtomicFolder(out) as tmp:
             for name, doc in docs:
                 atomic_write_json(inside(tmp, name), doc, indent=indent)
+        return summary
 
     @staticmethod
     def _write_pngs(out: Path, docs) -> None:
@@ -287,7 +308,8 @@ class SavFormat(Format):
                         m = _rle.decode(frame[j]).astype(np.uint8) * 255
                         Image.fromarray(m, mode="L").save(folder / f"{k * stride_of(doc):05d}.png", compress_level=1)
 
-    def _plan_png_video(self, project, vdir: Path, media: Path | None) -> PlannedItem:
+    def _plan_png_video(self, project, vdir: Path, media: Path | None, n_frames: int | None = None,
+                        summary=None) -> PlannedItem:
         from annotator.errors import MediaError
         from annotator.formats.davis import read_png
         from annotator.media import probe
@@ -297,16 +319,16 @@ class SavFormat(Format):
         tracks: list[PlannedTrack] = []
         size = None
         all_frames: set[int] = set()
-        for odir in sorted((d for d in vdir.iterdir() if d.is_dir() and d.name.isdigit()), key=lambda d: int(d.name)):
-            mid = int(odir.name)
+        for odir in sorted((d for d in vdir.iterdir() if d.is_dir() and d.name.isdecimal()), key=lambda d: int(d.name)):
+            mid = checks.object_id(int(odir.name) + 1, str(odir), "masklet folder number + 1") - 1
             pt = PlannedTrack(obj_id=mid + 1, attributes={"sav": {"masklet_id": mid}})
             for png in sorted(odir.glob("*.png")):
-                expect(png.stem.isdigit(), str(png), "PNG names should be frame numbers (00000.png)")
+                expect(png.stem.isdecimal(), str(png), "PNG names should be frame numbers (00000.png)")
                 ids = read_png(png)
                 size = size or ids.shape
                 expect(ids.shape == size, str(png), f"size {ids.shape[1]}x{ids.shape[0]} differs from "
                        f"{size[1]}x{size[0]}")
-                f = int(png.stem)
+                f = checks.frame_index(int(png.stem), str(png))
                 all_frames.add(f)
                 if ids.any():
                     pt.masks[f] = _rle.encode(ids > 0)
@@ -323,7 +345,22 @@ class SavFormat(Format):
                 media = Path(*parts)
             else:
                 media = vdir.parent / "JPEGImages_24fps" / vid
-        kind, n, fps = "frames", frames[-1] + 1, 24.0
+        kind, n, fps = "frames", n_frames or frames[-1] + 1, 24.0
+        expect(n > frames[-1], w, f"num_frames={n} but masks go up to frame {frames[-1]}")
+        existing = find_item(project, media) if media.exists() else None
+        if existing is None:  # the same video imported before (from its JSON, or this folder)
+            existing = find_item(project, None, f"{vid}.mp4", (wd, h)) or find_item(project, None, vid, (wd, h))
+        if existing is not None:
+            expect((existing.width, existing.height) == (wd, h) and frames[-1] < existing.num_frames, w,
+                   f"does not fit project item #{existing.id}")
+            meta = {"sav": {"stride": stride, "annotated_frames": frames[-1] // stride + 1,
+                            "fields": {"video_id": vid}}}
+            if (existing.meta or {}).get("sav"):
+                meta = {}  # keep what the item's own SA-V file recorded
+            tracks = [pt for pt in tracks if not _already_there(project, existing.id, pt, vid, summary)]
+            return PlannedItem(path=existing.path, kind=existing.kind, width=wd, height=h,
+                               num_frames=existing.num_frames, fps=existing.fps, meta=meta, tracks=tracks,
+                               existing_id=existing.id)
         if media.exists():
             try:
                 info = probe(media)
@@ -333,15 +370,13 @@ class SavFormat(Format):
                    f"masks are {wd}x{h} up to frame {frames[-1]} but {media.name} is {info.width}x{info.height} "
                    f"with {info.num_frames} frames")
             kind, n, fps = info.kind, info.num_frames, info.fps or fps
+        elif n_frames is None and summary is not None:
+            summary.note("videos whose frame count is a guess (frames not on disk: it ends at the last annotated "
+                         "frame; option num_frames sets it)", f"{vid}: {n}")
         meta = {"sav": {"stride": stride, "annotated_frames": frames[-1] // stride + 1,
                         "fields": {"video_id": vid}}}
         pi = PlannedItem(path=str(media), kind=kind, width=wd, height=h, num_frames=n, fps=fps, meta=meta,
                          tracks=tracks)
-        existing = find_item(project, media) if media.exists() else None
-        if existing is not None:
-            expect((existing.width, existing.height) == (wd, h) and frames[-1] < existing.num_frames, w,
-                   f"does not fit project item #{existing.id}")
-            pi.existing_id = existing.id
         return pi
 
     @staticmethod
@@ -352,7 +387,7 @@ class SavFormat(Format):
         vid = (sav.get("fields") or {}).get("video_id") or Path(item.name).stem
         return f"{vid}_manual.json"
 
-    def document(self, project, item, stride_opt: int | None = None) -> dict:
+    def document(self, project, item, stride_opt: int | None = None, summary=None) -> dict:
         sav = item.meta.get("sav") or {}
         fields = dict(sav.get("fields") or {})
         stride = stride_opt or sav.get("stride") or 1
@@ -384,6 +419,13 @@ class SavFormat(Format):
         if off_grid:
             log.warning("%s: %d masks are not on the stride-%d grid and were not exported", item.name,
                         off_grid, stride)
+            if summary is not None:
+                summary.note("masks off the stride grid not exported", item.name, n=off_grid)
+        if summary is not None:
+            # SA-V has no "unknown": an annotated frame where an object has no mask is an empty RLE
+            blank = sum(1 for k in range(len(frames)) if all(s is None for s in sources[k]))
+            summary.note("annotated-grid frames with no mask for any object written as empty (SA-V lists every "
+                         "grid frame)", item.name, n=blank)
 
         attrs = [t.attributes.get("sav", {}) for t in tracks]
         per: dict[str, list] = {}
@@ -450,6 +492,22 @@ class SavFormat(Format):
         return {k: values[k] for k in order if k in values}
 
 
+def _already_there(project, item_id: int, pt: PlannedTrack, vid: str, summary) -> bool:
+    """An object of this masklet id with exactly these masks is already on the item (the same
+    video imported before, from its JSON or these PNGs): not added a second time."""
+    mid = pt.attributes.get("sav", {}).get("masklet_id")
+    for t in project.tracks(item_id):
+        if t.attributes.get("sav", {}).get("masklet_id") != mid:
+            continue
+        have = {m.frame: m.rle["counts"] for m in project.masks(track_id=t.id) if m.area > 0}
+        if have == {f: r["counts"] for f, r in pt.masks.items()}:
+            if summary is not None:
+                summary.note("objects already in the project with the same masks not added again",
+                             f"{vid} masklet {mid}")
+            return True
+    return False
+
+
 def _strip_json(name: str) -> str:
     return name[:-5] if name.lower().endswith(".json") else name
 
@@ -459,7 +517,7 @@ def _png_video_dirs(path: Path) -> list[Path]:
     a folder of them."""
     def is_video(d: Path) -> bool:
         subs = [s for s in d.iterdir() if s.is_dir()]
-        return bool(subs) and all(s.name.isdigit() for s in subs) and any(any(s.glob("*.png")) for s in subs)
+        return bool(subs) and all(s.name.isdecimal() for s in subs) and any(any(s.glob("*.png")) for s in subs)
 
     if is_video(path):
         return [path]

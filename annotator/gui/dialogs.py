@@ -291,7 +291,7 @@ class _FormatDialog(QDialog):
             self.applier._tick()  # undoes what it applied
 
     def prepare(self) -> dict:
-        """More fields for the work's spec (annotator.gui.transfer_work)."""
+        """More fields for the work's spec (annotator.app.transfer)."""
         return {}
 
     def finish(self, result) -> None:

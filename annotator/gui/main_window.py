@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QByteArray, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
@@ -39,21 +38,26 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from annotator.app import prompting
+from annotator.app.prompting import PromptState
 from annotator.errors import AnnotatorError, MediaError
 from annotator.gui import errors as gui_errors
 from annotator.gui import icons
+from annotator.gui.actions import build_actions
 from annotator.gui.canvas import Canvas
 from annotator.gui.labels import LabelPanel, LabelPickerDialog
-from annotator.gui.media_loader import FrameCache, MediaLoader
+from annotator.gui.media_loader import MediaLoader
+from annotator.media.frame_cache import FrameCache
 from annotator.gui.objects import ObjectList
-from annotator.gui.settings import LABEL_DIGITS, Settings
+from annotator.gui.settings import Settings
 from annotator.gui.timeline import Timeline
-from annotator.gui.worker import EngineWorker, PropagateJob
+from annotator.gui.propagation import PropagationController
+from annotator.gui.worker import EngineWorker
 
 # Import what the worker threads use here, on the GUI thread at startup: a first import in a
 # worker holds the GIL while it loads extension modules, which stalled the GUI by ~50 ms on a
-# cold start. torch is imported here only when the startup engine is a learned one (see
-# _preload_torch_if_needed); the worker loads the model.
+# cold start. torch is imported at start-up only when the startup engine is a learned one
+# (engines.registry.preload_runtime); the worker loads the model.
 import annotator.core.rle  # noqa: E402,F401
 import annotator.engines.classic  # noqa: E402,F401
 import annotator.engines.registry  # noqa: E402,F401
@@ -63,47 +67,6 @@ log = logging.getLogger(__name__)
 
 PROJECT_SUFFIX = ".annotator"
 STATE_KEY = "gui.last_view"
-
-
-def _preload_torch_if_needed(engine: str) -> None:
-    """Import torch here, before the window exists, when the startup engine is a learned one.
-
-    Importing torch initialises its C extension while holding the GIL: ~0.4 s measured on
-    this machine, during which no other Python code in the process runs. In the worker that
-    froze the window (every Python slot and paint handler waits for the GIL); here it only
-    lengthens startup, which was going to wait for the model anyway. Switching to a learned
-    model later, from the classic engine, still pays it once."""
-    import importlib.util
-
-    if "torch" in sys.modules or engine == "classic":
-        return
-    if not engine:
-        from annotator.engines import registry
-
-        try:
-            engine = registry.default_engine_name("image")
-        except Exception as e:  # the worker reports registry problems
-            log.debug("cannot tell the default engine: %s", e)
-            return
-        if engine == "classic":
-            return
-    if importlib.util.find_spec("torch") is not None:
-        import torch  # noqa: F401
-
-
-class PromptState:
-    """The clicks of the object being prompted on one frame (lost on undo: re-read from the store)."""
-
-    def __init__(self, item_id: int, frame: int, track_id: int | None):
-        self.item_id, self.frame, self.track_id = item_id, frame, track_id
-        self.points: list[list[float]] = []
-        self.labels: list[int] = []
-        self.box: list[float] | None = None
-        self.logits = None  # low-res logits of the chosen candidate, fed back as mask_input
-        self.candidates = None  # last PredictResult (for cycling multimask candidates)
-        self.choice = 0
-        self.obj_id: int | None = None  # for clicks that go to the video model
-        self.sent = 0  # prompts sent for this state
 
 
 class MainWindow(QMainWindow):
@@ -127,8 +90,6 @@ class MainWindow(QMainWindow):
         self._gen = 0  # prompt generation
         self._view_gen = 0  # frame display generation
         self._probe_id = 0
-        self._job = None  # running propagation: dict
-        self._job_ids = 0
         self._refresh_pending = False
         self._shown_key = None  # (path, kind, frame) now on the canvas
         self._paint_tokens: dict = {}
@@ -143,10 +104,14 @@ class MainWindow(QMainWindow):
         # Worker threads run Python too; a shorter GIL switch interval lets the GUI thread
         # take the GIL back within ~1 ms instead of 5 ms when it has an event to handle.
         sys.setswitchinterval(0.001)
-        _preload_torch_if_needed(engine if engine is not None else self.settings.get("default_model") or "")
+        # torch's first import holds the GIL ~0.4 s: pay it here, before the window exists,
+        # rather than in the worker, where it would freeze the window (registry.preload_runtime)
+        annotator.engines.registry.preload_runtime(engine if engine is not None else
+                                                   self.settings.get("default_model") or "")
         self.cache = FrameCache()
         self.loader = MediaLoader(self.cache, self)
         self.worker = EngineWorker(self.cache, self)
+        self.propagation = PropagationController(self)
         self._build_ui()
         self._build_actions()
         self._connect()
@@ -155,7 +120,6 @@ class MainWindow(QMainWindow):
         self._init_engines(engine, weights)
         self._restore_layout()
         self._state_timer = QTimer(self, singleShot=True, interval=400, timeout=self._save_view_state)
-        self._flush_timer = QTimer(self, singleShot=True, interval=100, timeout=self._flush_propagated)
         if paths:
             QTimer.singleShot(0, lambda: self.open_paths(list(paths)))
         self._update_enabled()
@@ -262,114 +226,9 @@ class MainWindow(QMainWindow):
         return icons.icon(name, self.palette().text().color())
 
     def _build_actions(self) -> None:
-        self.actions: dict[str, QAction] = {}
-
-        def act(action_id, text, slot, icon=None, checkable=False):
-            a = QAction(text, self)
-            if icon:
-                a.setIcon(self._icon(icon))
-            keys = [QKeySequence(k) for k in self.settings.shortcut(action_id)]
-            a.setShortcuts(keys)
-            a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            if keys:
-                a.setToolTip(f"{text} ({keys[0].toString(QKeySequence.SequenceFormat.NativeText)})")
-            a.setCheckable(checkable)
-            a.triggered.connect(slot)
-            self.addAction(a)
-            self.actions[action_id] = a
-            return a
-
-        act("open", "&Open…", self.open_dialog, "fa5s.folder-open")
-        act("open_folder", "Open &Folder of Images…", self.open_folder_dialog, "fa5s.images")
-        act("open_video", "Open &Video or Frame Folder…", self.open_video_dialog, "fa5s.film")
-        act("relink", "&Relink Missing Media…", self.relink_dialog, "fa5s.link")
-        act("export", "&Export…", self.export_dialog, "fa5s.file-export")
-        act("import", "&Import…", self.import_dialog, "fa5s.file-import")
-        act("quit", "&Quit", self.close)
-        act("undo", "&Undo", self.undo, "fa5s.undo")
-        act("redo", "&Redo", self.redo, "fa5s.redo")
-        tools = QActionGroup(self)
-        for tid, text, icon in (("prompt", "Prompt (points / box)", "fa5s.mouse-pointer"),
-                                ("brush", "Brush", "fa5s.paint-brush"), ("eraser", "Eraser", "fa5s.eraser")):
-            a = act(f"tool_{tid}", text, lambda _=False, t=tid: self.set_tool(t), icon, checkable=True)
-            tools.addAction(a)
+        self.actions, tb = build_actions(self, self.settings, (self.files_dock, self.objects_dock, self.labels_dock))
         self.actions["tool_prompt"].setChecked(True)
-        act("brush_bigger", "Bigger brush", lambda: self.change_brush(1.25))
-        act("brush_smaller", "Smaller brush", lambda: self.change_brush(0.8))
-        act("cycle_mask", "Cycle &candidate masks", self.cycle_mask, "fa5s.sync-alt")
-        act("commit", "&Commit object (next object)", self.commit_object, "fa5s.check")
-        act("deselect", "Cancel / deselect", self.escape)
-        act("delete_object", "&Delete object", self.delete_object, "fa5s.trash")
-        act("delete_range", "Delete masks in &range…", self.delete_range_dialog)
-        act("pick_label", "Pick &label…", self.pick_label_dialog, "fa5s.tag")
-        act("toggle_hide", "&Hide / show object", lambda: self.toggle_hidden(self.active_track))
-        act("toggle_lock", "&Lock / unlock object", lambda: self.toggle_locked(self.active_track))
-        act("toggle_outlines", "&Outlines only", self.toggle_outlines, "fa5s.draw-polygon", checkable=True)
         self.actions["toggle_outlines"].setChecked(self.canvas.outlines_only)
-        act("opacity_up", "More opacity", lambda: self.set_opacity(self.canvas.opacity + 0.1))
-        act("opacity_down", "Less opacity", lambda: self.set_opacity(self.canvas.opacity - 0.1))
-        act("zoom_fit", "&Fit", self.canvas.fit, "fa5s.expand")
-        act("zoom_1to1", "&Actual size", self.canvas.actual_size)
-        act("zoom_in", "Zoom &in", lambda: self.canvas.zoom_by(1.25), "fa5s.search-plus")
-        act("zoom_out", "Zoom &out", lambda: self.canvas.zoom_by(0.8), "fa5s.search-minus")
-        act("next_item", "&Next image/video", lambda: self.step_item(1), "fa5s.arrow-right")
-        act("prev_item", "&Previous image/video", lambda: self.step_item(-1), "fa5s.arrow-left")
-        act("next_frame", "Next frame", lambda: self.step_frame(1))
-        act("prev_frame", "Previous frame", lambda: self.step_frame(-1))
-        act("next_frame_10", "10 frames forward", lambda: self.step_frame(10))
-        act("prev_frame_10", "10 frames back", lambda: self.step_frame(-10))
-        act("first_frame", "First frame", lambda: self.go_frame(0))
-        act("last_frame", "Last frame", lambda: self.go_frame(10**9))
-        act("propagate_forward", "Propagate &forward", lambda: self.start_propagation("forward"), "fa5s.forward")
-        act("propagate_backward", "Propagate &backward", lambda: self.start_propagation("backward"), "fa5s.backward")
-        act("propagate_both", "Propagate b&oth ways", lambda: self.start_propagation("both"), "fa5s.arrows-alt-h")
-        act("model_manager", "&Model manager…", self.model_manager_dialog, "fa5s.cubes")
-        act("shortcuts", "&Keyboard shortcuts", self.shortcuts_dialog, "fa5s.keyboard")
-        # digits pick labels
-        for i, key in enumerate(LABEL_DIGITS):
-            a = QAction(f"Label {key}", self)
-            a.setShortcut(QKeySequence(key))
-            a.triggered.connect(lambda _=False, n=i: self.pick_label_index(n))
-            self.addAction(a)
-
-        mb = self.menuBar()
-        m = mb.addMenu("&File")
-        for k in ("open", "open_folder", "open_video"):
-            m.addAction(self.actions[k])
-        m.addAction(self.actions["relink"])
-        m.addSeparator()
-        m.addAction(self.actions["import"])
-        m.addAction(self.actions["export"])
-        m.addSeparator()
-        m.addAction(self.actions["quit"])
-        m = mb.addMenu("&Edit")
-        for k in ("undo", "redo", None, "commit", "cycle_mask", "pick_label", None, "delete_object", "delete_range"):
-            m.addSeparator() if k is None else m.addAction(self.actions[k])
-        m = mb.addMenu("&Tools")
-        for k in ("tool_prompt", "tool_brush", "tool_eraser", "brush_bigger", "brush_smaller"):
-            m.addAction(self.actions[k])
-        m = mb.addMenu("&View")
-        for k in ("zoom_fit", "zoom_1to1", "zoom_in", "zoom_out", None, "toggle_outlines", "opacity_up",
-                  "opacity_down", None, "toggle_hide", "toggle_lock", None, "next_item", "prev_item"):
-            m.addSeparator() if k is None else m.addAction(self.actions[k])
-        m.addSeparator()
-        for d in (self.files_dock, self.objects_dock, self.labels_dock):
-            m.addAction(d.toggleViewAction())
-        m = mb.addMenu("V&ideo")
-        for k in ("next_frame", "prev_frame", "next_frame_10", "prev_frame_10", "first_frame", "last_frame", None,
-                  "propagate_forward", "propagate_backward", "propagate_both"):
-            m.addSeparator() if k is None else m.addAction(self.actions[k])
-        m = mb.addMenu("&Models")
-        m.addAction(self.actions["model_manager"])
-        m = mb.addMenu("&Help")
-        m.addAction(self.actions["shortcuts"])
-
-        tb = self.addToolBar("Main")
-        tb.setObjectName("main_toolbar")
-        for k in ("open", "open_folder", "open_video", None, "undo", "redo", None, "tool_prompt", "tool_brush",
-                  "tool_eraser", None, "commit", "cycle_mask", "pick_label", "delete_object", None, "zoom_fit",
-                  "toggle_outlines"):
-            tb.addSeparator() if k is None else tb.addAction(self.actions[k])
         self.opacity_slider = QSlider(Qt.Orientation.Horizontal, self)
         self.opacity_slider.setRange(0, 100)
         self.opacity_slider.setValue(int(round(self.canvas.opacity * 100)))
@@ -418,9 +277,6 @@ class MainWindow(QMainWindow):
         w.encoded.connect(self._on_encoded)
         w.predicted.connect(self._on_predicted)
         w.predictFailed.connect(self._on_predict_failed)
-        w.propagated.connect(self._on_propagated)
-        w.progress.connect(self._on_progress)
-        w.jobFinished.connect(self._on_job_finished)
         w.busyChanged.connect(self.status_busy.setText)
 
     def _restore_layout(self) -> None:
@@ -456,7 +312,7 @@ class MainWindow(QMainWindow):
 
     def set_engine(self, name: str, weights=None) -> None:
         """name "" = the best installed engine (decided by the worker)."""
-        if self._job is not None:
+        if self.propagation.running:
             gui_errors.show_info(self, "Wait for the propagation to finish (or cancel it) before switching models.")
             self._sync_model_combo()
             return
@@ -539,27 +395,11 @@ class MainWindow(QMainWindow):
             gui_errors.show_error(self, e)
 
     def _open_paths(self, paths: list[str], folder_as: str) -> None:
-        from annotator.media import IMAGE_EXTENSIONS
+        from annotator.app import media as app_media
 
         projects = [p for p in paths if str(p).endswith(PROJECT_SUFFIX)]
-        media: list[str] = []
-        for raw in paths:
-            p = Path(raw)
-            if str(p).endswith(PROJECT_SUFFIX):
-                continue
-            if not p.exists():
-                raise MediaError(f"{p}: file not found")
-            if p.is_dir():
-                imgs = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
-                as_frames = folder_as == "frames" or (folder_as == "auto" and imgs and all(f.stem.isdigit() for f in imgs))
-                if as_frames:
-                    media.append(str(p))
-                elif imgs:
-                    media.extend(str(f) for f in imgs)
-                else:
-                    raise MediaError(f"{p}: folder has no images")
-            else:
-                media.append(str(p))
+        media = [str(p) for p in app_media.expand([p for p in paths if not str(p).endswith(PROJECT_SUFFIX)],
+                                                  folder_as)]
         if paths:
             first = Path(paths[0])
             self.settings["last_folder"] = str(first if first.is_dir() else first.parent)
@@ -624,9 +464,9 @@ class MainWindow(QMainWindow):
             dlg.shutdown()
             dlg.close()
         self._transfers.clear()
-        if self._job is not None:
+        if self.propagation.running:
             self.cancel_propagation()
-            self._finish_job("cancelled")
+            self.propagation.finish()
         self._save_view_state()
         try:
             self.project.on_change.remove(self._on_store_change)
@@ -642,20 +482,14 @@ class MainWindow(QMainWindow):
         if self.project is None:
             return
         self.status_busy.setText("")
-        existing = {str(Path(i.abspath).resolve()) for i in self.project.items()}
-        errors, added = [], []
-        new = [(p, info) for p, info in results if not isinstance(info, Exception)
-               and str(Path(p).resolve()) not in existing]
+        from annotator.app import media as app_media
+
+        added = []
         try:
-            with self.project.group(f"Add {len(new)} media"):
-                for p, info in new:
-                    it = self.project.add_item(p, info.kind, info.width, info.height, info.num_frames, info.fps)
-                    added.append(it.id)
+            added, _ = app_media.add_probed(self.project, results)
         except Exception as e:
             gui_errors.show_error(self, e)
-        for p, info in results:
-            if isinstance(info, Exception):
-                errors.append(gui_errors.message_for(info))
+        errors = [gui_errors.message_for(info) for _p, info in results if isinstance(info, Exception)]
         self._refresh_files()
         if errors:
             gui_errors.show_error(self, MediaError("; ".join(errors[:5]) + (" …" if len(errors) > 5 else "")),
@@ -711,7 +545,7 @@ class MainWindow(QMainWindow):
         if self.project is None:
             return
         item = self.project.item(item_id)
-        if self._job is not None and (self.item is None or item.id != self.item.id):
+        if self.propagation.running and (self.item is None or item.id != self.item.id):
             gui_errors.show_info(self, "Propagation is running on this video; cancel it (Esc) before switching.")
             return
         self.item = item
@@ -740,8 +574,8 @@ class MainWindow(QMainWindow):
     def go_frame(self, frame: int, force: bool = False) -> None:
         if self.item is None:
             return
-        if self._job is not None and not getattr(self, "_following", False):
-            self._job["user_moved"] = True  # the person looks elsewhere: stop following
+        if self.propagation.running and not self.propagation.following:
+            self.propagation.user_moved = True  # the person looks elsewhere: stop following
         frame = int(min(max(frame, 0), max(0, self.item.num_frames - 1)))
         if frame == self.frame and not force:
             return
@@ -891,7 +725,7 @@ class MainWindow(QMainWindow):
 
     def _update_enabled(self) -> None:
         p = self.project
-        running = self._job is not None
+        running = self.propagation.running
         # Enabled whenever a project is open: the store says whether there is anything to
         # undo at the moment the key is pressed (the refresh may not have run yet).
         self.actions["undo"].setEnabled(bool(p) and not running)
@@ -915,12 +749,12 @@ class MainWindow(QMainWindow):
     # =====================================================================
     def _edits_wait(self) -> bool:
         """A propagation or an import is writing to the store as one undo step."""
-        return self._job is not None or self.importing
+        return self.propagation.running or self.importing
 
     def _edit_blocked(self) -> bool:
         if self.project is None or self.item is None:
             return True
-        if self._job is not None:
+        if self.propagation.running:
             self.statusBar().showMessage("Propagation is running: cancel it (Esc) before editing.", 3000)
             return True
         if self.importing:
@@ -935,36 +769,22 @@ class MainWindow(QMainWindow):
 
     def _prompt_state(self) -> PromptState:
         ps = self.prompt
-        if ps is not None and ps.item_id == self.item.id and ps.frame == self.frame and ps.track_id == self.active_track:
-            return ps
-        ps = PromptState(self.item.id, self.frame, self.active_track)
-        if self.active_track is not None:
-            rec = self.project.mask(self.active_track, self.frame)
-            if rec is not None and rec.prompts is not None and (rec.prompts.points or rec.prompts.box):
-                ps.points = [list(map(float, p)) for p in rec.prompts.points]
-                ps.labels = [int(v) for v in rec.prompts.labels]
-                ps.box = list(rec.prompts.box) if rec.prompts.box else None
-            elif rec is not None and not rec.area == 0:
-                # A propagated or painted mask has no clicks: a box around it keeps the
-                # correction anchored to the object instead of starting from nothing.
-                x, y, w, h = rec.bbox
-                ps.box = [x, y, x + w, y + h]
-        self.prompt = ps
+        if ps is None or not ps.matches(self.item.id, self.frame, self.active_track):
+            ps = self.prompt = prompting.resume(self.project, self.item.id, self.frame, self.active_track)
         return ps
 
     def on_point(self, x: float, y: float, positive: bool, t_event: float) -> None:
         if self._edit_blocked():
             return
         ps = self._prompt_state()
-        ps.points.append([x, y])
-        ps.labels.append(1 if positive else 0)
+        ps.add_point(x, y, positive)
         self._send_prompt(ps, t_event)
 
     def on_box(self, x0: float, y0: float, x1: float, y1: float, t_event: float) -> None:
         if self._edit_blocked():
             return
         ps = self._prompt_state()
-        ps.box = [x0, y0, x1, y1]
+        ps.set_box(x0, y0, x1, y1)
         self._send_prompt(ps, t_event)
 
     def clicks_go_to_video_model(self) -> bool:
@@ -977,11 +797,7 @@ class MainWindow(QMainWindow):
         self._gen += 1
         self.canvas.set_prompts(ps.points, ps.labels, ps.box)
         if self.clicks_go_to_video_model():
-            if ps.obj_id is None:
-                tracks = self.project.tracks(ps.item_id)
-                ps.obj_id = next((t.obj_id for t in tracks if t.id == ps.track_id), None) if ps.track_id else None
-                if ps.obj_id is None:  # a new object: the id its track will get
-                    ps.obj_id = max([t.obj_id for t in tracks], default=0) + 1
+            prompting.object_id(self.project, ps)
             ps.sent += 1
             self.worker.predict_video(
                 self._gen, self._key(), ps.obj_id, points=ps.points or None, labels=ps.labels or None, box=ps.box,
@@ -989,10 +805,9 @@ class MainWindow(QMainWindow):
                 ctx=dict(item_id=ps.item_id, frame=ps.frame, points=[list(p) for p in ps.points],
                          labels=list(ps.labels), box=ps.box, t_event=t_event, ps=ps, obj_id=ps.obj_id))
             return
-        multimask = len(ps.points) == 1 and ps.box is None
         self.worker.predict(
             self._gen, self._key(), points=ps.points or None, labels=ps.labels or None, box=ps.box,
-            mask_input=ps.logits if ps.logits is not None and not multimask else None, multimask=multimask,
+            mask_input=ps.mask_input, multimask=ps.multimask,
             ctx=dict(item_id=ps.item_id, frame=ps.frame, points=[list(p) for p in ps.points],
                      labels=list(ps.labels), box=ps.box, t_event=t_event, ps=ps),
         )
@@ -1004,22 +819,12 @@ class MainWindow(QMainWindow):
         ps: PromptState = ctx["ps"]
         from annotator.core.model import Prompts
 
-        best = int(res.best) if 0 <= res.best < len(res.rles) else 0
         try:
-            with self.project.group("Click"):
-                tid = ps.track_id
-                if tid is None:
-                    cat = self._label_category()
-                    tid = self.project.add_track(ctx["item_id"], category_id=cat, obj_id=ctx.get("obj_id")).id
-                    ps.track_id = tid
-                self.project.set_mask(tid, ctx["frame"], res.rles[best], source="manual",
-                                      prompts=Prompts(ctx["points"], ctx["labels"], ctx["box"]),
-                                      model=self.engine_name, score=float(res.scores[best]) if len(res.scores) else None)
+            tid = prompting.apply_prediction(self.project, ps, res, Prompts(ctx["points"], ctx["labels"], ctx["box"]),
+                                             model=self.engine_name, category=self._label_category)
         except Exception as e:
             gui_errors.show_error(self, e)
             return
-        ps.candidates, ps.choice = res, best
-        ps.logits = res.lowres_logits[best] if res.lowres_logits is not None and len(res.lowres_logits) else None
         if self.item is not None and ps.item_id == self.item.id and ps.frame == self.frame:
             self.active_track = tid
             self.prompt = ps
@@ -1048,38 +853,22 @@ class MainWindow(QMainWindow):
         ps = self.prompt
         if ps is None or ps.candidates is None or ps.track_id is None or self._edit_blocked():
             return
-        res = ps.candidates
-        k = len(res.rles)
-        if k < 2:
+        step = prompting.cycle_candidate(self.project, ps, self.engine_name)
+        if step is None:
             self.statusBar().showMessage("Only one candidate mask for this prompt.", 2000)
             return
-        ps.choice = (ps.choice + 1) % k
-        from annotator.core.model import Prompts
-
-        self.project.set_mask(ps.track_id, ps.frame, res.rles[ps.choice], source="manual",
-                              prompts=Prompts(ps.points, ps.labels, ps.box), model=self.engine_name,
-                              score=float(res.scores[ps.choice]))
-        if res.lowres_logits is not None and len(res.lowres_logits) > ps.choice:
-            ps.logits = res.lowres_logits[ps.choice]
-        self.statusBar().showMessage(f"Candidate {ps.choice + 1} of {k} (score {res.scores[ps.choice]:.2f})", 2000)
+        choice, k, score = step
+        self.statusBar().showMessage(f"Candidate {choice + 1} of {k} (score {score:.2f})", 2000)
 
     def on_stroke(self, stroke: np.ndarray, erase: bool) -> None:
         if self._edit_blocked():
             return
         tid = self.active_track
-        rec = self.project.mask(tid, self.frame) if tid is not None else None
         if tid is None and erase:
             self.statusBar().showMessage("Select an object to erase from.", 2000)
             return
-        old = rec.mask() if rec is not None else np.zeros(stroke.shape, bool)
-        new = (old & ~stroke) if erase else (old | stroke)
-        with self.project.group("Erase" if erase else "Brush"):
-            if tid is None:
-                tid = self.project.add_track(self.item.id, category_id=self._label_category()).id
-            if new.any():
-                self.project.set_mask(tid, self.frame, new, source="manual", prompts=None, model="")
-            elif rec is not None:
-                self.project.delete_masks(tid, self.frame, self.frame)
+        tid = prompting.apply_stroke(self.project, self.item.id, self.frame, tid, stroke, erase,
+                                     category=self._label_category)
         self.active_track = tid
         self.prompt = None  # the clicks no longer describe this mask
         self.canvas.set_prompts()
@@ -1110,7 +899,7 @@ class MainWindow(QMainWindow):
         self.schedule_refresh()
 
     def escape(self) -> None:
-        if self._job is not None:
+        if self.propagation.running:
             self.cancel_propagation()
             return
         self.commit_object()
@@ -1237,151 +1026,18 @@ class MainWindow(QMainWindow):
     # Propagation
     # =====================================================================
     def start_propagation(self, direction: str, track_ids: list[int] | None = None) -> bool:
-        if self.project is None or self.item is None or self.item.kind == "image" or self._edits_wait():
-            return False
-        if not self.item.exists:
-            gui_errors.show_error(self, MediaError(f"{self.item.abspath}: media file is missing"))
-            return False
-        tracks = self.project.tracks(self.item.id)
-        if track_ids is None:
-            # The selected object alone (a correction must not disturb the others), or
-            # every object when none is selected or "All objects" is on.
-            if not self.all_objects.isChecked() and self.active_track is not None:
-                track_ids = [self.active_track]
-            else:
-                track_ids = [t.id for t in tracks]
-        scope = {t.id: t for t in tracks if t.id in track_ids and not t.locked}
-        seeds, objmap, keep = {}, {}, {}
-        for tid, t in scope.items():
-            rec = self.project.mask(tid, self.frame)
-            if rec is None or rec.area == 0:
-                continue
-            seeds[t.obj_id] = rec.rle
-            objmap[t.obj_id] = tid
-            # Frames a person made by hand stay: propagation fills in around them.
-            keep[tid] = {f for f, s in self.project.mask_frames(tid).items() if s == "manual" and f != self.frame}
-        if not seeds:
-            gui_errors.show_info(self, f"Nothing to propagate: no unlocked object has a mask on frame {self.frame + 1}. "
-                                       "Click an object on this frame first.")
-            return False
-        self._job_ids += 1
-        n = self.item.num_frames
-        label = f"Propagate {direction} from frame {self.frame + 1}"
-        group = self.project.group(label)
-        group.__enter__()
-        self._job = dict(id=self._job_ids, group=group, objmap=objmap, keep=keep, item_id=self.item.id,
-                         pending=[], deletes=[],
-                         start=self.frame, direction=direction, frames=0, last_follow=0.0, label=label,
-                         user_moved=False)
-        total = {"forward": n - 1 - self.frame, "backward": self.frame, "both": n - 1}[direction]
-        self.prop_progress.setRange(0, max(1, total))
-        self.prop_progress.setValue(0)
-        self.prop_progress.show()
-        self.prop_cancel.show()
-        lo, hi = {"forward": (self.frame, n - 1), "backward": (0, self.frame), "both": (0, n - 1)}[direction]
-        self.timeline.busy_range = (lo, hi)
-        self._update_enabled()
-        self.worker.propagate(PropagateJob(self._job["id"], self.item.abspath, self.item.kind, self.frame, direction,
-                                           None, seeds))
-        return True
+        return self.propagation.start(direction, track_ids)
 
     def cancel_propagation(self) -> None:
-        if self._job is not None:
-            self.worker.cancel()
-            self.status_busy.setText("Cancelling…")
-
-    def _on_propagated(self, job_id: int, frame: int, masks: dict) -> None:
-        job = self._job
-        if job is None or job_id != job["id"] or self.project is None:
-            return
-        from annotator.core import rle as rle_mod
-
-        for obj_id, r in masks.items():
-            tid = job["objmap"].get(obj_id)
-            if tid is None or frame in job["keep"][tid]:
-                continue
-            if rle_mod.is_empty(r):
-                if self.project.mask(tid, frame) is not None:
-                    job["deletes"].append((tid, frame))
-                continue
-            job["pending"].append(dict(track_id=tid, frame=frame, rle=r, source="propagated",
-                                       model=self.video_engine_name))
-        # Frames are written in small batches (one transaction, one fsync, every ~100 ms):
-        # the GUI thread stays free and a crash loses at most the last batch.
-        if not self._flush_timer.isActive():
-            self._flush_timer.start()
-        job["frames"] += 1
-        job["front"] = frame
-
-    def _on_progress(self, job_id: int, done: int, total: int) -> None:
-        job = self._job
-        if job is None or job_id != job["id"]:
-            return
-        # QProgressBar repaints synchronously on setValue: a few updates a second is plenty.
-        now = time.perf_counter()
-        if now - job.get("last_progress", 0.0) < 0.25 and done < total:
-            return
-        job["last_progress"] = now
-        self.prop_progress.setMaximum(max(total, 1))
-        self.prop_progress.setValue(done)
-
-    def _on_job_finished(self, job_id: int, status: str, exc) -> None:
-        if self._job is None or job_id != self._job["id"]:
-            return
-        frames = self._job["frames"]
-        self._finish_job(status)
-        if status == "error":
-            gui_errors.show_error(self, exc, "Propagation failed")
-        msg = {"done": f"Propagated {frames} frame(s).",
-               "cancelled": f"Propagation cancelled after {frames} frame(s); they are kept.",
-               "error": f"Propagation stopped after {frames} frame(s)."}[status]
-        self.statusBar().showMessage(msg, 5000)
-        self.last_job_status = status
-
-    def _flush_propagated(self) -> None:
-        job = self._job
-        if job is None or self.project is None:
-            return
-        entries, job["pending"] = job["pending"], []
-        deletes, job["deletes"] = job["deletes"], []
-        try:
-            if entries:
-                self.project.set_masks(entries, label=job["label"])
-            for tid, f in deletes:
-                self.project.delete_masks(tid, f, f)
-        except Exception as e:
-            self.cancel_propagation()
-            gui_errors.show_error(self, e, "Could not save propagated masks")
-            return
-        # Follow the propagation front, showing only frames already saved, so the masks
-        # appear on the canvas as they come.
-        front = job.get("front")
-        if front is not None and self.item is not None and self.item.id == job["item_id"] and not job["user_moved"]:
-            self._following = True
-            try:
-                self.go_frame(front)
-            finally:
-                self._following = False
-
-    def _finish_job(self, status: str) -> None:
-        self._flush_timer.stop()
-        self._flush_propagated()
-        job, self._job = self._job, None
-        if job is None:
-            return
-        try:
-            job["group"].__exit__(None, None, None)
-        except Exception as e:
-            log.warning("closing the propagation undo group failed: %s", e)
-        self.prop_progress.hide()
-        self.prop_cancel.hide()
-        self.timeline.busy_range = None
-        self.status_busy.setText("")
-        self._refresh()  # show the final state now, not after the throttled redraw
+        self.propagation.cancel()
 
     @property
     def propagating(self) -> bool:
-        return self._job is not None
+        return self.propagation.running
+
+    @property
+    def last_job_status(self) -> str | None:
+        return self.propagation.last_status
 
     # =====================================================================
     # Dialogs
@@ -1497,12 +1153,12 @@ class MainWindow(QMainWindow):
         self.settings.save()
         for dlg in list(self._transfers.values()):
             dlg.shutdown()
-        if self._job is not None:
+        if self.propagation.running:
             self.worker.cancel()
         self.worker.stop()
         self.loader.stop()
         self.canvas.shutdown()
-        if self._job is not None:
-            self._finish_job("cancelled")
+        if self.propagation.running:
+            self.propagation.finish()
         self.close_project()
 

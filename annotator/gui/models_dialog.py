@@ -7,9 +7,6 @@ command, so the GUI and the CLI install files the same way.
 """
 from __future__ import annotations
 
-import argparse
-import contextlib
-import io
 import logging
 import threading
 from pathlib import Path
@@ -30,6 +27,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from annotator.errors import CheckpointError
 from annotator.gui import errors as gui_errors
 
 log = logging.getLogger(__name__)
@@ -264,19 +262,15 @@ class ModelManagerDialog(QDialog):
 
     def import_file(self, name: str, file: str, allow_checksum_mismatch: bool = False) -> None:
         def run(progress, cancel):
-            from annotator.commands.models import cmd_import
+            from annotator.app import models
 
-            out, err = io.StringIO(), io.StringIO()
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                cmd_import(argparse.Namespace(name=name, file=Path(file),
-                                              allow_checksum_mismatch=allow_checksum_mismatch))
-            return " ".join((out.getvalue() + " " + err.getvalue()).split())
+            result = models.import_file(name, file, allow_checksum_mismatch)
+            return " ".join([result.summary(name)] + [f"warning: {w}" for w in result.warnings])
 
         self._start(run, f"Checking and importing {Path(file).name}…")
 
     def verify(self) -> None:
         from annotator.engines import registry
-        from annotator.engines.download import sha256_file
 
         c = self._card()
         path = registry.installed_path(c) if c else None
@@ -284,16 +278,17 @@ class ModelManagerDialog(QDialog):
             return
 
         def run(progress, cancel):
-            total = path.stat().st_size
-            digest = sha256_file(path, progress=lambda d, t=None: progress(d, total), cancel=cancel)
-            if c.sha256 is None:
-                return f"{c.name}: no published sha256 to compare with (file sha256 {digest[:16]}…)"
-            if digest == c.sha256:
-                return f"{c.name}: OK — matches the published sha256"
-            from annotator.errors import CheckpointError
+            from annotator.app import models
 
-            raise CheckpointError(f"{path}: sha256 {digest[:16]}… does not match the published "
-                                  f"{c.sha256[:16]}…; delete it and download again")
+            v = models.verify(c, progress=progress, cancel=cancel)
+            if v is None:
+                raise CheckpointError(f"{path}: the checkpoint is gone")
+            if v.verdict == "ok":
+                return f"{c.name}: OK — matches the published sha256"
+            if v.verdict == "mismatch":
+                raise CheckpointError(f"{v.path}: sha256 {v.digest[:16]}… does not match the published "
+                                      f"{v.published[:16]}…; delete it and download again")
+            return f"{c.name}: {v.verdict}, nothing to compare with (file sha256 {v.digest[:16]}…)"
 
         self._start(run, f"Verifying {path.name}…")
 
@@ -313,20 +308,15 @@ class ModelManagerDialog(QDialog):
 
 
 def _card_rows() -> list[dict]:
-    from annotator.engines import registry
+    from annotator.app import models
 
     rows = []
-    for c in sorted(registry.load_cards().values(), key=lambda c: (c.kind, c.name)):
-        where = registry.installed_path(c)
-        reason = registry.not_implemented_reason(c)
-        status = "installed" if where else "not installed"
-        if reason:
-            status += f" · {reason}"
-        lic = (c.licence or {}).get("name", "?")
-        if not c.commercial and "non-commercial" not in lic.lower():
-            lic += " (non-commercial)"
-        rows.append(dict(name=c.name, card=c, installed=where is not None, implemented=reason is None,
-                         cells=[f"{c.title} ({c.name})", c.kind, _size(c.size), status, lic]))
+    for r in models.rows():
+        status = "installed" if r.installed else "not installed"
+        if not r.implemented:
+            status += f" · {r.status}"
+        rows.append(dict(name=r.name, card=r.card, installed=r.installed, implemented=r.implemented,
+                         cells=[f"{r.title} ({r.name})", r.kind, _size(r.card.size), status, r.licence_note]))
     return rows
 
 

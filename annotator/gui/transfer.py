@@ -1,6 +1,6 @@
 """Export and import without blocking the window (Qt side).
 
-The work itself (annotator.gui.transfer_work) runs in a child process with its own read-only
+The work itself (annotator.app.transfer) runs in a child process with its own read-only
 connection to the project file - the GUI thread's connection stays the GUI thread's, and a
 read-only connection takes no process lock (docs/STORE.md). A TransferThread starts the
 child, relays its progress and result as signals, and passes Cancel on. Where no child can be
@@ -25,7 +25,7 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
 from annotator.core.model import Prompts
 from annotator.errors import AnnotatorError, FormatError
-from annotator.gui.transfer_work import ImportRecord, TransferCancelled, do_work
+from annotator.app.transfer import ImportRecord, TransferCancelled, do_work
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class TransferThread(QThread):
 
     def _run_child(self):
         with tempfile.TemporaryFile("w+", prefix="annotator-transfer-", suffix=".log") as err:
-            proc = subprocess.Popen([sys.executable, "-m", "annotator.gui.transfer_work"], stdin=subprocess.PIPE,
+            proc = subprocess.Popen([sys.executable, "-m", "annotator.app.transfer"], stdin=subprocess.PIPE,
                                     stdout=subprocess.PIPE, stderr=err, text=True, encoding="utf-8")
             with self._lock:
                 self._proc = proc
@@ -203,8 +203,8 @@ class ImportApplier(QObject):
             if existing is not None:
                 self._ids[fake] = existing.id
                 return True  # nothing written: must not count as a write (undo would hit an older step)
-            self._ids[fake] = proj.add_category(p["name"], color=p["color"],
-                                                supercategory=p["supercategory"] or "").id
+            self._ids[fake] = proj.add_category(p["name"], color=p["color"], supercategory=p["supercategory"] or "",
+                                                meta=p.get("meta") or None).id
         elif kind == "item":
             self._ids[fake] = proj.add_item(p["path"], p["kind"], p["width"], p["height"], p["num_frames"],
                                             p["fps"], name=p["name"], meta=p["meta"]).id

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PySide6.QtCore import QThread, Signal
 
-from annotator.gui.media_loader import FrameCache
+from annotator.media.frame_cache import FrameCache
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,7 @@ log = logging.getLogger(__name__)
 class PredictResult:
     gen: int
     key: tuple  # (path, kind, frame)
-    masks: np.ndarray  # bool [k, H, W]
-    rles: list  # COCO RLE per candidate
+    rles: list  # COCO RLE per candidate: the only form masks cross threads in
     scores: np.ndarray
     best: int
     lowres_logits: np.ndarray | None
@@ -259,7 +258,7 @@ class EngineWorker(QThread):
         rles = [rle_mod.encode(m) for m in masks]
         ms = (time.perf_counter() - t0) * 1000
         self.predicted.emit(PredictResult(
-            gen=gen, key=key, masks=masks, rles=rles, scores=np.asarray(pred.scores, np.float32).reshape(-1),
+            gen=gen, key=key, rles=rles, scores=np.asarray(pred.scores, np.float32).reshape(-1),
             best=int(pred.best), lowres_logits=None if pred.lowres_logits is None else np.asarray(pred.lowres_logits),
             ctx=ctx, encode_ms=enc_ms, predict_ms=ms,
         ))
@@ -290,7 +289,7 @@ class EngineWorker(QThread):
         ms = (time.perf_counter() - t0) * 1000
         self.video_prompts += 1
         self.predicted.emit(PredictResult(
-            gen=gen, key=key, masks=masks, rles=[rle_mod.encode(masks[0])], scores=np.zeros(0, np.float32), best=0,
+            gen=gen, key=key, rles=[rle_mod.encode(masks[0])], scores=np.zeros(0, np.float32), best=0,
             lowres_logits=None, ctx=dict(ctx, via="video"), encode_ms=open_ms, predict_ms=ms,
         ))
 

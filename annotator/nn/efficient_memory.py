@@ -15,7 +15,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from annotator.nn.memory import RoPEAttention, apply_rope
+from annotator.nn.rope import RoPEAttention, apply_rope
 
 POOL = 2
 LOG_POOL_AREA = 2 * math.log(POOL)  # ln 4

@@ -13,6 +13,7 @@ import importlib.util
 FAMILY_MODULES = {
     "sam": "annotator.nn.sam",  # SAM ViT-B/L/H, MobileSAM, TinySAM, EdgeSAM (SAM1 heads)
     "sam2": "annotator.nn.sam2",  # SAM 2.1 / EfficientTAM / EdgeTAM (SAM2 heads + memory)
+    "clip": "annotator.nn.clip",  # CLIP image + text towers (labels and text prompts, not masks)
 }
 
 

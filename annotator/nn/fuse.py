@@ -82,6 +82,7 @@ _LINEAR_POINTWISE = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwi
 def is_fusable(conv, x: torch.Tensor) -> bool:
     return (_POINTWISE is not None and type(conv) is nn.Conv2d and torch.is_inference_mode_enabled()
             and x.dtype == torch.float32 and x.device.type == "cpu" and conv.padding_mode == "zeros"
+            and not torch.is_autocast_enabled("cpu")  # bf16 autocast must reach the plain conv
             and not isinstance(conv.padding, str) and x.dim() == 4 and x.shape[0] == 1)
 
 
@@ -111,14 +112,16 @@ def conv_add(conv: nn.Module, x: torch.Tensor, other: torch.Tensor) -> torch.Ten
 
 
 def linear_gelu(linear: nn.Linear, x: torch.Tensor) -> torch.Tensor:
-    """gelu(linear(x)) in one pass."""
+    """gelu(linear(x)) in one pass (an int8 quantised Linear runs as itself, then GELU)."""
+    if not isinstance(linear, nn.Linear):
+        return torch.nn.functional.gelu(linear(x))
     return affine_gelu(x, linear.weight, linear.bias)
 
 
 def affine_gelu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """gelu(x @ weight.T + bias) in one pass (weight [out, in], as in nn.Linear)."""
     if (_LINEAR_POINTWISE is not None and torch.is_inference_mode_enabled() and x.dtype == torch.float32
-            and x.device.type == "cpu" and bias is not None):
+            and x.device.type == "cpu" and bias is not None and not torch.is_autocast_enabled("cpu")):
         shape = x.shape
         y = _LINEAR_POINTWISE(x.reshape(-1, shape[-1]), weight.contiguous(), bias, "gelu", [], "none")
         return y.reshape(*shape[:-1], y.shape[-1])

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from annotator.nn.memory import PositionEmbeddingSine
+from annotator.nn.rope import PositionEmbeddingSine
 
 
 class Mlp(nn.Module):

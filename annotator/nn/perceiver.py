@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from annotator.nn.memory import PositionEmbeddingSine, RoPEAttention, apply_rope, rope_table
+from annotator.nn.rope import PositionEmbeddingSine, RoPEAttention, apply_rope, rope_table
 
 
 def _feed_forward(dim: int, mult: int = 4) -> nn.Sequential:

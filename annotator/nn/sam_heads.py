@@ -155,11 +155,19 @@ class PromptEncoder(nn.Module):
     def embed_points(self, coords: torch.Tensor, labels: torch.Tensor, pad: bool) -> torch.Tensor:
         """coords [B,N,2] pixels of the model input; labels [B,N] in {-1,0,1,2,3}."""
         coords = coords + 0.5  # pixel centres
+        h, w = self.input_image_size
+        scale = torch.tensor([w, h], dtype=torch.float32, device=coords.device)
+        return self.embed_normalized(coords.float() / scale, labels, pad)
+
+    def embed_normalized(self, coords: torch.Tensor, labels: torch.Tensor, pad: bool) -> torch.Tensor:
+        """coords [B,N,2] already as (pixel + 0.5) / input size; the automatic mask generator
+        computes that in float64 as the official prompt encoder does."""
         labels = labels.to(coords.device)
+        coords = coords.float()
         if pad:
             coords = torch.cat([coords, coords.new_zeros(coords.shape[0], 1, 2)], dim=1)
             labels = torch.cat([labels, -labels.new_ones(labels.shape[0], 1)], dim=1)
-        pe = self.pe_layer.forward_with_coords(coords, self.input_image_size)
+        pe = self.pe_layer.encode(coords)
         # one gather instead of a masked add per label: table row 0 = not-a-point
         table = torch.cat([self.not_a_point_embed.weight] + [e.weight for e in self.point_embeddings], dim=0)
         idx = (labels.long() + 1).clamp(0, 4)
@@ -554,16 +562,18 @@ class MaskDecoder(nn.Module):
         w1 = dc1.weight.permute(0, 2, 3, 1).reshape(-1, 4 * c1)
         x = torch.addmm(dc1.bias.repeat(4), src.reshape(-1, src.shape[-1]), w1).reshape(b, 4 * h * w, c1)
         if high_res_features is not None:
-            s1 = high_res_features[1].reshape(b, c1, h, 2, w, 2).permute(0, 2, 4, 3, 5, 1)
-            x = x + s1.reshape(b, 4 * h * w, c1)
+            hb = high_res_features[1].shape[0]  # 1 when one image serves a batch of prompts
+            s1 = high_res_features[1].reshape(hb, c1, h, 2, w, 2).permute(0, 2, 4, 3, 5, 1)
+            x = x + s1.reshape(hb, 4 * h * w, c1)
         x = F.gelu(F.layer_norm(x, (c1,), ln1.weight, ln1.bias, ln1.eps))
         w2 = dc2.weight.permute(0, 2, 3, 1).reshape(c1, 4 * c2).t()  # [4*c2, c1] (Linear layout)
         b2 = dc2.bias.repeat(4)
         if high_res_features is None:
             return affine_gelu(x, w2, b2).reshape(b, 16 * h * w, c2)
         y = F.linear(x, w2, b2).reshape(b, 16 * h * w, c2)
-        s0 = high_res_features[0].reshape(b, c2, h, 2, 2, w, 2, 2).permute(0, 2, 5, 3, 6, 4, 7, 1)
-        return F.gelu(y + s0.reshape(b, 16 * h * w, c2))
+        hb = high_res_features[0].shape[0]
+        s0 = high_res_features[0].reshape(hb, c2, h, 2, 2, w, 2, 2).permute(0, 2, 5, 3, 6, 4, 7, 1)
+        return F.gelu(y + s0.reshape(hb, 16 * h * w, c2))
 
 
 def _unshuffle(masks: torch.Tensor, h: int, w: int) -> torch.Tensor:

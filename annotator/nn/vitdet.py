@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from annotator.nn.memory import PositionEmbeddingSine
+from annotator.nn.rope import PositionEmbeddingSine
 from annotator.nn.sam_heads import LayerNorm2d
 
 

@@ -13,8 +13,9 @@ Signals of one frame t of one object (NaN = unknown there):
                     reference frames' (the smallest over them; 1.0 for an empty mask)
     object_score    the engine's object score, pred_iou its predicted IoU, where it gives them
 
-Reference frames are the masks a person gave (source manual or imported); without any, the
-first frame with a mask. A frame's signals depend on its mask, the previous frame's mask and
+Reference frames are the masks a person drew (source manual); without any, the first frame
+with a mask. Imported masks are not references: they may be another tool's propagation, and
+are reviewed like ours. A frame's signals depend on its mask, the previous frame's mask and
 the references: `TrackSignals` computes them streaming in frame order (two masks in memory).
 """
 from __future__ import annotations
@@ -30,7 +31,7 @@ import numpy as np
 SIGNALS_VERSION = 1
 NAMES = ("log_area", "log_area_ref", "centroid_step", "iou_prev", "boundary_ratio", "components",
          "border_frac", "hist_dist", "object_score", "pred_iou")
-REFERENCE_SOURCES = ("manual", "imported")
+REFERENCE_SOURCES = ("manual",)
 _BINS = 8  # per RGB channel
 _HIST_MAX_SIDE = 320  # histograms on a downscaled frame: colour statistics need few pixels
 

@@ -90,3 +90,49 @@ def write_vocab(folder: Path, n_merges: int = 1500) -> tuple[Path, Path]:
     vocab_file.write_text(json.dumps({t: i for i, t in enumerate(vocab_list)}, ensure_ascii=False), encoding="utf-8")
     merges_file.write_text("#version: 0.2\n" + "\n".join(f"{a} {b}" for a, b in kept) + "\n", encoding="utf-8")
     return vocab_file, merges_file
+
+
+def small_arch(vocab_size: int, end_id: int, image_size: int = 224, embed_dim: int = 32) -> dict:
+    """A CLIP with the real structure but 2-3 layers and small widths (fast on a CPU)."""
+    return dict(family="clip", embed_dim=embed_dim, act="quick_gelu", layer_norm_eps=1e-5,
+                vision=dict(width=64, layers=3, heads=4, patch_size=16, image_size=image_size),
+                text=dict(width=48, layers=2, heads=4, vocab_size=vocab_size, context_length=77, end_id=end_id))
+
+
+def small_card(arch: dict, dense_size: int = 96):
+    from annotator.engines.registry import Card
+
+    return Card(
+        name="clip_small", title="small CLIP (tests)", kind="clip", arch=arch,
+        input=dict(image_size=arch["vision"]["image_size"], resize="shortest_side_center_crop",
+                   pixel_mean=[0.48145466, 0.4578275, 0.40821073], pixel_std=[0.26862954, 0.26130258, 0.27577711],
+                   pixel_scale=1, dense_size=dense_size),
+        checkpoint={"file": "clip_small.safetensors", "urls": [], "container": "state_dict"},
+        licence={"name": "test", "commercial": True}, schema=None, params=None, path=Path("clip_small.yaml"))
+
+
+def install_small_clip(monkeypatch, tmp_path: Path, clip_model, vocab: Path, merges: Path) -> str:
+    """Make `clip_small` an installed CLIP card: a cards folder with the repository's cards plus
+    its card, and a models folder with its weights (safetensors) and tokenizer files."""
+    import shutil
+
+    import yaml
+    from safetensors.torch import save_file
+
+    from annotator import paths
+
+    cards, models = tmp_path / "cards", tmp_path / "models"
+    shutil.copytree(paths.cards_dir(), cards)
+    models.mkdir()
+    card = clip_model.card
+    doc = {"name": card.name, "title": card.title, "kind": "clip", "arch": card.arch, "input": card.input,
+           "checkpoint": dict(card.checkpoint, sha256=None, size=None, extra_files=[
+               {"file": "small-vocab.json", "role": "vocab"}, {"file": "small-merges.txt", "role": "merges"}]),
+           "licence": card.licence, "schema": None, "params": None}
+    (cards / f"{card.name}.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    shutil.copy(vocab, models / "small-vocab.json")
+    shutil.copy(merges, models / "small-merges.txt")
+    save_file({k: v.contiguous() for k, v in clip_model.model.state_dict().items()}, str(models / card.file))
+    monkeypatch.setenv("ANNOTATOR_CARDS_DIR", str(cards))
+    monkeypatch.setenv("ANNOTATOR_MODELS_DIR", str(models))
+    return card.name

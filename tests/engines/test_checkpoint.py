@@ -89,7 +89,7 @@ def test_pickled_module_container_is_refused_before_reading(tmp_path):
     with pytest.raises(ck.PickledModuleError) as e:
         ck.load_checkpoint(card("tinysam_w8a8", "pickled_module", "tinysam"), tmp_path / "tinysam_w8a8.pth")
     msg = str(e.value)
-    assert "cannot be loaded safely" in msg and "int8" in msg and "later issue" in msg
+    assert "cannot be loaded safely" in msg and "int8" in msg and "--precision int8" in msg
 
 
 def test_unwrap_containers():

@@ -33,6 +33,10 @@ def test_cards_exist_for_every_named_variant():
 def test_card_parses_strictly(path):
     card = registry.parse_card(path)
     assert card.name == path.stem
+    if card.kind == "clip":  # image-text model (tests/clip/test_clip_cards.py checks the rest)
+        assert card.family == "clip" and not card.segments_kind("image")
+        assert {e["role"] for e in card.extra_files} == {"vocab", "merges"}
+        return
     assert card.kind in registry.KINDS
     assert card.family in ("sam", "sam2")
     assert card.input["image_size"] in (512, 1024)

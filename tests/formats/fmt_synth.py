@@ -16,6 +16,14 @@ def fill_holes(m: np.ndarray) -> np.ndarray:
     return ~(lab == lab[0, 0])[1:-1, 1:-1]
 
 
+def fill_holes_centre(m: np.ndarray) -> np.ndarray:
+    """What pixel-centre outlines (labelme, cv2.fillPoly) of 8-connected regions keep:
+    background not 4-connected to the border is filled (they enclose diagonal gaps too)."""
+    pm = np.pad(m.astype(np.uint8), 1)
+    _, lab = cv2.connectedComponents((pm == 0).astype(np.uint8), connectivity=4)
+    return ~(lab == lab[0, 0])[1:-1, 1:-1]
+
+
 def blob(h, w, y0, x0, y1, x1, hole=False):
     m = np.zeros((h, w), bool)
     m[y0:y1, x0:x1] = True

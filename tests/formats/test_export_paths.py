@@ -5,7 +5,6 @@ import os
 
 import numpy as np
 import pytest
-from fmt_synth import blob
 
 from annotator.core.store import Project
 from annotator.formats.export_paths import NameSet, inside, is_portable, portable_ref, safe_name

@@ -9,7 +9,7 @@ from annotator.formats import registry
 
 def test_builtin_and_bundled_formats():
     names = [f.name for f in registry.list_formats()]
-    assert names[:4] == ["coco", "davis", "sav", "ytvis"]
+    assert names[:6] == ["coco", "davis", "maskpng", "sav", "yolo", "ytvis"]
     assert "labelme" in names
     for f in registry.list_formats():
         assert isinstance(f.options, dict) and all(isinstance(v, str) for v in f.options.values())

@@ -201,3 +201,30 @@ def test_png_layout_roundtrip(tmp_path):
     a = {(t.obj_id, m.frame): m.rle["counts"] for t in src.tracks(2) for m in src.masks(track_id=t.id)}
     b = {(t.obj_id, m.frame): m.rle["counts"] for t in q.tracks() for m in q.masks(track_id=t.id)}
     assert a == b
+
+
+def test_png_layout_frame_count_and_no_duplicate_item(tmp_path, shared_data):
+    """The real file's PNGs end at frame 480 of 483: the count comes from a project item of
+    that video (no duplicate item), or num_frames; a guess is said in the summary."""
+    p = Project.create(tmp_path / "p.annotator")
+    SAV.load(p, shared_data / "sav" / "sav_000001_manual.json")
+    out = tmp_path / "Annotations_6fps"
+    s = SAV.export(p, out, layout="png")
+    assert any("5 masklets on 121 annotated frames" in line for line in s.lines())
+    import shutil
+
+    for obj in ("001", "002", "003"):  # lean: two objects are enough from here on
+        shutil.rmtree(out / "sav_000001" / obj)
+    before = {t.id: sorted(p.mask_frames(t.id)) for t in p.tracks()}
+    res = SAV.load(p, out)  # the same video again, from its PNG folder: nothing new
+    [item] = p.items()
+    assert item.num_frames == 483 and {t.id: sorted(p.mask_frames(t.id)) for t in p.tracks()} == before
+    assert res.summary.count("objects already in the project with the same masks not added again") == 2
+    q = Project.create(tmp_path / "q.annotator")
+    res = SAV.load(q, out)
+    assert q.items()[0].num_frames == 481
+    assert any("frame count is a guess" in line and "sav_000001: 481" in line for line in res.summary.lines())
+    r = Project.create(tmp_path / "r.annotator")
+    SAV.load(r, out, num_frames=483)
+    assert r.items()[0].num_frames == 483
+    assert before

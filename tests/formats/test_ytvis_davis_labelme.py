@@ -17,7 +17,7 @@ YTVIS, DAVIS, LABELME = get_format("ytvis"), get_format("davis"), get_format("la
 def test_ytvis_layout_and_roundtrip(tmp_path):
     src = sample_project(tmp_path)
     out = tmp_path / "ytvis.json"
-    YTVIS.export(src, out)
+    YTVIS.export(src, out, frames="all")  # explicit: unannotated frames are written as absent
     doc = json.loads(out.read_text())
     [v] = doc["videos"]
     assert v["length"] == 12 == len(v["file_names"]) and v["file_names"][3] == "clip/00003.jpg"
@@ -49,7 +49,7 @@ def test_ytvis_layout_and_roundtrip(tmp_path):
 def test_ytvis_malformed(tmp_path, mutate, pattern):
     src = sample_project(tmp_path)
     out = tmp_path / "y.json"
-    YTVIS.export(src, out)
+    YTVIS.export(src, out, frames="all")
     d = json.loads(out.read_text())
     mutate(d)
     out.write_text(json.dumps(d))
@@ -86,8 +86,13 @@ def test_davis_roundtrip_overlap_rule_and_palette(tmp_path):
     # make the two video objects overlap on frame 4: the lower id must win in the PNG
     [a, b] = src.tracks(2)
     src.set_mask(b.id, 4, blob(32, 40, 0, 0, 32, 40))
+    safe = DAVIS.export(src, tmp_path / "safe")
+    # default: only annotated frames; an empty PNG would tell a trainer "no object here"
+    assert sorted(int(p.stem) for p in (tmp_path / "safe" / "clip").glob("*.png")) == [0, 2, 4, 6, 8, 10]
+    assert safe.count("frames where overlapping objects were flattened (lowest id wins)") == 1
     out = tmp_path / "out"
-    DAVIS.export(src, out)
+    summary = DAVIS.export(src, out, frames="all")
+    assert summary.count("unannotated frames written as 'absent' (frames=all)") == 6
     assert sorted(x.name for x in out.iterdir()) == ["clip", "photo.png"]
     assert len(list((out / "clip").glob("*.png"))) == 12  # every frame, empty ones included
     ids = read_png(out / "clip" / "00004.png")
@@ -138,7 +143,7 @@ def test_labelme_roundtrip(tmp_path, shapes):
     assert files == ["clip/00000.json", "clip/00002.json", "clip/00004.json", "clip/00006.json",
                      "clip/00008.json", "clip/00010.json", "photo.json"]
     doc = json.loads((out / "photo.json").read_text())
-    assert doc["imagePath"] == "../media/photo.jpg" and doc["imageData"] is None
+    assert doc["imagePath"] == "photo.jpg" and doc["imageData"] is None  # beside its JSON
     assert (doc["imageHeight"], doc["imageWidth"]) == (48, 64)
     assert {s["shape_type"] for s in doc["shapes"]} == {shapes}
     if shapes == "polygon":  # the two-part object is two polygons sharing a group id
@@ -148,26 +153,6 @@ def test_labelme_roundtrip(tmp_path, shapes):
     assert_same_masks(src, dst, transform=fill_holes if shapes == "polygon" else None)
     assert {c.name for c in dst.categories()} == {"cat", "dog", "object"}
     assert {i.kind for i in dst.items()} == {"image", "frames"}
-
-
-def test_labelme_reads_rectangles_circles_and_skips_points(tmp_path):
-    doc = {"version": "5.5.0", "flags": {}, "imagePath": "x.png", "imageData": None,
-           "imageHeight": 20, "imageWidth": 30,
-           "shapes": [{"label": "box", "points": [[12, 2], [2, 8]], "shape_type": "rectangle", "group_id": None},
-                      {"label": "disc", "points": [[20, 10], [24, 10]], "shape_type": "circle"},
-                      {"label": "pt", "points": [[1, 1]], "shape_type": "point"}]}
-    f = tmp_path / "x.json"
-    f.write_text(json.dumps(doc))
-    p = Project.create(tmp_path / "p.annotator")
-    with pytest.raises(FormatError, match="x.json .x.png.: media file .*x.png does not exist"):
-        LABELME.load(p, f)
-    LABELME.load(p, f, require_media=False)
-    [item] = p.items()
-    assert not item.exists and (item.width, item.height) == (30, 20)
-    m = {p.category(t.category_id).name: p.mask(t.id, 0).mask() for t in p.tracks(item.id)}
-    assert set(m) == {"box", "disc"}
-    assert np.array_equal(m["box"], blob(20, 30, 2, 2, 8, 12))
-    assert abs(int(m["disc"].sum()) - np.pi * 16) < 8
 
 
 @pytest.mark.parametrize("mutate,pattern", [

@@ -197,7 +197,8 @@ def test_correction_with_default_option_is_reused(model):
     frames = np.load(PARITY_DIR / "inputs.npz")[key]
     net = build(card["arch"])
     fill_model(net, schema["fill_salt"])
-    sess = LearnedVideoSession(card, net, add_all_frames_to_correct_as_cond=False, feature_cache=len(frames))
+    sess = LearnedVideoSession(card, net, add_all_frames_to_correct_as_cond=False, feature_cache=len(frames),
+                               precision="fp32")
     sess.open(list(frames))
     oid = int(ref["corrdefault_obj_ids"][0])
     assert oid == int(ref["corr_obj_id"]) == int(ref["video_obj_ids"][0])

@@ -126,7 +126,7 @@ def fixture(request):
     if "case1demo_lowres" in npz.files:
         rules.add("edgesam")
     for rule in rules:
-        s = LearnedImageSession(card, filled, output_rule=rule, disk_cache=False)
+        s = LearnedImageSession(card, filled, output_rule=rule, disk_cache=False, precision="fp32")
         s.set_image(image)
         sessions[rule] = s
     return name, npz, sessions

@@ -123,7 +123,7 @@ def _run(model: str) -> dict:
 
     # video path, scenario A then B in one session (the fixture checked A is identical in B's run)
     frames = inputs["video_frames" + suffix]
-    sess = LearnedVideoSession(card, model_, feature_cache=len(frames))
+    sess = LearnedVideoSession(card, model_, feature_cache=len(frames), precision="fp32")
     sess.open(list(frames))
     ids = [int(i) for i in ref["video_obj_ids"]]
     sess.add_prompt(0, ids[0], ref["video_obj1_points"], ref["video_obj1_labels"])

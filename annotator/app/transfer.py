@@ -1,4 +1,4 @@
-"""The work of an export or import, without Qt: run in a child process by
+"""Import and export jobs, without Qt: run in a child process by
 annotator.gui.transfer (or in its thread where no child can be started).
 
 Why a child process: the heavy steps are single C calls that hold the GIL for their whole
@@ -137,11 +137,12 @@ class RecordingProject(_Reads):
         """apply_plan's all-or-nothing group: here only recorded; the GUI thread applies it."""
         return self.group(label)
 
-    def add_category(self, name, color=None, supercategory=""):
+    def add_category(self, name, color=None, supercategory="", meta=None):
         self._check()
-        c = Category(self._fake(), name, tuple(color) if color else (0, 0, 0), supercategory or "")
+        c = Category(self._fake(), name, tuple(color) if color else (0, 0, 0), supercategory or "", dict(meta or {}))
         self._new_cats[name] = c
-        self.record.ops.append(("category", c.id, dict(name=name, color=color, supercategory=supercategory)))
+        self.record.ops.append(("category", c.id, dict(name=name, color=color, supercategory=supercategory,
+                                                       meta=dict(meta or {}))))
         return c
 
     def ensure_category(self, name, color=None, supercategory=""):
@@ -246,11 +247,29 @@ def do_work(spec: dict, ro, cancel: threading.Event, progress) -> tuple[object, 
             view = ReadView(ro, cancel, count)
             counter["total"] = count_masks(view, spec.get("item_ids"))
             progress(0, counter["total"])
-            out = fmt.export(view, spec["path"], item_ids=spec.get("item_ids"), **spec.get("opts", {}))
+            from annotator.formats.frame_files import progress_hook
+
+            def images_done(done: int, total: int, what: str) -> None:
+                # frames written as images: the bar follows them, and Cancel stops the export
+                if cancel.is_set():
+                    raise TransferCancelled()
+                now = time.perf_counter()
+                if now - counter["last"] >= PROGRESS_EVERY_S or done == total:
+                    counter["last"] = now
+                    progress(done, total)
+
+            token = progress_hook.set(images_done)
+            try:
+                out = fmt.export(view, spec["path"], item_ids=spec.get("item_ids"), **spec.get("opts", {}))
+            finally:
+                progress_hook.reset(token)
             if cancel.is_set():
                 raise TransferCancelled()
             progress(counter["done"], counter["total"])
-            return f"Exported {fmt.name} to {out or spec['path']}.", None
+            # formats return a Summary of what they skipped or converted (older plugins: a path or None)
+            lines = out.lines() if hasattr(out, "lines") else []
+            where = spec["path"] if hasattr(out, "lines") or not out else out
+            return "\n".join([f"Exported {fmt.name} to {where}."] + lines), None
         view = RecordingProject(ro, cancel)
         fmt.load(view, spec["path"], **spec.get("opts", {}))
         if cancel.is_set():

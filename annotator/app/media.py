@@ -1,0 +1,67 @@
+"""Opening and adding media, for the GUI and the CLI alike.
+
+One classifier decides what a folder is: a frame folder (one video) when every image in it has
+a number for a name (00000.jpg, 1.png, ...), else a set of separate images; `folder_as` forces
+either reading ("frames" / "images"). Files count as images the way a frame folder lists its
+frames (media.frames.list_frame_files): plain files, not hidden, with an image extension.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from annotator.errors import MediaError
+
+FOLDER_AS = ("auto", "frames", "images")
+_NUMBER = re.compile(r"^[0-9]+$")  # ASCII digits only: int() must read the name back
+
+
+def folder_images(folder: Path) -> list[Path]:
+    from annotator.media import IMAGE_EXTENSIONS
+
+    return sorted(p for p in Path(folder).iterdir()
+                  if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def is_frame_folder(folder: Path) -> bool:
+    imgs = folder_images(folder)
+    return bool(imgs) and all(_NUMBER.match(p.stem) for p in imgs)
+
+
+def expand(paths, folder_as: str = "auto") -> list[Path]:
+    """The media the paths name: files as they are, folders as one frame folder or as their
+    images. Raises MediaError naming the first path that does not exist or holds nothing."""
+    if folder_as not in FOLDER_AS:
+        raise ValueError(f"folder_as must be one of {FOLDER_AS}")
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if not p.exists():
+            raise MediaError(f"{p}: file not found")
+        if not p.is_dir():
+            out.append(p)
+            continue
+        imgs = folder_images(p)
+        if folder_as == "frames" or (folder_as == "auto" and is_frame_folder(p)):
+            out.append(p)
+        elif imgs:
+            out.extend(imgs)
+        else:
+            raise MediaError(f"{p}: folder has no images")
+    return out
+
+
+def add_probed(project, probed, skip_existing: bool = True) -> tuple[list[int], list[tuple[str, Exception]]]:
+    """Add media already probed (pairs of path and media.MediaInfo, or of path and the error
+    probing it raised) in one undo step. Returns the new item ids and the failures; media the
+    project already holds are skipped unless skip_existing is False."""
+    existing = {str(Path(i.abspath).resolve()) for i in project.items()} if skip_existing else set()
+    failed = [(str(p), info) for p, info in probed if isinstance(info, Exception)]
+    new = [(p, info) for p, info in probed if not isinstance(info, Exception)
+           and str(Path(p).resolve()) not in existing]
+    added: list[int] = []
+    if new:
+        with project.group(f"Add {len(new)} media"):
+            for p, info in new:
+                added.append(project.add_item(p, info.kind, info.width, info.height, info.num_frames, info.fps).id)
+    return added, failed

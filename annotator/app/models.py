@@ -1,0 +1,85 @@
+"""The model manager's use-cases (the `annotator models` commands and the Models dialog):
+one row per card, checking an installed checkpoint, importing a file."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    card: object
+    name: str
+    title: str
+    kind: str
+    implemented: bool
+    status: str  # "ok", or why our code cannot run the card
+    path: Path | None  # the installed checkpoint
+    size: int | None  # bytes: the installed file's, else the card's published size
+    licence: str
+    commercial: bool
+
+    @property
+    def installed(self) -> bool:
+        return self.path is not None
+
+    @property
+    def licence_note(self) -> str:
+        """The licence name, marked when it forbids commercial use and does not say so itself."""
+        if self.commercial or "commercial" in self.licence.lower():
+            return self.licence
+        return self.licence + " (non-commercial)"
+
+
+def rows() -> list[ModelRow]:
+    """Every valid card, by kind then name."""
+    from annotator.engines import registry
+
+    out = []
+    for card in sorted(registry.load_cards().values(), key=lambda c: (c.kind, c.name)):
+        where = registry.installed_path(card)
+        reason = registry.not_implemented_reason(card)
+        out.append(ModelRow(card, card.name, card.title, card.kind, reason is None, reason or "ok", where,
+                            where.stat().st_size if where else card.size, str(card.licence.get("name") or "?"),
+                            card.commercial))
+    return out
+
+
+@dataclass(frozen=True)
+class Verified:
+    name: str
+    path: Path
+    digest: str
+    verdict: str  # "ok" | "mismatch" | "no published sha256" | "converted"
+    published: str | None
+
+
+def verify(card, progress=None, cancel=None) -> Verified | None:
+    """Hash the installed checkpoint of `card` against its published sha256; None when none
+    is installed. A converted .safetensors file is not expected to match."""
+    from annotator.engines import registry
+    from annotator.engines.download import sha256_file
+
+    path = registry.installed_path(card)
+    if path is None:
+        return None
+    if progress is not None:
+        total = path.stat().st_size
+        digest = sha256_file(path, progress=lambda d, t=None: progress(d, total), cancel=cancel)
+    else:
+        digest = sha256_file(path)
+    if card.sha256 is None:
+        verdict = "no published sha256"
+    elif path.suffix == ".safetensors" and path.name != card.file:
+        verdict = "converted"
+    else:
+        verdict = "ok" if digest == card.sha256 else "mismatch"
+    return Verified(card.name, path, digest, verdict, card.sha256)
+
+
+def import_file(name: str, file, allow_checksum_mismatch: bool = False):
+    """Check `file` against card `name` and install it (engines.importer); returns its result
+    (summary(name) and warnings)."""
+    from annotator.engines.importer import import_checkpoint
+
+    return import_checkpoint(name, Path(file), allow_checksum_mismatch)
