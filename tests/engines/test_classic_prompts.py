@@ -155,7 +155,7 @@ def test_propagation_stops_when_the_object_has_left():
         frames.append(f)
         present.append(bool(ok.any()))
     gone = present.index(False)
-    v = ClassicVideoSession(lost_match=0.45)
+    v = ClassicVideoSession(lost_match=0.2)  # off by default: held out on DAVIS it never helps (README)
     v.open(_Frames(frames))
     v.add_prompt(0, 1, mask=gt)
     areas = {f: (0 if m.get(1) is None else int(m[1].sum())) for f, m in v.propagate(0)}
