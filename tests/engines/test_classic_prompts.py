@@ -147,9 +147,9 @@ def test_propagation_stops_when_the_object_has_left():
     ys, xs = np.nonzero(gt)
     h, w = gt.shape
     frames, present = [], []
-    for t in range(16):
+    for t in range(22):
         f = plate.copy()
-        nx = xs + 60 * t
+        nx = xs + 40 * t
         ok = nx < w
         f[ys[ok], nx[ok]] = rgb[ys[ok], xs[ok]]
         frames.append(f)
