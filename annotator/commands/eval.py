@@ -33,8 +33,8 @@ def register(sub) -> None:
     n.add_argument("--sequences", default=None, help="comma-separated sequence names (default: all)")
     n.add_argument("--json", default=None, help="write the results here")
     n.add_argument("-q", "--quiet", action="store_true", help="no per-sample progress lines")
-    precision_arg.add(n)
     _loo_args(n)
+    precision_arg.add(n)
     n.set_defaults(func=run_noc)
 
     v = ev.add_parser("vos", help="semi-supervised video object segmentation J, F, J&F (DAVIS protocol)")
@@ -49,8 +49,8 @@ def register(sub) -> None:
                    help="write the predictions as DAVIS palette PNGs, DIR/<sequence>/<frame>.png (every propagated "
                         "frame), for the official DAVIS evaluator")
     v.add_argument("-q", "--quiet", action="store_true", help="no per-sequence progress lines")
-    precision_arg.add(v)
     _loo_args(v)
+    precision_arg.add(v)
     v.set_defaults(func=run_vos)
 
     r = ev.add_parser("review", help="drift detectors of the review queue: AP, flags, frames to review (leave one sequence out)")
@@ -204,6 +204,9 @@ def _run_loo(args, kind: str, seqs, evaluate, settings: dict) -> int:
     for line in loo.format_table(report):
         print(line)
     _write_json(args.json, report)
+    return 0
+
+
 def run_review(args) -> int:
     from annotator.errors import AnnotatorError
     from annotator.eval.davis import list_sequences

@@ -38,7 +38,6 @@ def register(sub) -> None:
     t.add_argument("--max-per-label", type=int, default=20)
     t.add_argument("--project", type=Path, default=None,
                    help="also add the masks to this project as auto objects (the image is added if new)")
-    precision_arg.add(p)
     p.set_defaults(func=run)
 
 

@@ -14,6 +14,8 @@ def test_bench_classic_smoke(shared_data, tmp_path, capsys):
     assert data["click_cpu_ms"]["median"] > 0
     assert data["propagate_ms_per_frame"]["n"] == 2
     assert 0 < data["iou_after_clicks"] <= 1
+    assert 0.5 < data["box_iou"] <= 1 and 0 <= data["box_iou_grabcut_plain"] <= 1
+    assert data["multimask_candidates"]["min"] >= 3
     assert "click -> mask" in capsys.readouterr().out
 
 

@@ -50,9 +50,10 @@ def test_protocol_and_shapes(frames):
     s = ClassicImageSession()
     assert isinstance(s, ImageSession)
     ious, _, out = click_loop(s, rgb, gt, 1)
-    assert out.masks.dtype == bool and out.masks.shape == (1,) + gt.shape
-    assert out.lowres_logits.shape == (1, 256, 256) and out.lowres_logits.dtype == np.float32
-    assert out.scores.shape == (1,)
+    k = len(out.masks)  # the first click asks for several masks (M)
+    assert k >= 1 and out.masks.dtype == bool and out.masks.shape == (k,) + gt.shape
+    assert out.lowres_logits.shape == (k, 256, 256) and out.lowres_logits.dtype == np.float32
+    assert out.scores.shape == (k,)
     assert out.mask[int(np.argwhere(gt)[0][0]) :].any()
 
 
