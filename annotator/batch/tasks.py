@@ -123,7 +123,12 @@ def propagate(p: dict) -> dict:
 
 
 def noop(p: dict) -> dict:
-    """Returns at once: what a task costs the scheduler (bench batch)."""
+    """Returns at once: what a task costs the scheduler (bench batch). {"warm": true} first
+    imports what the real tasks import, so a benchmark does not time a worker's start-up."""
+    if p.get("warm"):
+        import annotator.engines.classic  # noqa: F401
+        import annotator.engines.registry  # noqa: F401
+        import annotator.media  # noqa: F401
     return {"frames": 0, "echo": p.get("n", 0)}
 
 
