@@ -199,3 +199,32 @@ def test_ctrl_c_stops_scheduling_keeps_what_finished(tmp_path):
     assert proc.returncode == 0, err
     last = json.loads(out.strip().splitlines()[-1])
     assert last["skipped_done"] == end["done"] and last["done"] == 4 - end["done"]
+
+
+def test_encode_fills_the_embedding_cache(tmp_path):
+    import shutil
+
+    from batch_helpers import DATA
+
+    from annotator.batch.jobs import EncodeJob
+    from annotator.errors import AnnotatorError
+
+    with pytest.raises(AnnotatorError, match="no embedding cache"):
+        EncodeJob("sam2.1_hiera_tiny").check()
+    path = tmp_path / "e.annotator"
+    with Project.create(path) as p:
+        img = tmp_path / "dog.jpg"
+        shutil.copy(DATA / "davis2016/JPEGImages/480p/dog/00000.jpg", img)
+        p.add_item(img, "image", 854, 480, 1, 0.0)
+        job = EncodeJob("tinysam", "random")
+        with executors.LocalExecutor(1) as ex:
+            s = driver.run(p, job, ex)
+        assert (s.done, s.failed) == (1, 0), s.errors
+        first = driver.records(p, "encode")
+        with executors.LocalExecutor(1) as ex:  # new worker processes: the hit is the disk cache's
+            s2 = driver.run(p, job, ex, redo=True)
+        assert s2.done == 1
+        again = driver.records(p, "encode")
+    assert [r["encoder_runs"] for r in first.values()] == [1]
+    assert [r["encoder_runs"] for r in again.values()] == [0]
+    assert list((Path(os.environ["ANNOTATOR_HOME"])).rglob("embeddings/tinysam/*.npy"))
