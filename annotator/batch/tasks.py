@@ -19,8 +19,30 @@ import traceback
 KINDS = ("encode", "segment-everything", "propagate", "noop", "drill")
 
 
-def execute(kind: str, payload: dict) -> dict:
-    t0 = time.perf_counter()
+_threads_applied: int | None = None
+
+
+def set_threads(n: int) -> None:
+    """Threads per worker: OpenCV's own pool (it ignores OMP_NUM_THREADS and takes every
+    core) and torch's (read from OMP_NUM_THREADS at import, set directly once imported).
+    N workers x all cores each would only fight over the cores."""
+    global _threads_applied
+    if n is None or _threads_applied == n:
+        return
+    import sys
+
+    os.environ["OMP_NUM_THREADS"] = str(n)
+    import cv2
+
+    cv2.setNumThreads(int(n))
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(int(n))
+    _threads_applied = n
+
+
+def execute(kind: str, payload: dict, threads: int | None = None) -> dict:
+    set_threads(threads)
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         fn = _FUNCS[kind]
     except KeyError:
@@ -33,6 +55,7 @@ def execute(kind: str, payload: dict) -> dict:
         msg = str(e) if isinstance(e, AnnotatorError) else "".join(traceback.format_exception_only(type(e), e)).strip()
         return {"error": msg or type(e).__name__}
     out["seconds"] = time.perf_counter() - t0
+    out["cpu_seconds"] = time.process_time() - c0  # this worker's CPU, all its threads
     out["pid"] = os.getpid()
     return out
 

@@ -1,8 +1,8 @@
 """`annotator bench batch`: what the batch runner gains from more workers, and what a task costs.
 
-1. Items/s of `batch propagate` (classic engine, single-threaded: OMP_NUM_THREADS=1 in the
-   workers) over DAVIS sequences, with 1 and with 2 local workers, in one run: the ratio is
-   the speed-up. The driver writes every result into a scratch project, as the CLI does.
+1. Items/s of `batch propagate` (classic engine, single-threaded: 1 OpenCV and 1 OpenMP
+   thread per worker) over DAVIS sequences, with 1 and with 2 local workers, in one run: the
+   ratio is the speed-up. The driver writes every result into a scratch project, as the CLI does.
 2. Per-task overhead: 1 000 tasks that do nothing (tasks.noop), through the local pool and
    through a local Ray cluster; wall time / tasks = what scheduling one item costs.
 """
@@ -92,7 +92,6 @@ def run(args) -> int:
     if args.items < 1 or args.frames < 2 or args.tasks < 1:
         raise AnnotatorError("--items and --tasks must be 1 or more, --frames 2 or more")
     picks = [seqs[i % len(seqs)] for i in range(args.items)]
-    os.environ["OMP_NUM_THREADS"] = "1"  # the spawned workers inherit it: single-threaded engine
     res: dict = {"items": args.items, "frames_per_item": args.frames, "sequences": picks, "engine": "classic",
                  "cpu_count": os.cpu_count(), "load_avg_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
     speed = {}
@@ -101,13 +100,17 @@ def run(args) -> int:
             path = davis_project(root, Path(tmp) / f"w{workers}", picks, args.frames)
             from annotator.core.store import Project
 
-            with Project.open(path) as p, executors.LocalExecutor(workers) as ex:
+            with Project.open(path) as p, executors.LocalExecutor(workers, threads=1) as ex:
                 _warm(ex)
                 s = driver.run(p, PropagateJob("classic"), ex)
+                cpu = sum(r.get("cpu_seconds", 0.0) for r in driver.records(p, "propagate").values())
             if s.failed:
                 raise AnnotatorError(f"bench batch: {s.failed} items failed: {s.errors}")
+            # cores_used: the workers' CPU time over the wall time - how many cores the
+            # machine actually gave them (other jobs on a shared machine take the rest)
             speed[workers] = {"seconds": s.seconds, "items_per_s": s.done / s.seconds,
-                              "frames_per_s": s.frames / s.seconds}
+                              "frames_per_s": s.frames / s.seconds, "cores_used": cpu / s.seconds,
+                              "items_per_cpu_s": s.done / cpu if cpu > 0 else None}
     res["local"] = {str(k): v for k, v in speed.items()}
     res["speedup_2_vs_1"] = speed[2]["items_per_s"] / speed[1]["items_per_s"]
     over = {}
@@ -127,11 +130,15 @@ def run(args) -> int:
     print(f"batch propagate, classic engine (1 thread per worker), {args.items} DAVIS items x {args.frames} frames, "
           f"{os.cpu_count()} CPU cores, 1-min load {res['load_avg_1min']:.1f}")
     print()
-    print("| Workers | Seconds | Items/s | Frames/s |")
-    print("|---|---|---|---|")
+    print("| Workers | Seconds | Items/s | Frames/s | Cores used (worker CPU / wall) | Items per CPU-second |")
+    print("|---|---|---|---|---|---|")
     for w, v in speed.items():
-        print(f"| {w} | {v['seconds']:.1f} | {v['items_per_s']:.3f} | {v['frames_per_s']:.2f} |")
-    print(f"\nspeed-up 2 vs 1 workers (same run): {res['speedup_2_vs_1']:.2f}x")
+        per_cpu = "-" if v["items_per_cpu_s"] is None else f"{v['items_per_cpu_s']:.3f}"
+        print(f"| {w} | {v['seconds']:.1f} | {v['items_per_s']:.3f} | {v['frames_per_s']:.2f} | {v['cores_used']:.2f} "
+              f"| {per_cpu} |")
+    res["cores_ratio_2_vs_1"] = speed[2]["cores_used"] / speed[1]["cores_used"] if speed[1]["cores_used"] else None
+    print(f"\nspeed-up 2 vs 1 workers (same run): {res['speedup_2_vs_1']:.2f}x; the machine gave the 2 workers "
+          f"{res['cores_ratio_2_vs_1'] or 0:.2f}x the CPU it gave 1 (a shared machine caps the speed-up there)")
     print()
     print(f"| Executor | Overhead per task ({args.tasks} no-op tasks, 2 workers) |")
     print("|---|---|")

@@ -15,5 +15,6 @@ def test_bench_batch_writes_speed_and_overhead(tmp_path, capsys):
     assert rc == 0
     res = json.loads(out.read_text())
     assert set(res["local"]) == {"1", "2"} and all(v["items_per_s"] > 0 for v in res["local"].values())
+    assert all(0 < v["cores_used"] <= 2.5 for v in res["local"].values())  # workers are single-threaded
     assert res["speedup_2_vs_1"] > 0 and res["overhead_ms_per_task"]["local"] > 0
     assert "speed-up 2 vs 1 workers" in capsys.readouterr().out
