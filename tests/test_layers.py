@@ -1,7 +1,7 @@
 """The layer map, enforced: an AST walk over annotator/ (nothing is imported).
 
 Rules (docs/ARCHITECTURE.md has the map):
-- core, media, formats, app: no PySide6 and no torch at module level;
+- core, media, formats, app, batch: no PySide6 and no torch at module level;
 - PySide6 (and qtawesome, which drags Qt in) only under gui/;
 - nothing below gui (everything but gui/, commands/, cli.py, __main__.py) imports gui;
 - gui imports neither commands/ nor cli.py, nor torch (torch runs behind engines);
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PKG = "annotator"
 MAX_LINES = 600
 QT_ROOTS = {"PySide6", "shiboken6", "qtawesome"}
-NO_QT_NO_TORCH = ("core", "media", "formats", "app")
+NO_QT_NO_TORCH = ("core", "media", "formats", "app", "batch")
 ABOVE_GUI = ("gui", "commands", "cli", "__main__")
 
 # file (relative to annotator/) -> the line count it may not exceed while it is split up

@@ -135,7 +135,7 @@ def run(project, job, executor: Executor, item_ids=None, redo: bool = False,
                         kept = job.write(project, it, task.meta["payload"], result, task.meta["previous"])
                         project.set_state(state_key(job.command, it.id),
                                           dict(base, status="done", seconds=round(result.get("seconds", 0.0), 3),
-                                               **kept))
+                                               cpu_seconds=round(result.get("cpu_seconds", 0.0), 3), **kept))
                 except Exception as e:  # a result the project refuses fails this item only
                     from annotator.errors import AnnotatorError
 

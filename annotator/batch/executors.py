@@ -65,9 +65,11 @@ class Executor:
 class LocalExecutor(Executor):
     name = "local"
 
-    def __init__(self, workers: int | None = None, retries: int = 1):
+    def __init__(self, workers: int | None = None, retries: int = 1, threads: int | None = None):
         self.workers = max(1, int(workers or os.cpu_count() or 1))
         self.retries = int(retries)
+        # each worker's share of the cores (OpenCV and torch threads)
+        self.threads = int(threads or max(1, (os.cpu_count() or 1) // self.workers))
         self._pool = None
         self.pool_restarts = 0
 
@@ -108,7 +110,7 @@ class LocalExecutor(Executor):
                 else:
                     break
                 t.attempts += 1
-                pending[self._pool.submit(_tasks.execute, t.kind, t.payload)] = t
+                pending[self._pool.submit(_tasks.execute, t.kind, t.payload, self.threads)] = t
             if not pending:
                 return
             done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
@@ -172,6 +174,7 @@ class RayExecutor(Executor):
         # max_retries counts re-runs after the worker process died (system failures only);
         # a task's own error comes back as a value and is never retried.
         self._remote = ray.remote(num_cpus=1, max_retries=self.retries)(_tasks.execute)
+        self.threads = 1  # one CPU per task, as the task asks Ray for
         self._ray = ray
 
     def run(self, tasks, stop=_never):
@@ -185,7 +188,7 @@ class RayExecutor(Executor):
                 if t is None:
                     break
                 t.attempts += 1
-                pending[self._remote.remote(t.kind, t.payload)] = t
+                pending[self._remote.remote(t.kind, t.payload, self.threads)] = t
             if not pending:
                 return
             done, _ = ray.wait(list(pending), num_returns=1)

@@ -17,7 +17,9 @@ class Job:
 
     def __init__(self, engine: str = "classic", weights: str | None = None, options: dict | None = None):
         self.engine = engine
-        self.weights = None if weights is None else str(Path(weights).expanduser().resolve())
+        # "random" (synthetic weights, tests) stays a word; a file is named by its full path,
+        # which must exist there on every worker machine
+        self.weights = weights if weights in (None, "random") else str(Path(weights).expanduser().resolve())
         self.options = dict(options or {})
 
     def record(self) -> dict:
@@ -43,11 +45,15 @@ class EncodeJob(Job):
     command = kind = "encode"
 
     def check(self) -> None:
-        from annotator.engines.registry import CLASSIC_IMAGE_ENGINES
+        from annotator.engines.registry import CLASSIC_IMAGE_ENGINES, CLASSIC_VIDEO_ENGINES, get_card
 
-        if self.engine in CLASSIC_IMAGE_ENGINES:
+        if self.engine in CLASSIC_IMAGE_ENGINES + CLASSIC_VIDEO_ENGINES:
             raise AnnotatorError(f"engine {self.engine} has no embedding cache (it computes nothing ahead of a "
                                  "click): nothing to encode. Choose a learned model with --model")
+        if (get_card(self.engine).arch or {}).get("family") == "sam2":  # (an unknown name fails here too)
+            raise AnnotatorError(f"model {self.engine}: the SAM 2 family keeps no embedding cache on disk "
+                                 "(only the image in use); nothing to encode. SAM-family image models "
+                                 "(edgesam, mobilesam, tinysam, ...) have one")
 
     def payload(self, project, item):
         if item.kind != "image":

@@ -16,6 +16,7 @@ class Progress:
         self.quiet = quiet
         self.out = out or sys.stdout
         self.err = err or sys.stderr
+        self._width = 0  # of the last progress line: a shorter one is padded over it
 
     def __call__(self, event: str, s, info: dict) -> None:
         finished = s.done + s.failed
@@ -35,12 +36,17 @@ class Progress:
         if self.quiet:
             return
         if event == "item" and info.get("error"):
-            print(f"\r\033[Kitem {info['item']} ({info['name']}) failed: {info['error']}", file=self.err)
+            self._line(f"item {info['item']} ({info['name']}) failed: {info['error']}", end="\n")
         if event in ("item", "start"):
-            print(f"\r\033[K{s.command}: {finished}/{s.total} items, {s.failed} failed, {fps:.2f} frames/s, "
-                  f"ETA {'?' if eta is None else _eta(eta)}", end="", file=self.err, flush=True)
+            self._line(f"{s.command}: {finished}/{s.total} items, {s.failed} failed, {fps:.2f} frames/s, "
+                       f"ETA {'?' if eta is None else _eta(eta)}")
         if event == "end":
             print(file=self.err)
+
+    def _line(self, text: str, end: str = "") -> None:
+        # (no ANSI erase: the CLI shows control characters in its output as text)
+        print("\r" + text.ljust(self._width), end=end, file=self.err, flush=True)
+        self._width = 0 if end else len(text)
 
 
 def summary_text(s) -> str:

@@ -19,8 +19,30 @@ import traceback
 KINDS = ("encode", "segment-everything", "propagate", "noop", "drill")
 
 
-def execute(kind: str, payload: dict) -> dict:
-    t0 = time.perf_counter()
+_threads_applied: int | None = None
+
+
+def set_threads(n: int) -> None:
+    """Threads per worker: OpenCV's own pool (it ignores OMP_NUM_THREADS and takes every
+    core) and torch's (read from OMP_NUM_THREADS at import, set directly once imported).
+    N workers x all cores each would only fight over the cores."""
+    global _threads_applied
+    if n is None or _threads_applied == n:
+        return
+    import sys
+
+    os.environ["OMP_NUM_THREADS"] = str(n)
+    import cv2
+
+    cv2.setNumThreads(int(n))
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(int(n))
+    _threads_applied = n
+
+
+def execute(kind: str, payload: dict, threads: int | None = None) -> dict:
+    set_threads(threads)
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         fn = _FUNCS[kind]
     except KeyError:
@@ -33,6 +55,7 @@ def execute(kind: str, payload: dict) -> dict:
         msg = str(e) if isinstance(e, AnnotatorError) else "".join(traceback.format_exception_only(type(e), e)).strip()
         return {"error": msg or type(e).__name__}
     out["seconds"] = time.perf_counter() - t0
+    out["cpu_seconds"] = time.process_time() - c0  # this worker's CPU, all its threads
     out["pid"] = os.getpid()
     return out
 
@@ -53,6 +76,22 @@ def init_worker(driver_pid: int) -> None:
     threading.Thread(target=watch, name="driver-watch", daemon=True).start()
 
 
+_SESSIONS: dict = {}  # (kind, engine, weights, precision) -> session: one per kind per worker
+
+
+def _session(kind: str, p: dict):
+    """The worker's session for this engine, built once per process (a model build costs
+    more than many an item); a task for another engine replaces it."""
+    from annotator.engines import registry
+
+    key = (kind, p["engine"], p.get("weights"), p.get("precision", "fp32"))
+    s = _SESSIONS.get(kind)
+    if s is None or s[0] != key:
+        make = registry.create_image_session if kind == "image" else registry.create_video_session
+        _SESSIONS[kind] = s = (key, make(p["engine"], p.get("weights"), precision=key[3]))
+    return s[1]
+
+
 def _frame_rgb(path: str, frame: int = 0):
     from annotator.media import open_video, probe
     from annotator.media.image import load_image
@@ -70,20 +109,18 @@ def _frame_rgb(path: str, frame: int = 0):
 
 def encode(p: dict) -> dict:
     """Fill the engine's content-hashed embedding cache for one image (a hit costs nothing)."""
-    from annotator.engines.registry import create_image_session
-
-    session = create_image_session(p["engine"], p.get("weights"), precision=p.get("precision", "fp32"))
+    session = _session("image", p)
     if not getattr(session, "disk_cache", False):
         raise RuntimeError(f"engine {p['engine']} has no embedding cache")
+    before = session.encoder_runs
     session.set_image(_frame_rgb(p["path"], p.get("frame", 0)))
-    return {"encoder_runs": int(session.encoder_runs), "frames": 1}
+    return {"encoder_runs": int(session.encoder_runs - before), "frames": 1}
 
 
 def segment_everything(p: dict) -> dict:
-    from annotator.engines.registry import create_image_session
     from annotator.everything.run import as_everything_session, segment_image
 
-    session = as_everything_session(create_image_session(p["engine"], p.get("weights")))
+    session = as_everything_session(_session("image", p))
     rgb = _frame_rgb(p["path"], p.get("frame", 0))
     res = segment_image(session, rgb, mode=p.get("mode", "grid"), nms=p.get("nms", "greedy"),
                         **dict(p.get("options") or {}))
@@ -95,10 +132,9 @@ def propagate(p: dict) -> dict:
     """Each run: seed its objects' masks on its start frame, propagate, return every other
     frame's masks as RLE (obj_id -> RLE; an empty RLE means the object left the frame)."""
     from annotator.core.rle import decode, encode as rle_encode
-    from annotator.engines.registry import create_video_session
     from annotator.media import open_video
 
-    session = create_video_session(p["engine"], p.get("weights"), precision=p.get("precision", "fp32"))
+    session = _session("video", p)
     source = open_video(p["path"])
     runs_out, frames = [], 0
     try:
@@ -123,7 +159,12 @@ def propagate(p: dict) -> dict:
 
 
 def noop(p: dict) -> dict:
-    """Returns at once: what a task costs the scheduler (bench batch)."""
+    """Returns at once: what a task costs the scheduler (bench batch). {"warm": true} first
+    imports what the real tasks import, so a benchmark does not time a worker's start-up."""
+    if p.get("warm"):
+        import annotator.engines.classic  # noqa: F401
+        import annotator.engines.registry  # noqa: F401
+        import annotator.media  # noqa: F401
     return {"frames": 0, "echo": p.get("n", 0)}
 
 

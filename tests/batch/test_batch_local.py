@@ -148,3 +148,83 @@ def test_cli_summary_and_encode_refusal(tmp_path):
     assert p.returncode == 0, err
     assert "propagate on local (1 workers): 1 done, 0 failed" in out
     assert "frames/s" in err
+
+
+def test_segment_everything_batch_adds_auto_objects_and_redo_replaces_them(tmp_path):
+    import shutil
+
+    from batch_helpers import DATA
+
+    from annotator.batch.jobs import EverythingJob
+
+    path = davis_project(tmp_path, sequences=("dog",), frames=2)
+    with Project.open(path) as p:
+        for name in ("blackswan", "car-shadow"):
+            img = tmp_path / f"{name}.jpg"
+            shutil.copy(DATA / "davis2016/JPEGImages/480p" / name / "00000.jpg", img)
+            p.add_item(img, "image", 854, 480, 1, 0.0)
+        job = EverythingJob("classic", options={"mode": "grid", "points_per_side": 2})
+        with executors.LocalExecutor(2) as ex:
+            s = driver.run(p, job, ex)
+            assert (s.done, s.failed) == (2, 0) and len(s.skipped) == 1  # the video has nothing to do
+            first = {it.id: len(p.tracks(it.id)) for it in p.items() if it.kind == "image"}
+            assert all(n >= 1 for n in first.values())
+            assert {m.source for it in p.items() if it.kind == "image" for m in p.masks(item_id=it.id)} == {"auto"}
+            s2 = driver.run(p, job, ex, redo=True)
+            assert s2.done == 2
+        again = {it.id: len(p.tracks(it.id)) for it in p.items() if it.kind == "image"}
+        assert again == first  # replaced, not doubled
+        assert p.integrity_ok()
+
+
+def test_ctrl_c_stops_scheduling_keeps_what_finished(tmp_path):
+    path = davis_project(tmp_path, sequences=("blackswan", "bmx-trees", "car-shadow", "dog"), frames=2)
+    proc = _cli("propagate", str(path), "--workers", "1", "--json-progress")
+    lines = []
+    for line in proc.stdout:
+        lines.append(json.loads(line))
+        if lines[-1]["event"] == "item":
+            proc.send_signal(signal.SIGINT)
+            break
+    out, err = proc.communicate(timeout=300)
+    lines += [json.loads(x) for x in out.strip().splitlines()]
+    assert proc.returncode == 130, err
+    end = lines[-1]["summary"]
+    assert end["interrupted"] and 1 <= end["done"] < 4 and end["failed"] == 0
+    with Project.open(path) as p:
+        assert p.integrity_ok()
+        assert sum(r["status"] == "done" for r in driver.records(p, "propagate").values()) == end["done"]
+    proc = _cli("propagate", str(path), "--workers", "1", "--json-progress")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    last = json.loads(out.strip().splitlines()[-1])
+    assert last["skipped_done"] == end["done"] and last["done"] == 4 - end["done"]
+
+
+def test_encode_fills_the_embedding_cache(tmp_path):
+    import shutil
+
+    from batch_helpers import DATA
+
+    from annotator.batch.jobs import EncodeJob
+    from annotator.errors import AnnotatorError
+
+    with pytest.raises(AnnotatorError, match="no embedding cache"):
+        EncodeJob("sam2.1_hiera_tiny").check()
+    path = tmp_path / "e.annotator"
+    with Project.create(path) as p:
+        img = tmp_path / "dog.jpg"
+        shutil.copy(DATA / "davis2016/JPEGImages/480p/dog/00000.jpg", img)
+        p.add_item(img, "image", 854, 480, 1, 0.0)
+        job = EncodeJob("tinysam", "random")
+        with executors.LocalExecutor(1) as ex:
+            s = driver.run(p, job, ex)
+        assert (s.done, s.failed) == (1, 0), s.errors
+        first = driver.records(p, "encode")
+        with executors.LocalExecutor(1) as ex:  # new worker processes: the hit is the disk cache's
+            s2 = driver.run(p, job, ex, redo=True)
+        assert s2.done == 1
+        again = driver.records(p, "encode")
+    assert [r["encoder_runs"] for r in first.values()] == [1]
+    assert [r["encoder_runs"] for r in again.values()] == [0]
+    assert list((Path(os.environ["ANNOTATOR_HOME"])).rglob("embeddings/tinysam/*.npy"))
