@@ -101,3 +101,52 @@ def test_propagate_learned_model_random_weights(tmp_path, capsys):
                "--prompts", str(prompts), "-o", str(out), "-q"])
     assert rc == 0, capsys.readouterr().err
     _check_sav(out, 3, 120, 160, src)
+
+
+def _davis_clip(shared_data, tmp_path, seq="dog", n=4):
+    import shutil
+
+    jpg = shared_data / "davis2016" / "JPEGImages" / "480p" / seq
+    ann = shared_data / "davis2016" / "Annotations" / "480p" / seq
+    folder = tmp_path / seq
+    folder.mkdir()
+    for i in range(n):
+        shutil.copy(jpg / f"{i:05d}.jpg", folder / f"{i:05d}.jpg")
+    gt = [np.asarray(Image.open(ann / f"{i:05d}.png").convert("L")) > 0 for i in range(n)]
+    return folder, gt
+
+
+def test_propagate_from_a_mask_prompt(shared_data, tmp_path, capsys):
+    folder, gt = _davis_clip(shared_data, tmp_path)
+    Image.fromarray(gt[0].astype(np.uint8) * 255).save(tmp_path / "dog0.png")
+    prompts = tmp_path / "prompts.json"
+    prompts.write_text(json.dumps([{"frame": 0, "obj_id": 1, "mask": "dog0.png"}]))  # relative to the file
+    out = tmp_path / "out.sav.json"
+    rc = main(["propagate", str(folder), "--model", "classic", "--prompts", str(prompts), "-o", str(out), "-q"])
+    assert rc == 0, capsys.readouterr().err
+    doc = json.loads(out.read_text())
+    masks = [decode(row[0]) for row in doc["masklet"]]
+    assert np.array_equal(masks[0], gt[0])  # the person's mask is kept as given
+    for m, g in zip(masks[1:], gt[1:]):  # and tracked: the dog moves little in 3 frames
+        assert (m & g).sum() / (m | g).sum() > 0.5
+    assert doc["masklet_edited_frame_count"] == [1]
+
+
+def test_mask_prompt_errors_are_one_line(shared_data, tmp_path, capsys):
+    folder, gt = _davis_clip(shared_data, tmp_path, n=2)
+    Image.fromarray(np.zeros((10, 10), np.uint8)).save(tmp_path / "small.png")
+    Image.fromarray(np.zeros(gt[0].shape, np.uint8)).save(tmp_path / "empty.png")
+    cases = {
+        "small.png": "is 10x10, the video is",
+        "empty.png": "is empty",
+        "missing.png": "not found",
+    }
+    for name, words in cases.items():
+        prompts = tmp_path / "p.json"
+        prompts.write_text(json.dumps([{"frame": 0, "obj_id": 1, "mask": name}]))
+        rc = main(["propagate", str(folder), "--model", "classic", "--prompts", str(prompts),
+                   "-o", str(tmp_path / "o.json"), "-q"])
+        err = capsys.readouterr().err
+        assert rc != 0 and words in err and "Traceback" not in err, (name, err)
+        assert len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "o.json").exists()

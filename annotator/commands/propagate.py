@@ -2,7 +2,9 @@
 
 Headless video propagation. The prompts file is a JSON list of
 `{"frame": 0, "obj_id": 1, "points": [[x, y], ...], "labels": [1, ...]}` or
-`{"frame": 0, "obj_id": 2, "box": [x0, y0, x1, y1]}` (pixels of the video frame).
+`{"frame": 0, "obj_id": 2, "box": [x0, y0, x1, y1]}` (pixels of the video frame) or
+`{"frame": 0, "obj_id": 3, "mask": "obj3.png"}` (a PNG of the frame's size, nonzero = object, the
+path relative to the prompts file: the --init mask of `eval vos`).
 Every prompt is added (its frame kept as the person's own, "manual"), then masks are
 propagated forward from the first prompted frame to the end and backward to frame 0, through
 annotator.app.propagation into a scratch project; formats/sav writes the SA-V JSON
@@ -48,7 +50,15 @@ def read_prompts(path: str | os.PathLike) -> list[dict]:
             raise FormatError(f"{where}: needs integer 'frame' and 'obj_id'") from None
         if obj < 1:
             raise FormatError(f"{where}: obj_id must be 1 or more (0 means background), got {obj}")
-        pr = {"frame": frame, "obj_id": obj, "points": None, "labels": None, "box": None}
+        pr = {"frame": frame, "obj_id": obj, "points": None, "labels": None, "box": None, "mask": None}
+        if d.get("mask") is not None:
+            if not isinstance(d["mask"], str) or not d["mask"]:
+                raise FormatError(f"{where}: 'mask' must be the path of a PNG (relative to the prompts file)")
+            mp = Path(d["mask"])
+            mp = mp if mp.is_absolute() else p.parent / mp
+            if not mp.is_file():
+                raise FormatError(f"{where}: mask file {mp} not found")
+            pr["mask"] = str(mp)
         if d.get("points") is not None:
             try:
                 pts = [[float(x), float(y)] for x, y in d["points"]]
@@ -68,10 +78,30 @@ def read_prompts(path: str | os.PathLike) -> list[dict]:
             if len(box) != 4 or box[2] < box[0] or box[3] < box[1]:
                 raise FormatError(f"{where}: 'box' must be [x0, y0, x1, y1] with x0 <= x1 and y0 <= y1")
             pr["box"] = box
-        if pr["points"] is None and pr["box"] is None:
-            raise FormatError(f"{where}: needs 'points' (with 'labels') or 'box'")
+        if pr["points"] is None and pr["box"] is None and pr["mask"] is None:
+            raise FormatError(f"{where}: needs 'points' (with 'labels'), 'box' or 'mask'")
+        if pr["mask"] is not None and (pr["points"] is not None or pr["box"] is not None):
+            raise FormatError(f"{where}: give a 'mask' alone (refine it with a later prompt on another frame)")
         out.append(pr)
     return out
+
+
+def read_mask_prompt(path: str, width: int, height: int, where: str):
+    """The bool mask of a mask prompt: header checked before decoding, size must be the frame's."""
+    import numpy as np
+
+    from annotator.media.image import open_checked
+
+    try:
+        with open_checked(path) as img:
+            if img.size != (width, height):
+                raise FormatError(f"{where}: mask {path} is {img.size[0]}x{img.size[1]}, the video is {width}x{height}")
+            m = np.asarray(img.convert("L")) > 0
+    except OSError as e:
+        raise FormatError(f"{where}: mask {path} is not a readable image ({e})") from None
+    if not m.any():
+        raise FormatError(f"{where}: mask {path} is empty (no nonzero pixel)")
+    return m
 
 
 def _run(args) -> int:
@@ -93,11 +123,15 @@ def _run(args) -> int:
     info = probe(Path(args.video))
     source = open_video(args.video)
     n, h, w = int(source.num_frames), int(source.height), int(source.width)
+    mask_arrays: dict[int, object] = {}
     for pr in prompts:
         if not 0 <= pr["frame"] < n:
             raise AnnotatorError(f"{args.prompts}: prompt on frame {pr['frame']} but {args.video} has {n} frames")
-        check_prompt(pr["points"], pr["labels"], pr["box"], width=w, height=h,
-                     where=f"{args.prompts}: prompt on frame {pr['frame']}")
+        where = f"{args.prompts}: prompt on frame {pr['frame']}"
+        if pr["mask"] is not None:  # read and checked now, before any model is built
+            mask_arrays[id(pr)] = read_mask_prompt(pr["mask"], w, h, where)
+        else:
+            check_prompt(pr["points"], pr["labels"], pr["box"], width=w, height=h, where=where)
     from annotator import precision_option as precision_arg
 
     precision_arg.note(args, args.model)
@@ -123,7 +157,7 @@ def _run(args) -> int:
                                    LostRule(frames=args.stop_lost))
             for pr in sorted(prompts, key=lambda p: p["frame"]):
                 masks = session.add_prompt(pr["frame"], pr["obj_id"], points=pr["points"], labels=pr["labels"],
-                                           box=pr["box"])
+                                           box=pr["box"], mask=mask_arrays.get(id(pr)))
                 if pr["obj_id"] in masks:  # the prompted frame is the person's own: kept as manual
                     project.set_mask(tracks[pr["obj_id"]], pr["frame"], encode(masks[pr["obj_id"]]),
                                      source="manual", prompts=pr, model=args.model)
@@ -170,7 +204,8 @@ def register(sub) -> None:
     p.add_argument("--model", required=True, help="video engine: a model card name (e.g. sam2.1_hiera_tiny) or classic")
     p.add_argument("--weights", default=None, help="checkpoint file, or 'random' for synthetic weights "
                                                    "(default: the installed checkpoint)")
-    p.add_argument("--prompts", required=True, help="JSON list of {frame, obj_id, points, labels} or {frame, obj_id, box}")
+    p.add_argument("--prompts", required=True, help="JSON list of {frame, obj_id, points, labels}, {frame, obj_id, box} "
+                                                   "or {frame, obj_id, mask: PNG path}")
     p.add_argument("-o", "--output", required=True, help="SA-V JSON to write (e.g. out.sav.json)")
     p.add_argument("--stride", type=int, default=1, help="write every Nth frame (SA-V datasets use 4; default 1)")
     p.add_argument("--stop-lost", type=int, default=0, metavar="N",
