@@ -1,4 +1,4 @@
-"""The GUI's import/export worker hands on the format's summary: what was skipped or
+"""The import/export job the GUI runs in its worker hands on the format's summary: what was skipped or
 converted reaches the dialog's result text."""
 import json
 import threading
@@ -6,7 +6,7 @@ import threading
 import numpy as np
 
 from annotator.core.store import Project
-from annotator.gui.transfer_work import do_work
+from annotator.app.transfer import do_work
 
 
 def test_import_notes_and_export_summary_reach_the_dialog(tmp_path):
