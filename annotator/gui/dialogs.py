@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 
 class FrameRangeDialog(QDialog):
-    """Pick an inclusive frame range (shown 1-based, returned 0-based)."""
+    """Pick an inclusive frame range; frames are numbered from 0, as on the timeline and in exports."""
 
     def __init__(self, num_frames: int, current: int, parent=None):
         super().__init__(parent)
@@ -41,9 +41,9 @@ class FrameRangeDialog(QDialog):
         self.first = QSpinBox(self)
         self.last = QSpinBox(self)
         for s in (self.first, self.last):
-            s.setRange(1, max(1, num_frames))
-        self.first.setValue(current + 1)
-        self.last.setValue(num_frames)
+            s.setRange(0, max(0, num_frames - 1))
+        self.first.setValue(current)
+        self.last.setValue(num_frames - 1)
         form = QFormLayout(self)
         form.addRow("First frame", self.first)
         form.addRow("Last frame", self.last)
@@ -53,7 +53,7 @@ class FrameRangeDialog(QDialog):
         form.addRow(bb)
 
     def range(self) -> tuple[int, int]:
-        a, b = sorted((self.first.value() - 1, self.last.value() - 1))
+        a, b = sorted((self.first.value(), self.last.value()))
         return a, b
 
 

@@ -100,7 +100,8 @@ class NavigationController(QObject):
             return
         win.frame = frame
         win.timeline.set_current(frame)
-        win.frame_label.setText(f"Frame {frame + 1} / {win.item.num_frames}")
+        # numbered from 0, as the timeline, the CLI and every export count
+        win.frame_label.setText(f"Frame {frame} of 0-{win.item.num_frames - 1}")
         if win.prompt is not None and win.prompt.frame != frame:
             win.prompt = None
             win.canvas.set_prompts()

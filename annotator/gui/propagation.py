@@ -57,7 +57,7 @@ class PropagationController(QObject):
                 track_ids = [win.active_track]
         plan = propagation.plan(win.project, win.item, win.frame, direction, track_ids)
         if not plan.seeds:
-            gui_errors.show_info(win, f"Nothing to propagate: no unlocked object has a mask on frame {win.frame + 1}. "
+            gui_errors.show_info(win, f"Nothing to propagate: no unlocked object has a mask on frame {win.frame}. "
                                       "Click an object on this frame first.")
             return False
         self.job_id += 1
