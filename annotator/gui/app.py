@@ -4,6 +4,36 @@ from __future__ import annotations
 import sys
 
 
+# What Qt's xcb platform plugin loads at start-up (Qt >= 6.5 needs xcb-cursor), and the Debian /
+# Ubuntu package of each: without them Qt aborts with a message that does not say what to install.
+XCB_LIBRARIES = {
+    "xcb-cursor": "libxcb-cursor0",
+    "xkbcommon-x11": "libxkbcommon-x11-0",
+    "xcb-icccm": "libxcb-icccm4",
+    "xcb-keysyms": "libxcb-keysyms1",
+    "xcb-image": "libxcb-image0",
+    "xcb-render-util": "libxcb-render-util0",
+    "xcb-shape": "libxcb-shape0",
+}
+
+
+def missing_window_libraries(env=None, platform: str | None = None, find_library=None) -> list[str]:
+    """Debian packages Qt's X11 plugin needs that are not installed; [] off Linux, offscreen or
+    on another Qt platform plugin."""
+    import ctypes.util
+    import os
+
+    env = os.environ if env is None else env
+    platform = sys.platform if platform is None else platform
+    find_library = ctypes.util.find_library if find_library is None else find_library
+    qpa = env.get("QT_QPA_PLATFORM", "")
+    if not platform.startswith("linux") or (qpa and not qpa.startswith("xcb")):
+        return []
+    if not qpa and env.get("WAYLAND_DISPLAY") and not env.get("DISPLAY"):
+        return []  # Qt picks its Wayland plugin there
+    return [pkg for lib, pkg in XCB_LIBRARIES.items() if find_library(lib) is None]
+
+
 def create_app():
     from PySide6.QtCore import Qt
     from PySide6.QtGui import QGuiApplication
@@ -40,6 +70,11 @@ def run_app(paths: list[str], engine: str | None = None) -> int:
     from annotator.gui import errors as gui_errors
     from annotator.gui.main_window import MainWindow
 
+    missing = missing_window_libraries()
+    if missing:
+        print("annotator: Qt cannot open a window without these system libraries: "
+              f"sudo apt install {' '.join(missing)}", file=sys.stderr)
+        return 1
     prepare_process()
     app = create_app()
     win = MainWindow(paths, engine=engine)
