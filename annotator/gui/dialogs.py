@@ -117,13 +117,15 @@ class _FormatDialog(QDialog):
         lay.addWidget(bb)
         self.fmt_combo.currentIndexChanged.connect(self._format_changed)
         last = project.get_state(f"gui.{self.mode}", {}) or {}
+        # the last path used with each format: changing the format never keeps another format's path
+        self._paths = dict(last.get("paths") or {})
+        if last.get("format") and last.get("path"):
+            self._paths.setdefault(last["format"], last["path"])
         if last.get("format"):
             i = self.fmt_combo.findData(last["format"])
             if i >= 0:
                 self.fmt_combo.setCurrentIndex(i)
         self._format_changed()
-        if last.get("path"):
-            self.path_edit.setText(last["path"])
         for k, v in (last.get("options") or {}).items():
             if k in self.option_edits:
                 self.option_edits[k].setText(str(v))
@@ -140,6 +142,7 @@ class _FormatDialog(QDialog):
         f = self.fmt
         if f is None:
             return
+        self.path_edit.setText(self._paths.get(f.name) or self.suggested_path(f))
         opts = getattr(f, f"{self.mode}_options", None)
         if opts is None:
             opts = getattr(f, "options", None) or {}
@@ -149,6 +152,15 @@ class _FormatDialog(QDialog):
             e.setToolTip(str(help_text))
             self.options_form.addRow(name, e)
             self.option_edits[name] = e
+
+    def suggested_path(self, f) -> str:
+        """Export: <project>_<format><ext> beside the project (a folder for folder formats);
+        import: nothing to suggest."""
+        if self.mode != "export":
+            return ""
+        p = Path(self.project.path)
+        exts = getattr(f, "extensions", None) or ()
+        return str(p.parent / f"{p.stem}_{f.name}{exts[0] if exts else ''}")
 
     def _browse(self) -> None:
         f = self.fmt
@@ -193,6 +205,12 @@ class _FormatDialog(QDialog):
             return
         from annotator.gui.transfer import TransferThread
 
+        target = Path(path)
+        if self.mode == "export" and target.exists() and (target.is_file() or any(target.iterdir())):
+            what = "file" if target.is_file() else "folder (files in it may be replaced)"
+            if not gui_errors.ask(self, f"{target} exists. Replace this {what} with the {f.name} export?",
+                                  "Replace?"):
+                return
         spec = dict(mode=self.mode, project=str(self.project.path), format=f.name, path=path, opts=self.options())
         spec.update(self.prepare())  # reads widgets here, on the GUI thread
         self._ran = (f, path)
@@ -250,7 +268,8 @@ class _FormatDialog(QDialog):
         f, path = self._ran
         self._set_busy(False)
         try:
-            self.project.set_state(f"gui.{self.mode}", {"format": f.name, "path": path,
+            self._paths[f.name] = path
+            self.project.set_state(f"gui.{self.mode}", {"format": f.name, "path": path, "paths": self._paths,
                                                        "options": {k: e.text() for k, e in self.option_edits.items()}})
         except Exception as e:
             log.info("could not remember %s options: %s", self.mode, e)

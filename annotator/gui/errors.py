@@ -43,6 +43,19 @@ def show_info(parent: QWidget | None, text: str, title: str = "Annotator") -> No
         QMessageBox.information(parent, title, text)
 
 
+# With dialogs off (tests), ask() records the question and returns this answer.
+ASK_ANSWER = True
+
+
+def ask(parent: QWidget | None, text: str, title: str = "Annotator") -> bool:
+    """A yes/no question; No is the default button, so Enter never replaces anything."""
+    shown.append((title, text))
+    if not DIALOGS_ENABLED:
+        return ASK_ANSWER
+    yes, no = QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
+    return QMessageBox.question(parent, title, text, yes | no, no) == yes
+
+
 def install_excepthook(parent_getter) -> None:
     """Exceptions escaping a slot would otherwise only print; show them instead."""
     previous = sys.excepthook
