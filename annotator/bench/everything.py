@@ -236,6 +236,13 @@ def _print_nms(nms: dict) -> None:
 
 
 def run(args) -> int:
+    from annotator.nn.threads import torch_threads
+
+    with torch_threads(args.threads):
+        return _run(args)
+
+
+def _run(args) -> int:
     import torch
 
     from annotator.engines.registry import create_image_session
@@ -243,7 +250,6 @@ def run(args) -> int:
     from annotator.everything.run import as_everything_session
     from annotator.media.image import load_image
 
-    torch.set_num_threads(max(1, args.threads))
     images = []
     for a in (args.images or [str(_shared_dir() / "data" / n) for n in SHARED_PHOTOS]):
         if a == "parity":  # the fixtures' input image (PARITY_DIR/inputs.npz), where their thresholds were chosen

@@ -97,14 +97,10 @@ def decoder_gemm_floor(runs: int = 30) -> tuple[float, float]:
 
 def measure(model: str, threads: int = 2, weights=None, repeats: int = 10, clicks: int = 20,
             precision: str = "fp32") -> dict:
-    import torch
+    from annotator.nn.threads import torch_threads
 
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(threads)
+    with torch_threads(threads):
         return _measure(model, threads, weights, repeats, clicks, precision)
-    finally:
-        torch.set_num_threads(before)
 
 
 def _open_session(model: str, weights, precision: str = "fp32"):

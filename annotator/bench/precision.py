@@ -232,13 +232,17 @@ def _rss_main(model, weights, precision, photo) -> None:
 
 
 def measure(args) -> dict:
-    import torch
+    from annotator.nn.threads import torch_threads
 
+    with torch_threads(args.threads):
+        return _measure(args)
+
+
+def _measure(args) -> dict:
     from annotator.engines import registry
     from annotator.nn import precision as prec
 
     card = registry.get_card(args.model)
-    torch.set_num_threads(int(args.threads))
     resolved = prec.resolve(args.precision)
     photos = args.media or [str(_SHARED_DATA / "images_groceries.jpg"), str(_SHARED_DATA / "images_truck.jpg")]
     res = {"bench": "precision", "model": args.model,

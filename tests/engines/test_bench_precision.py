@@ -22,10 +22,15 @@ def result(tmp_path_factory):
         pytest.skip(f"shared photo {PHOTO} not present")
     from annotator.cli import main
 
+    import torch
+
     out = tmp_path_factory.mktemp("bp") / "r.json"
+    threads = torch.get_num_threads()
     rc = main(["bench", "precision", "--model", "mobilesam", "--precision", "int8", "--media", str(PHOTO),
-               "--repeats", "1", "--clicks", "3", "--json", str(out)])
+               "--repeats", "1", "--clicks", "3", "--threads", str(threads + 1), "--json", str(out)])
     assert rc == 0
+    # the bench's thread count is its own: the process gets its threads back
+    assert torch.get_num_threads() == threads
     return json.loads(out.read_text())
 
 
