@@ -8,7 +8,6 @@
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -144,10 +143,7 @@ def run(args) -> int:
     print("|---|---|")
     for k, v in res["overhead_ms_per_task"].items():
         print(f"| {k} | {v:.2f} ms |")
-    if args.json:
-        try:
-            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.json).write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
-        except OSError as e:
-            raise AnnotatorError(f"{args.json}: cannot write results ({e.strerror})") from None
+    from annotator.core.outputs import write_results_json
+
+    write_results_json(args.json, res)
     return 0

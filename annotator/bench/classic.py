@@ -6,7 +6,6 @@ per frame to warp and re-fit one object through the first frames of a sequence.
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -134,10 +133,7 @@ def run(args) -> int:
     print(f"median click latency (wall clock) {verdict} the 200 ms target; mean IoU after {args.clicks} clicks "
           f"{res['iou_after_clicks']:.3f}; 1-min load average {res['load_avg_1min']:.1f} on {os.cpu_count()} cores "
           "(other jobs inflate wall-clock time, not CPU time)")
-    if args.json:
-        try:
-            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.json).write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
-        except OSError as e:
-            raise AnnotatorError(f"{args.json}: cannot write results ({e.strerror})") from None
+    from annotator.core.outputs import write_results_json
+
+    write_results_json(args.json, res)
     return 0

@@ -8,7 +8,6 @@ architecture with synthetic weights: speed is the same, the masks found mean not
 """
 from __future__ import annotations
 
-import json
 import os
 import resource
 import time
@@ -159,10 +158,7 @@ def run(args) -> int:
     if res["weights"] == "random":
         print()
         print("synthetic weights: the timings hold for the real checkpoint, the masks found do not")
-    if args.json:
-        try:
-            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.json).write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
-        except OSError as e:
-            raise AnnotatorError(f"{args.json}: cannot write results ({e.strerror})") from None
+    from annotator.core.outputs import write_results_json
+
+    write_results_json(args.json, res)
     return 0

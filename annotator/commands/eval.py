@@ -4,7 +4,6 @@ optionally written as JSON (layouts in annotator/eval/noc.py and vos.py).
 (annotator/eval/labels.py)."""
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -101,14 +100,9 @@ def _progress(quiet: bool):
 
 
 def _write_json(path: str | None, data: dict) -> None:
-    if path:
-        from annotator.errors import AnnotatorError
+    from annotator.core.outputs import write_results_json
 
-        try:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            Path(path).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        except OSError as e:
-            raise AnnotatorError(f"{path}: cannot write results ({e.strerror})") from None
+    write_results_json(path, data)
 
 
 def _fmt(v, spec: str) -> str:

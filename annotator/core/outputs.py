@@ -165,3 +165,19 @@ def apply_umask(path_or_fd, folder: bool = False) -> None:
             os.chmod(path_or_fd, mode)
     except (OSError, AttributeError):  # Windows has no fchmod; permissions are ACLs there anyway
         pass
+
+
+def write_results_json(path, data) -> None:
+    """A bench or eval command's --json results (folders made as needed); an OS error is one
+    line naming the file. Nothing when `path` is empty."""
+    if not path:
+        return
+    import json
+
+    from annotator.errors import AnnotatorError
+
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    except OSError as e:
+        raise AnnotatorError(f"{path}: cannot write results ({e.strerror})") from None

@@ -8,11 +8,9 @@ GrabCut-from-a-click proposals, with random weights only that the pipeline runs.
 """
 from __future__ import annotations
 
-import json
 import resource
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -113,10 +111,7 @@ def run(args) -> int:
     print()
     print(f"{data['masks_per_image']:.1f} masks per image, {data['seconds_per_image']:.1f} s per image, "
           f"peak RSS {data['peak_rss_mb']:.0f} MiB")
-    if args.json:
-        try:
-            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.json).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        except OSError as e:
-            raise AnnotatorError(f"{args.json}: cannot write results ({e.strerror})") from None
+    from annotator.core.outputs import write_results_json
+
+    write_results_json(args.json, data)
     return 0
