@@ -67,6 +67,9 @@ ACTIONS = (
     Action("propagate_forward", "Propagate &forward", lambda w: w.start_propagation("forward"), "fa5s.forward"),
     Action("propagate_backward", "Propagate &backward", lambda w: w.start_propagation("backward"), "fa5s.backward"),
     Action("propagate_both", "Propagate b&oth ways", lambda w: w.start_propagation("both"), "fa5s.arrows-alt-h"),
+    Action("next_flagged", "Next fla&gged frame", lambda w: w.review.next_flagged(), "fa5s.flag"),
+    Action("prev_flagged", "Previous flagged frame", lambda w: w.review.previous_flagged()),
+    Action("mark_reviewed", "Mark &reviewed / not reviewed", lambda w: w.review.toggle_reviewed(), "fa5s.check-double"),
     Action("model_manager", "&Model manager…", lambda w: w.model_manager_dialog(), "fa5s.cubes"),
     Action("shortcuts", "&Keyboard shortcuts", lambda w: w.shortcuts_dialog(), "fa5s.keyboard"),
 )
@@ -80,7 +83,8 @@ MENUS = (
     ("&View", ("zoom_fit", "zoom_1to1", "zoom_in", "zoom_out", None, "toggle_outlines", "opacity_up",
                "opacity_down", None, "toggle_hide", "toggle_lock", None, "next_item", "prev_item", None, DOCKS)),
     ("V&ideo", ("next_frame", "prev_frame", "next_frame_10", "prev_frame_10", "first_frame", "last_frame", None,
-                "propagate_forward", "propagate_backward", "propagate_both")),
+                "propagate_forward", "propagate_backward", "propagate_both", None,
+                "next_flagged", "prev_flagged", "mark_reviewed")),
     ("&Models", ("model_manager",)),
     ("&Help", ("shortcuts",)),
 )

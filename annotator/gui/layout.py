@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 from annotator.gui.canvas import Canvas
 from annotator.gui.labels import LabelPanel
 from annotator.gui.objects import ObjectList
+from annotator.gui.review_panel import ReviewPanel
 from annotator.gui.timeline import Timeline
 
 
@@ -94,10 +95,12 @@ def build_widgets(win) -> None:
     win.files.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
     win.objects = ObjectList(win)
     win.labels = LabelPanel(win)
+    win.review_panel = ReviewPanel(win)
     for title, w, name, area in (
         ("Files", win.files, "files_dock", Qt.DockWidgetArea.LeftDockWidgetArea),
         ("Objects", win.objects, "objects_dock", Qt.DockWidgetArea.RightDockWidgetArea),
         ("Labels", win.labels, "labels_dock", Qt.DockWidgetArea.RightDockWidgetArea),
+        ("Review", win.review_panel, "review_dock", Qt.DockWidgetArea.RightDockWidgetArea),
     ):
         d = QDockWidget(title, win)
         d.setObjectName(name)

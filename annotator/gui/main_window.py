@@ -35,6 +35,7 @@ from annotator.gui.settings import Settings
 from annotator.gui.navigation import STATE_KEY, NavigationController
 from annotator.gui.prompting import PromptingController
 from annotator.gui.propagation import PropagationController
+from annotator.gui.review_panel import ReviewController
 from annotator.gui.worker import EngineWorker
 
 # Import what the worker threads use here, on the GUI thread at startup: a first import in a
@@ -81,10 +82,6 @@ class MainWindow(QMainWindow):
         self.video_engine_name = ""
         self.device = ""
         self.closed = False
-
-        # Worker threads run Python too; a shorter GIL switch interval lets the GUI thread
-        # take the GIL back within ~1 ms instead of 5 ms when it has an event to handle.
-        sys.setswitchinterval(0.001)
         # torch's first import holds the GIL ~0.4 s: pay it here, before the window exists,
         # rather than in the worker, where it would freeze the window (registry.preload_runtime)
         annotator.engines.registry.preload_runtime(engine if engine is not None else
@@ -98,6 +95,7 @@ class MainWindow(QMainWindow):
         self._build_ui()
         self._build_actions()
         self._connect()
+        self.review = ReviewController(self)  # the review queue dock, timeline marks and keys
         self.loader.start()
         self.worker.start()
         self._init_engines(engine, weights)
@@ -120,7 +118,8 @@ class MainWindow(QMainWindow):
         return icons.icon(name, self.palette().text().color())
 
     def _build_actions(self) -> None:
-        self.actions, tb = build_actions(self, self.settings, (self.files_dock, self.objects_dock, self.labels_dock))
+        self.actions, tb = build_actions(self, self.settings, (self.files_dock, self.objects_dock, self.labels_dock,
+                                                                    self.review_dock))
         self.actions["tool_prompt"].setChecked(True)
         self.actions["toggle_outlines"].setChecked(self.canvas.outlines_only)
         layout.build_toolbar_widgets(self, tb)
@@ -431,6 +430,7 @@ class MainWindow(QMainWindow):
             self._refresh_labels()
         if "items" in payload.get("tables", ()):
             self._refresh_files()
+        self.review.on_store_change(event, payload)
         self.schedule_refresh()
 
     def schedule_refresh(self) -> None:

@@ -60,6 +60,9 @@ DEFAULT_SHORTCUTS: dict[str, tuple[str, str]] = {
     "propagate_forward": ("P", "Propagate forward from this frame"),
     "propagate_backward": ("Shift+P", "Propagate backward from this frame"),
     "propagate_both": ("Alt+P", "Propagate both ways from this frame"),
+    "next_flagged": ("G", "Next frame the review queue flagged (selects its object)"),
+    "prev_flagged": ("Shift+G", "Previous flagged frame"),
+    "mark_reviewed": ("R", "Mark the selected object (none: every object) reviewed on this frame, or not"),
     "model_manager": ("Ctrl+M", "Model manager"),
     "shortcuts": ("F1", "This list of shortcuts"),
 }
