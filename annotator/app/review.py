@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from annotator.review.queue import Flag, queue_of
 from annotator.review.signals import REFERENCE_SOURCES, SignalUpdate, item_signal_updates, write_signal_updates
 
@@ -56,7 +58,8 @@ def compute(project_path, item_id: int, detector: str = DETECTOR) -> ItemQueue:
             sig = ro.signals(t.id)
             for f in upd.gone:
                 sig.pop(f, None)
-            sig.update(upd.values)
+            # as stored (float32), so the next compute, from the stored rows, scores the same
+            sig.update({f: {n: float(np.float32(v)) for n, v in row.items()} for f, row in upd.values.items()})
             per_track[t.id] = sig
         q = queue_of(ro, per_track, detector, keep_reviewed=True)
     finally:
@@ -84,11 +87,12 @@ def visible(project, iq: ItemQueue | None) -> list[Flag]:
 
 
 def severity(flags: list[Flag]) -> dict[tuple[int, int], float]:
-    """(track_id, frame) -> 0..1 by rank among the shown flags (1 = highest score): detector
-    scores have no common scale, ranks do."""
-    n = len(flags)
-    ranked = sorted(flags, key=lambda f: f.score)
-    return {(f.track_id, f.frame): (i / (n - 1) if n > 1 else 1.0) for i, f in enumerate(ranked)}
+    """(track_id, frame) -> 0..1 by the rank of its score among the shown flags' distinct scores
+    (1 = the highest, equal scores alike): detector scores have no common scale, ranks do."""
+    levels = sorted({f.score for f in flags})
+    top = max(1, len(levels) - 1)
+    rank = {v: (i / top if len(levels) > 1 else 1.0) for i, v in enumerate(levels)}
+    return {(f.track_id, f.frame): rank[f.score] for f in flags}
 
 
 def reasons_text(flag: Flag) -> str:

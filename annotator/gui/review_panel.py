@@ -119,12 +119,18 @@ class ReviewController(QObject):
             return None
         return (str(w.project.path), w.item.id)
 
-    def _on_frame_shown(self, *_args) -> None:
+    def _sync_key(self) -> bool:
+        """Follow the shown video: another video or project has its own queue. True if it changed."""
         key = self._current_key()
-        if key != self._key:  # another video or project: its own queue
-            self._key, self.queue, self.shown = key, None, []
-            self._gen += 1
-            self.show_flags()
+        if key == self._key:
+            return False
+        self._key, self.queue, self.shown = key, None, []
+        self._gen += 1  # a result still on its way belongs to the previous video
+        self.show_flags()
+        return True
+
+    def _on_frame_shown(self, *_args) -> None:
+        if self._sync_key():
             self.schedule(0)
         self.panel.select(self.win.active_track, self.win.frame)
 
@@ -140,7 +146,8 @@ class ReviewController(QObject):
         self._timer.start(delay)
 
     def _recompute(self) -> None:
-        key = self._current_key()
+        self._sync_key()
+        key = self._key
         if key is None or self.win.closed:
             return
         if self.win._edits_wait() or self.computing:  # a run is writing, or one compute at a time
@@ -153,7 +160,7 @@ class ReviewController(QObject):
         self.panel.summary.setText(self.panel.summary.text().split(" (updating")[0] + " (updating…)")
         threading.Thread(target=self._work, args=(gen, key), name="review-queue", daemon=True).start()
 
-    def _work(self, gen: int, key) -> None:
+    def _work(self, gen: int, key) -> None:  # in the background thread: no widgets, no window state
         from annotator.gui.threads import lower_current_thread_priority
 
         lower_current_thread_priority()
@@ -176,8 +183,9 @@ class ReviewController(QObject):
         self.computing = False
         self.computes += 1
         w = self.win
-        if gen != self._gen or self._current_key() is None or iq.item_id != self._key[1]:
-            self._dirty = True
+        self._sync_key()
+        if gen != self._gen or self._key is None:  # superseded (another video, or asked again)
+            self._dirty = self._key is not None
         else:
             if not w._edits_wait():  # never inside a run's or an import's undo group
                 try:

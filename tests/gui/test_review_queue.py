@@ -41,6 +41,43 @@ def _panel_rows(win):
     return list(win.review_panel.rows)
 
 
+def _assert_marks_painted(win, track_id, shown):
+    """Each flag is a notch in its score's colour on the object's lane; unflagged frames have none."""
+    from annotator.app.review import severity
+    from annotator.gui.timeline import RULER_H, severity_color
+
+    tl = win.timeline
+    img = tl.grab().toImage()
+    y = RULER_H + 3 + 2  # lane 0, inside the notch
+    sev = severity(shown)
+
+    def near(c, want):
+        return max(abs(c.red() - want.red()), abs(c.green() - want.green()), abs(c.blue() - want.blue())) <= 12
+
+    flagged = {f.frame for f in shown}
+    for f in shown:
+        want = severity_color(sev[(track_id, f.frame)])
+        assert near(img.pixelColor(int(tl._x_of(f.frame + 0.5)), y), want), f"no mark at frame {f.frame}"
+    for frame in set(range(N_FRAMES)) - flagged:
+        c = img.pixelColor(int(tl._x_of(frame + 0.5)), y)
+        assert not any(near(c, severity_color(s)) for s in (0.0, 0.5, 1.0)), f"a mark at frame {frame}"
+
+
+def test_default_shortcuts_do_not_clash(tmp_path):
+    from PySide6.QtGui import QKeySequence
+
+    from annotator.gui.settings import DEFAULT_SHORTCUTS, LABEL_DIGITS, Settings
+
+    s = Settings(tmp_path / "absent.yaml")  # the defaults
+    seen = {k: "label digit" for k in LABEL_DIGITS}
+    for action in DEFAULT_SHORTCUTS:
+        for seq in s.shortcut(action):
+            norm = QKeySequence(seq).toString()
+            assert norm not in seen, f"{seq} is both {seen[norm]} and {action}"
+            seen[norm] = action
+    assert {"next_flagged", "prev_flagged", "mark_reviewed"} <= set(seen.values())
+
+
 def test_review_queue_flags_jump_mark_undo(qtbot, make_window, moto_folder, moto_gt):
     win = make_window([str(moto_folder)])
     wait_loaded(win)
@@ -77,6 +114,7 @@ def test_review_queue_flags_jump_mark_undo(qtbot, make_window, moto_folder, moto
     assert sorted(win.timeline.flagged_frames(t.id)) == sorted(f.frame for f in shown)
     assert 0 not in win.timeline.flagged_frames(t.id)
     assert all(f.track_id == t.id and p.mask_frames(t.id)[f.frame] == "propagated" for f in shown)
+    _assert_marks_painted(win, t.id, shown)
 
     # next flagged frame (G) from frame 0: the first flagged frame in frame order, object selected
     win.select_track(None)
