@@ -165,7 +165,8 @@ class Timeline(QWidget):
             x = self._x_of(f + 0.5)
             p.setPen(QPen(QColor(40, 20, 0), 1))
             p.setBrush(severity_color(sev))
-            p.drawPolygon([QPointF(x - mw / 2 - 1, y - 1), QPointF(x + mw / 2 + 1, y - 1), QPointF(x, y + LANE_H * 0.6)])
+            half = mw / 2 + 1
+            p.drawPolygon([QPointF(x - half, y - 1), QPointF(x + half, y - 1), QPointF(x, y + LANE_H * 0.6)])
         p.setBrush(Qt.BrushStyle.NoBrush)
 
     def flagged_frames(self, track_id: int) -> list[int]:
