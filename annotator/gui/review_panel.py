@@ -183,6 +183,8 @@ class ReviewController(QObject):
         self.computing = False
         self.computes += 1
         w = self.win
+        if w.closed:
+            return
         self._sync_key()
         if gen != self._gen or self._key is None:  # superseded (another video, or asked again)
             self._dirty = self._key is not None
