@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 DEBOUNCE_MS = 400  # store changes closer together than this are one recompute
 WAIT_MS = 500  # how often to look again while a propagation or an import is writing
+SHOW_WHILE_BUSY_MS = 300
 RECOMPUTE_TABLES = {"masks", "tracks"}
 SHOWN_TABLES = RECOMPUTE_TABLES | {"reviewed"}
 
@@ -106,6 +107,7 @@ class ReviewController(QObject):
         self._key = None  # (project path, item id) the queue belongs to
         self._dirty = False
         self._timer = QTimer(self, singleShot=True, interval=DEBOUNCE_MS, timeout=self._recompute)
+        self._show_timer = QTimer(self, singleShot=True, timeout=self.show_flags)
         self.computed.connect(self._on_computed)
         self.failed.connect(self._on_failed)
         self.panel.flagChosen.connect(self.go_to)
@@ -138,8 +140,11 @@ class ReviewController(QObject):
         tables = payload.get("tables", set())
         if tables & RECOMPUTE_TABLES:
             self.schedule()
-        if tables & SHOWN_TABLES:
-            self.show_flags()  # marks, corrections and deletions show at once, without a recompute
+        if tables & SHOWN_TABLES:  # marks, corrections and deletions show without a recompute:
+            # at the next event-loop turn (one redraw per burst of commands), a few times a
+            # second while a propagation or an import streams in
+            if not self._show_timer.isActive():
+                self._show_timer.start(SHOW_WHILE_BUSY_MS if self.win._edits_wait() else 0)
 
     def schedule(self, delay: int = DEBOUNCE_MS) -> None:
         self._dirty = True
