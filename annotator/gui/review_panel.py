@@ -144,7 +144,7 @@ class ReviewController(QObject):
             # at the next event-loop turn (one redraw per burst of commands), a few times a
             # second while a propagation or an import streams in
             if not self._show_timer.isActive():
-                self._show_timer.start(SHOW_WHILE_BUSY_MS if self.win._edits_wait() else 0)
+                self._show_timer.start(SHOW_WHILE_BUSY_MS if self.win.editing.edits_wait() else 0)
 
     def schedule(self, delay: int = DEBOUNCE_MS) -> None:
         self._dirty = True
@@ -155,7 +155,7 @@ class ReviewController(QObject):
         key = self._key
         if key is None or self.win.closed:
             return
-        if self.win._edits_wait() or self.computing:  # a run is writing, or one compute at a time
+        if self.win.editing.edits_wait() or self.computing:  # a run is writing, or one compute at a time
             self._timer.start(WAIT_MS)
             return
         self._dirty = False
@@ -194,7 +194,7 @@ class ReviewController(QObject):
         if gen != self._gen or self._key is None:  # superseded (another video, or asked again)
             self._dirty = self._key is not None
         else:
-            if not w._edits_wait():  # never inside a run's or an import's undo group
+            if not w.editing.edits_wait():  # never inside a run's or an import's undo group
                 try:
                     review.store_signals(w.project, iq)
                 except AnnotatorError as e:  # a read-only project: the queue still shows
@@ -237,8 +237,8 @@ class ReviewController(QObject):
     # ---------------- actions ----------------
     def go_to(self, track_id: int, frame: int) -> None:
         w = self.win
-        w.select_track(track_id)
-        w.go_frame(frame)
+        w.editing.select_track(track_id)
+        w.navigation.go_frame(frame)
         self.panel.select(track_id, frame)
 
     def step_flag(self, direction: int) -> None:
@@ -262,7 +262,7 @@ class ReviewController(QObject):
         """Mark the selected object on this frame reviewed (or, if it is, not reviewed); with no
         object selected, every object of the video on this frame. One undo step either way."""
         w = self.win
-        if w.project is None or w.item is None or w._edits_wait():
+        if w.project is None or w.item is None or w.editing.edits_wait():
             return
         tracks = [w.active_track] if w.active_track is not None else [t.id for t in w.project.tracks(w.item.id)]
         if not tracks:
