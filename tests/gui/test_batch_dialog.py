@@ -1,0 +1,74 @@
+"""Tools > Run on all items…: the batch runner from the window, in the background, with
+progress and cancel; the window's project connection writes the results (issue 19)."""
+from __future__ import annotations
+
+import pytest
+
+from annotator.batch import driver
+from annotator.bench.batch import davis_project
+from annotator.gui import batch_dialog
+from gui_helpers import wait_for, wait_loaded
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def _project(shared_data, tmp_path, seqs):
+    root = shared_data / "davis2016"
+    if not root.is_dir():
+        pytest.skip(f"shared DAVIS data not found at {root}")
+    return davis_project(root, tmp_path, seqs, 3)
+
+
+def _dialog(win, workers):
+    win.actions["batch_run"].trigger()
+    dlg = batch_dialog.dialog_of(win)
+    dlg.job_combo.setCurrentIndex(dlg.job_combo.findData("propagate"))
+    dlg.model_edit.setCurrentText("classic")
+    dlg.workers.setValue(workers)
+    return dlg
+
+
+def test_run_on_all_items_propagates_every_video(make_window, shared_data, tmp_path):
+    path = _project(shared_data, tmp_path, ("blackswan", "car-shadow"))
+    win = make_window([str(path)])
+    wait_loaded(win)
+    dlg = _dialog(win, 2)
+    assert dlg.start() and dlg.running and not dlg.start_button.isEnabled()
+    wait_for(lambda: not dlg.running, 300, "the batch")
+    assert dlg.progress.value() == dlg.progress.maximum() == 2
+    assert dlg.status.text().startswith("Finished: 2/2 items, 0 failed")
+    p = win.project
+    recs = driver.records(p, "propagate")
+    assert len(recs) == 2 and {r["status"] for r in recs.values()} == {"done"}
+    for it in p.items():
+        (t,) = p.tracks(it.id)
+        assert p.mask_frames(t.id) == {0: "manual", 1: "propagated", 2: "propagated"}
+    assert p.undo_label.startswith("Batch propagate")  # one undo step per item, in the window's history
+    # the window shows what landed: the objects panel counts 3 masked frames
+    wait_for(lambda: win.objects.item(0, 2) is not None and win.objects.item(0, 2).text() == "3", 30, "the refresh")
+    # a second run skips what is done
+    assert dlg.start()
+    wait_for(lambda: not dlg.running, 60, "the second run")
+    assert "2 already done" in dlg.status.text() and dlg.summary.done == 0
+
+
+def test_cancel_keeps_finished_items(make_window, shared_data, tmp_path):
+    seqs = ("blackswan", "bmx-trees", "car-shadow", "dog")
+    path = _project(shared_data, tmp_path, seqs)
+    win = make_window([str(path)])
+    wait_loaded(win)
+    dlg = _dialog(win, 1)
+    assert dlg.start()
+    wait_for(lambda: dlg.summary.done >= 1, 300, "the first item")
+    dlg.cancel()
+    wait_for(lambda: not dlg.running, 300, "the cancelled batch")
+    s = dlg.summary
+    assert s.interrupted and 1 <= s.done < 4 and s.failed == 0
+    assert dlg.status.text().startswith("Cancelled:")
+    p = win.project
+    recs = driver.records(p, "propagate")
+    assert len(recs) == s.done
+    for it in p.items():  # finished items have their masks, the others none
+        (t,) = p.tracks(it.id)
+        assert len(p.mask_frames(t.id)) == (3 if it.id in recs else 1)
+    assert p.integrity_ok()
