@@ -12,11 +12,14 @@ from gui_helpers import wait_for, wait_loaded
 pytestmark = pytest.mark.timeout(600)
 
 
-def _project(shared_data, tmp_path, seqs):
+FOUR = ("blackswan", "bmx-trees", "car-shadow", "dog")
+
+
+def _project(shared_data, tmp_path, seqs, frames=3):
     root = shared_data / "davis2016"
     if not root.is_dir():
         pytest.skip(f"shared DAVIS data not found at {root}")
-    return davis_project(root, tmp_path, seqs, 3)
+    return davis_project(root, tmp_path, seqs, frames)
 
 
 def _dialog(win, workers):
@@ -53,8 +56,9 @@ def test_run_on_all_items_propagates_every_video(make_window, shared_data, tmp_p
 
 
 def test_cancel_keeps_finished_items(make_window, shared_data, tmp_path):
-    seqs = ("blackswan", "bmx-trees", "car-shadow", "dog")
-    path = _project(shared_data, tmp_path, seqs)
+    # 1 worker keeps 2 items in flight: cancelled after the first, the 4th never starts
+    # (items of 6 frames take long enough for the cancel to arrive first)
+    path = _project(shared_data, tmp_path, FOUR, frames=6)
     win = make_window([str(path)])
     wait_loaded(win)
     dlg = _dialog(win, 1)
@@ -70,5 +74,25 @@ def test_cancel_keeps_finished_items(make_window, shared_data, tmp_path):
     assert len(recs) == s.done
     for it in p.items():  # finished items have their masks, the others none
         (t,) = p.tracks(it.id)
-        assert len(p.mask_frames(t.id)) == (3 if it.id in recs else 1)
+        assert len(p.mask_frames(t.id)) == (6 if it.id in recs else 1)
     assert p.integrity_ok()
+
+
+def test_closing_the_project_mid_run_writes_the_items_in_flight(make_window, shared_data, tmp_path):
+    from annotator.core.store import Project
+
+    path = _project(shared_data, tmp_path, FOUR, frames=6)
+    win = make_window([str(path)])
+    wait_loaded(win)
+    dlg = _dialog(win, 1)
+    assert dlg.start()
+    wait_for(lambda: dlg.summary.done >= 1, 300, "the first item")
+    win.close_project()  # waits for the items in flight, writes them, then closes
+    assert not dlg.running and win.project is None
+    with Project.open(path, readonly=True) as p:
+        recs = driver.records(p, "propagate")
+        assert 1 <= len(recs) < 4 and len(recs) == dlg.summary.done
+        for it in p.items():
+            (t,) = p.tracks(it.id)
+            assert len(p.mask_frames(t.id)) == (6 if it.id in recs else 1)
+        assert p.integrity_ok()
