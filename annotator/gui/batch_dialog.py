@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from PySide6.QtCore import QThread, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QThread, QTimer, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -102,6 +102,9 @@ class BatchDialog(QDialog):
         box.addWidget(self.buttons)
         self.job_combo.currentIndexChanged.connect(self._suggest_model)
         self.thread: BatchThread | None = None
+        self._thread_done = False
+        self._queue: list = []  # outcomes not written yet
+        self._retry = QTimer(self, singleShot=True, interval=200, timeout=self._drain)
         self.project = None
         self.job = None
         self.summary = None
@@ -149,6 +152,7 @@ class BatchDialog(QDialog):
         if not tasks:
             self.status.setText(self._text(done=True))
             return True
+        self._thread_done = False
         self.thread = BatchThread(tasks, self.workers.value(), self)
         self.thread.outcome.connect(self._on_outcome)
         self.thread.failed.connect(self._on_failed)
@@ -165,24 +169,46 @@ class BatchDialog(QDialog):
             self.status.setText(self._text() + " Cancelling: the items in flight finish first…")
 
     def _on_outcome(self, task, result, error) -> None:
+        self._queue.append((task, result, error))
+        self._drain()
+
+    def _drain(self, force: bool = False) -> None:
+        """Write the outcomes that arrived - not while a propagation or an import of the window
+        holds an undo group open (an item would join that step): then a little later."""
         from annotator.batch import driver
 
-        if self.win.project is not self.project:  # the project was closed: nothing more is written
-            self.cancel()
+        if self._queue and not force and self.win._edits_wait():
+            self._retry.start()
             return
-        try:
-            driver.apply(self.project, self.job, self.summary, task, result, error)
-        except Exception as e:  # the store refused (disk full...): stop, show it
-            self.cancel()
-            gui_errors.show_error(self, e)
-            return
+        while self._queue:
+            task, result, error = self._queue.pop(0)
+            if self.win.project is not self.project:  # the project was closed: nothing more is written
+                self._queue.clear()
+                self.cancel()
+                break
+            try:
+                driver.apply(self.project, self.job, self.summary, task, result, error)
+            except Exception as e:  # the store refused (disk full...): stop, show it
+                self._queue.clear()
+                self.cancel()
+                gui_errors.show_error(self, e)
+                break
         self.progress.setValue(self.summary.done + self.summary.failed)
-        self.status.setText(self._text())
+        if self._thread_done:
+            self._end()
+        else:
+            self.status.setText(self._text())
 
     def _on_failed(self, exc) -> None:
         gui_errors.show_error(self, exc)
 
     def _on_finished(self) -> None:
+        self._thread_done = True
+        self._drain()
+
+    def _end(self) -> None:
+        if self._queue or self.thread is None:
+            return
         self.thread = None
         s = self.summary
         s.interrupted = self.cancelled and s.left > 0
@@ -211,16 +237,17 @@ class BatchDialog(QDialog):
 
     # -- closing ------------------------------------------------------------------------------
     def shutdown(self) -> None:
-        """The project is closing: stop scheduling and wait for the items in flight (they are
-        written while the project is still open)."""
+        """The project is closing: stop scheduling, wait for the items in flight and write
+        them while the project is still open."""
         t = self.thread
-        if t is not None:
-            self.cancel()
-            while not t.wait(50):
-                from PySide6.QtCore import QCoreApplication
-
-                QCoreApplication.processEvents()
+        if t is None:
+            return
+        self.cancel()
+        while not t.wait(50):
             QCoreApplication.processEvents()
+        QCoreApplication.processEvents()  # the thread's last signals
+        self._thread_done = True
+        self._drain(force=True)
 
     def closeEvent(self, e) -> None:
         if self.running:  # closing the dialog does not stop the batch; it runs on, hidden

@@ -96,3 +96,20 @@ def test_closing_the_project_mid_run_writes_the_items_in_flight(make_window, sha
             (t,) = p.tracks(it.id)
             assert len(p.mask_frames(t.id)) == (6 if it.id in recs else 1)
         assert p.integrity_ok()
+
+
+def test_outcomes_wait_while_the_window_holds_an_undo_group(make_window, shared_data, tmp_path):
+    """While a propagation or an import of the window is writing (one open undo step), a
+    finished item is not written into that step: it waits, then lands as its own step."""
+    path = _project(shared_data, tmp_path, ("blackswan", "car-shadow"))
+    win = make_window([str(path)])
+    wait_loaded(win)
+    busy = [True]
+    win._edits_wait = lambda: busy[0]
+    dlg = _dialog(win, 2)
+    assert dlg.start()
+    wait_for(lambda: len(dlg._queue) == 2, 300, "both items to finish in the workers")
+    assert driver.records(win.project, "propagate") == {} and dlg.running
+    busy[0] = False
+    wait_for(lambda: not dlg.running, 60, "the waiting items to be written")
+    assert len(driver.records(win.project, "propagate")) == 2 and dlg.summary.done == 2
