@@ -70,7 +70,7 @@ def tree(folder: Path) -> dict:
 
 
 def coco_doc(path: Path) -> dict:
-    """A COCO export's document without its creation time (the one field that differs by run)."""
+    """A COCO or YouTube-VIS document without its creation time (the one field that differs by run)."""
     import json
 
     doc = json.loads(path.read_text())
