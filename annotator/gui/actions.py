@@ -12,7 +12,7 @@ from typing import Callable
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 
-from annotator.gui import icons
+from annotator.gui import batch_dialog, icons
 from annotator.gui.settings import LABEL_DIGITS
 
 
@@ -71,6 +71,7 @@ ACTIONS = (
     Action("next_flagged", "Next fla&gged frame", lambda w: w.review.next_flagged(), "fa5s.flag"),
     Action("prev_flagged", "Previous flagged frame", lambda w: w.review.previous_flagged()),
     Action("mark_reviewed", "Mark &reviewed / not reviewed", lambda w: w.review.toggle_reviewed(), "fa5s.check-double"),
+    Action("batch_run", "Run on all &items…", lambda w: batch_dialog.open_dialog(w), "fa5s.tasks"),
     Action("model_manager", "&Model manager…", lambda w: w.engines.manager_dialog(), "fa5s.cubes"),
     Action("shortcuts", "&Keyboard shortcuts", lambda w: w.shortcuts_dialog(), "fa5s.keyboard"),
 )
@@ -80,7 +81,7 @@ DOCKS = "docks"  # in a menu: the dock widgets' show/hide actions
 MENUS = (
     ("&File", ("open", "open_folder", "open_video", "relink", None, "import", "export", None, "quit")),
     ("&Edit", ("undo", "redo", None, "commit", "cycle_mask", "pick_label", None, "delete_object", "delete_range")),
-    ("&Tools", ("tool_prompt", "tool_brush", "tool_eraser", "brush_bigger", "brush_smaller")),
+    ("&Tools", ("tool_prompt", "tool_brush", "tool_eraser", "brush_bigger", "brush_smaller", None, "batch_run")),
     ("&View", ("zoom_fit", "zoom_1to1", "zoom_in", "zoom_out", None, "toggle_outlines", "opacity_up",
                "opacity_down", None, "toggle_hide", "toggle_lock", None, "next_item", "prev_item", None, DOCKS)),
     ("V&ideo", ("next_frame", "prev_frame", "next_frame_10", "prev_frame_10", "first_frame", "last_frame", None,

@@ -63,6 +63,7 @@ DEFAULT_SHORTCUTS: dict[str, tuple[str, str]] = {
     "next_flagged": ("G", "Next frame the review queue flagged (selects its object)"),
     "prev_flagged": ("Shift+G", "Previous flagged frame"),
     "mark_reviewed": ("R", "Mark the selected object (none: every object) reviewed on this frame, or not"),
+    "batch_run": ("", "Run propagate / segment everything / encode on all items"),
     "model_manager": ("Ctrl+M", "Model manager"),
     "shortcuts": ("F1", "This list of shortcuts"),
 }
