@@ -31,6 +31,7 @@ class Canvas(QGraphicsView):
     pointClicked = Signal(float, float, bool, float)  # x, y, positive, perf_counter at the event
     boxDrawn = Signal(float, float, float, float, float)  # x0, y0, x1, y1, perf_counter
     strokeFinished = Signal(object, bool)  # bool HxW mask of the stroke, erase?
+    objectPicked = Signal(float, float)  # Ctrl+click: choose the object under (x, y) to edit
     maskPainted = Signal(object)  # token given to set_overlay, once the viewport has painted it
     zoomChanged = Signal(float)
 
@@ -315,6 +316,9 @@ class Canvas(QGraphicsView):
             return
         w, h = self.image_size
         if not (0 <= sp0.x() < w and 0 <= sp0.y() < h):
+            return
+        if button == Qt.MouseButton.LeftButton and mods & Qt.KeyboardModifier.ControlModifier:
+            self.objectPicked.emit(sp0.x(), sp0.y())
             return
         positive = button == Qt.MouseButton.LeftButton and not (mods & Qt.KeyboardModifier.ShiftModifier)
         if button in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):

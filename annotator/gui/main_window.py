@@ -131,6 +131,7 @@ class MainWindow(QMainWindow):
         c.boxDrawn.connect(self.prompting.on_box)
         c.strokeFinished.connect(self.prompting.on_stroke)
         c.maskPainted.connect(self.prompting.on_mask_painted)
+        c.objectPicked.connect(self.prompting.on_pick)
         c.zoomChanged.connect(lambda z: self.status_zoom.setText(f"{z * 100:.0f}%"))
         self.timeline.frameRequested.connect(self.go_frame)
         self.timeline.laneClicked.connect(self.select_track)
@@ -446,6 +447,7 @@ class MainWindow(QMainWindow):
             return
         self.refresh_overlay()
         self._refresh_objects()
+        self.prompting.show_target()
         self._update_enabled()
 
     def _cat_names(self) -> dict[int, str]:
@@ -562,18 +564,7 @@ class MainWindow(QMainWindow):
 
     def commit_object(self) -> None:
         """Finish the current object; the next click starts a new one."""
-        if self.project is None:
-            return
-        if self.active_track is not None:
-            cat = self._label_category(create=False)
-            t = self.project.track(self.active_track)
-            if cat is not None and t.category_id is None:
-                self.project.update_track(t.id, category_id=cat)
-            self.statusBar().showMessage(f"Object {t.obj_id} done — click to start the next object.", 3000)
-        self.active_track = None
-        self.prompt = None
-        self.canvas.set_prompts()
-        self.schedule_refresh()
+        self.prompting.commit()
 
     def escape(self) -> None:
         if self.propagation.running:
@@ -582,17 +573,7 @@ class MainWindow(QMainWindow):
         self.commit_object()
 
     def select_track(self, track_id: int | None) -> None:
-        if track_id == self.active_track:
-            return
-        self.active_track = track_id
-        self.prompt = None
-        self.canvas.set_prompts()
-        if track_id is not None and self.project is not None:
-            t = self.project.track(track_id)
-            if t.category_id is not None:
-                self.current_label = self.project.category(t.category_id).name
-                self._refresh_labels()
-        self.schedule_refresh()
+        self.prompting.select(track_id)
 
     # =====================================================================
     # Labels, objects
