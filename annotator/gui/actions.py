@@ -46,7 +46,7 @@ ACTIONS = (
     Action("deselect", "Cancel / deselect", lambda w: w.escape()),
     Action("delete_object", "&Delete object", lambda w: w.delete_object(), "fa5s.trash"),
     Action("delete_range", "Delete masks in &range…", lambda w: w.delete_range_dialog()),
-    Action("pick_label", "Pick &label…", lambda w: w.pick_label_dialog(), "fa5s.tag"),
+    Action("pick_label", "Pick &label…", lambda w: w.labeling.pick_dialog(), "fa5s.tag"),
     Action("toggle_hide", "&Hide / show object", lambda w: w.toggle_hidden(w.active_track)),
     Action("toggle_lock", "&Lock / unlock object", lambda w: w.toggle_locked(w.active_track)),
     Action("toggle_outlines", "&Outlines only", lambda w: w.toggle_outlines(), "fa5s.draw-polygon", True),
@@ -113,7 +113,7 @@ def build_actions(win, settings, docks=()) -> tuple[dict[str, QAction], object]:
     for i, key in enumerate(LABEL_DIGITS):  # digits pick labels
         a = QAction(f"Label {key}", win)
         a.setShortcut(QKeySequence(key))
-        a.triggered.connect(lambda _=False, n=i: win.pick_label_index(n))
+        a.triggered.connect(lambda _=False, n=i: win.labeling.pick_index(n))
         win.addAction(a)
 
     mb = win.menuBar()

@@ -135,3 +135,4 @@ def build_toolbar_widgets(win, tb) -> None:
     win.model_combo.setMinimumContentsLength(12)
     tb.addWidget(win.model_combo)
     tb.addAction(win.actions["model_manager"])
+    win.labeling.add_to_toolbar(tb)

@@ -28,7 +28,7 @@ from annotator.gui import errors as gui_errors
 from annotator.gui import icons
 from annotator.gui import layout
 from annotator.gui.actions import build_actions
-from annotator.gui.labels import LabelPickerDialog
+from annotator.gui.labeling import LabelController
 from annotator.gui.media_loader import MediaLoader
 from annotator.media.frame_cache import FrameCache
 from annotator.gui.settings import Settings
@@ -95,6 +95,7 @@ class MainWindow(QMainWindow):
         self.propagation = PropagationController(self)
         self.navigation = NavigationController(self)
         self.prompting = PromptingController(self)
+        self.labeling = LabelController(self)
         self._build_ui()
         self._build_actions()
         self._connect()
@@ -145,7 +146,7 @@ class MainWindow(QMainWindow):
         self.objects.trackSelected.connect(lambda t: self.select_track(t if t >= 0 else None))
         self.objects.hideToggled.connect(self.toggle_hidden)
         self.objects.lockToggled.connect(self.toggle_locked)
-        self.objects.labelRequested.connect(lambda t: (self.select_track(t), self.pick_label_dialog()))
+        self.objects.labelRequested.connect(lambda t: (self.select_track(t), self.labeling.pick_dialog()))
         self.labels.labelChosen.connect(self.choose_label)
         self.opacity_slider.valueChanged.connect(lambda v: self.set_opacity(v / 100, from_slider=True))
         self.model_combo.activated.connect(lambda _i: self.set_engine(self.model_combo.currentData()))
@@ -472,10 +473,7 @@ class MainWindow(QMainWindow):
             self.timeline.set_lanes(lanes)
 
     def _refresh_labels(self) -> None:
-        if self.project is None:
-            self.labels.set_categories([], "")
-            return
-        self.labels.set_categories([(c.name, c.color) for c in self.project.categories()], self.current_label)
+        self.labeling.refresh()
 
     def _layers(self) -> list:
         layers = []
@@ -578,42 +576,8 @@ class MainWindow(QMainWindow):
     # =====================================================================
     # Labels, objects
     # =====================================================================
-    def _label_category(self, create: bool = True) -> int | None:
-        if not self.current_label or self.project is None:
-            return None
-        c = self.project.category_by_name(self.current_label)
-        if c is None and create:
-            c = self.project.add_category(self.current_label)
-        return c.id if c else None
-
     def choose_label(self, name: str) -> None:
-        if self.project is None or not name or self.importing:
-            return
-        self.current_label = name
-        try:
-            with self.project.group(f"Label {name}"):
-                cat = self._label_category()
-                if self.active_track is not None:
-                    self.project.update_track(self.active_track, category_id=cat)
-        except Exception as e:
-            gui_errors.show_error(self, e)
-        self._refresh_labels()
-        self._state_timer.start()
-        self.canvas.setFocus()
-
-    def pick_label_index(self, i: int) -> None:
-        if self.project is None:
-            return
-        cats = self.project.categories()
-        if i < len(cats):
-            self.choose_label(cats[i].name)
-
-    def pick_label_dialog(self) -> None:
-        if self.project is None:
-            return
-        dlg = LabelPickerDialog([(c.name, c.color) for c in self.project.categories()], self.current_label, self)
-        if dlg.exec() and dlg.chosen:
-            self.choose_label(dlg.chosen)
+        self.labeling.choose(name)
 
     def toggle_hidden(self, track_id: int | None) -> None:
         if self.project is None or track_id is None or self._edits_wait():

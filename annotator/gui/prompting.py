@@ -80,7 +80,7 @@ class PromptingController(QObject):
 
         try:
             tid = prompting.apply_prediction(win.project, ps, res, Prompts(ctx["points"], ctx["labels"], ctx["box"]),
-                                             model=win.engine_name, category=win._label_category)
+                                             model=win.engine_name, category=win.labeling.category)
         except Exception as e:
             gui_errors.show_error(win, e)
             return
@@ -132,7 +132,7 @@ class PromptingController(QObject):
             win.statusBar().showMessage("Select an object to erase from.", 2000)
             return
         tid = prompting.apply_stroke(win.project, win.item.id, win.frame, tid, stroke, erase,
-                                     category=win._label_category)
+                                     category=win.labeling.category)
         win.active_track = tid
         win.prompt = None  # the clicks no longer describe this mask
         win.canvas.set_prompts()
@@ -147,7 +147,7 @@ class PromptingController(QObject):
         if win.prompt is not None:
             win.prompt.closed = True
         if win.active_track is not None:
-            cat = win._label_category(create=False)
+            cat = win.labeling.category(create=False)
             t = win.project.track(win.active_track)
             if cat is not None and t.category_id is None:
                 win.project.update_track(t.id, category_id=cat)
@@ -175,6 +175,7 @@ class PromptingController(QObject):
         win.prompt = None
         win.canvas.set_prompts()
         self.show_target()
+        win.labeling.refresh()  # the Labels panel highlights the edited object's label
         win.schedule_refresh()
 
     def target_text(self) -> str:
