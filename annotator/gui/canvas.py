@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QGraphicsPixmapItem,
     QGraphicsRectItem,
     QGraphicsScene,
+    QGraphicsTextItem,
     QGraphicsView,
 )
 
@@ -77,6 +78,13 @@ class Canvas(QGraphicsView):
         self._cursor_item.hide()
         self.scene().addItem(self._cursor_item)
 
+        # shown instead of a frame when there is none to show (missing media)
+        self._placeholder = QGraphicsTextItem()
+        self._placeholder.setDefaultTextColor(QColor(230, 230, 230))
+        self._placeholder.setZValue(6)
+        self._placeholder.hide()
+        self.scene().addItem(self._placeholder)
+
         self.tool = "prompt"  # prompt | brush | eraser
         self.brush_radius = 12
         self.opacity = 0.5
@@ -110,7 +118,27 @@ class Canvas(QGraphicsView):
             self._pending_image = None
         self._rebuild_overlay(token)
 
+    def show_placeholder(self, text: str) -> None:
+        """No frame, only `text` (the previous item's frame must not stay on screen)."""
+        self._pending_image = None
+        self._layers = []
+        self._overlay_req += 1  # an overlay still being built belongs to the previous frame
+        self.set_image(None)
+        self.set_prompts()
+        self._placeholder.setPlainText(text)
+        self._placeholder.setTextWidth(520)
+        self._placeholder.show()
+        self.scene().setSceneRect(self._placeholder.boundingRect().adjusted(-20, -20, 20, 20))
+        self.resetTransform()
+        self.centerOn(self._placeholder)
+
+    @property
+    def placeholder(self) -> str:
+        return self._placeholder.toPlainText() if self._placeholder.isVisible() else ""
+
     def set_image(self, image: QImage | None) -> None:
+        if image is not None:
+            self._placeholder.hide()
         if image is None:
             self._img_item.setPixmap(QPixmap())
             self._ovl_item.setPixmap(QPixmap())

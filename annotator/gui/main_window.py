@@ -728,7 +728,10 @@ class MainWindow(QMainWindow):
     def relink(self, item_id: int, new_path: str) -> None:
         if self._edits_wait():
             return
-        try:
+        from annotator.app import media as app_media
+
+        try:  # refused before the store changes when the new media cannot stand in for the old
+            app_media.check_relink(self.project.item(item_id), new_path)
             self.project.relink_item(item_id, new_path)
         except Exception as e:
             gui_errors.show_error(self, e, "Relink")
