@@ -19,7 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QFileDialog, QMainWindow
 
 from annotator.app.prompting import PromptState
@@ -102,7 +102,8 @@ class MainWindow(QMainWindow):
         self.loader.start()
         self.worker.start()
         self._init_engines(engine, weights)
-        self._restore_layout()
+        self.layout_keeper = layout.LayoutKeeper(self)
+        self.layout_keeper.restore()
         self._state_timer = QTimer(self, singleShot=True, interval=400, timeout=self._save_view_state)
         if paths:
             QTimer.singleShot(0, lambda: self.open_paths(list(paths)))
@@ -161,17 +162,6 @@ class MainWindow(QMainWindow):
         w.predicted.connect(self.prompting.on_predicted)
         w.predictFailed.connect(self.prompting.on_predict_failed)
         w.busyChanged.connect(self.status_busy.setText)
-
-    def _restore_layout(self) -> None:
-        self.resizeDocks([self.files_dock, self.objects_dock], [190, 300], Qt.Orientation.Horizontal)
-        win = self.settings.get("window") or {}
-        try:
-            if win.get("geometry"):
-                self.restoreGeometry(QByteArray.fromBase64(win["geometry"].encode()))
-            if win.get("state"):
-                self.restoreState(QByteArray.fromBase64(win["state"].encode()))
-        except Exception as e:  # a stale layout must not stop the app
-            log.info("ignoring saved window layout: %s", e)
 
     # =====================================================================
     # Engines
@@ -773,8 +763,7 @@ class MainWindow(QMainWindow):
         if self.closed:
             return
         self.closed = True
-        self.settings["window"] = {"geometry": bytes(self.saveGeometry().toBase64()).decode(),
-                                   "state": bytes(self.saveState().toBase64()).decode()}
+        self.layout_keeper.save()
         self.settings.save()
         for dlg in list(self._transfers.values()):
             dlg.shutdown()
