@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from annotator.media.frame_cache import FrameCache
 from annotator.gui.settings import Settings
 from annotator.gui.navigation import STATE_KEY, NavigationController
 from annotator.gui.prompting import PromptingController
+from annotator.gui.recent import PROJECT_SUFFIX, RecentProjects
 from annotator.gui.propagation import PropagationController
 from annotator.gui.worker import EngineWorker
 
@@ -48,7 +48,6 @@ import annotator.media  # noqa: E402,F401
 
 log = logging.getLogger(__name__)
 
-PROJECT_SUFFIX = ".annotator"
 
 
 class MainWindow(QMainWindow):
@@ -98,6 +97,7 @@ class MainWindow(QMainWindow):
         self.labeling = LabelController(self)
         self._build_ui()
         self._build_actions()
+        self.recent = RecentProjects(self)
         self._connect()
         self.loader.start()
         self.worker.start()
@@ -107,6 +107,8 @@ class MainWindow(QMainWindow):
         self._state_timer = QTimer(self, singleShot=True, interval=400, timeout=self._save_view_state)
         if paths:
             QTimer.singleShot(0, lambda: self.open_paths(list(paths)))
+        else:
+            self.recent.schedule_reopen()
         self._update_enabled()
         # Everything built so far lives as long as the window: move it out of the cyclic
         # collector's view, so full collections (which stop every thread) stay short.
@@ -280,23 +282,13 @@ class MainWindow(QMainWindow):
             self.open_project(projects[0])
         if media:
             if self.project is None:
-                self.open_project(self._default_project_path(Path(media[0])), create=True)
+                where = self.recent.new_project_path(Path(media[0]))
+                if where is None:
+                    return
+                self.open_project(where, create=True)
             self._probe_id += 1
             self.status_busy.setText(f"Reading {len(media)} file(s)…")
             self.loader.probe(self._probe_id, media)
-
-    def _default_project_path(self, media: Path) -> Path:
-        """A project beside the media when that folder is writable, else in the user data dir."""
-        folder = media.parent  # a file's folder, or the folder holding a frame folder
-        name = (media.name if media.is_dir() else media.parent.name) or "project"
-        cand = folder / f"{name}{PROJECT_SUFFIX}"
-        if os.access(folder, os.W_OK):
-            return cand
-        from annotator.paths import data_dir
-
-        d = data_dir() / "projects"
-        d.mkdir(parents=True, exist_ok=True)
-        return d / f"{name}{PROJECT_SUFFIX}"
 
     def open_project(self, path, create: bool = False) -> None:
         from annotator.core.store import Project
@@ -305,18 +297,15 @@ class MainWindow(QMainWindow):
         if self.project is not None and Path(self.project.path).resolve() == path.resolve():
             return
         self.close_project()
-        if create and not path.exists():
-            proj = Project.create(path)
-        else:
-            proj = Project.open(path)
+        created = create and not path.exists()
+        proj = Project.create(path) if created else Project.open(path)
         self.project = proj
         proj.on_change.append(self._on_store_change)
-        self.setWindowTitle(f"Annotator — {path.name}")
-        recent = [str(path)] + [p for p in self.settings.get("recent_projects", []) if p != str(path)]
-        self.settings["recent_projects"] = recent[:10]
+        self.recent.opened(path, created)
         self._refresh_files()
         self._refresh_labels()
         last = proj.get_state(STATE_KEY, {}) or {}
+        self.current_label = last.get("label") or ""  # this project's default label, not the last one's
         items = proj.items()
         target = None
         if last.get("item") is not None and any(i.id == last["item"] for i in items):

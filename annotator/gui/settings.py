@@ -75,6 +75,8 @@ DEFAULTS: dict = {
     "propagate_all_objects": False,
     "window": {"geometry": "", "state": ""},
     "recent_projects": [],
+    "ask_project_location": False,  # off: a new project is saved beside its first media
+    "reopen_last_project": True,
     "shortcuts": {},
 }
 
