@@ -10,6 +10,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QComboBox, QLabel
 
+from annotator.app import labels
 from annotator.gui import errors as gui_errors
 from annotator.gui.labels import LabelPickerDialog
 
@@ -37,21 +38,14 @@ class LabelController(QObject):
     # ---------------- the default ----------------
     def category(self, create: bool = True) -> int | None:
         """The default label's category id (created on first use when `create`), else None."""
-        win = self.win
-        if not win.current_label or win.project is None:
-            return None
-        c = win.project.category_by_name(win.current_label)
-        if c is None and create:
-            c = win.project.add_category(win.current_label)
-        return c.id if c else None
+        return labels.category_id(self.win.project, self.win.current_label, create)
 
     def set_default(self, name: str) -> None:
         win = self.win
         win.current_label = name
         if name and win.project is not None and win.project.category_by_name(name) is None:
             try:
-                with win.project.group(f"Label {name}"):
-                    win.project.add_category(name)
+                labels.label_object(win.project, None, name)  # the category, in one undo step
             except Exception as e:
                 gui_errors.show_error(win, e)
         self.refresh()
@@ -70,9 +64,7 @@ class LabelController(QObject):
             self.set_default(name)
             return
         try:
-            with win.project.group(f"Label {name}"):
-                c = win.project.category_by_name(name) or win.project.add_category(name)
-                win.project.update_track(win.active_track, category_id=c.id)
+            labels.label_object(win.project, win.active_track, name)
         except Exception as e:
             gui_errors.show_error(win, e)
         self.refresh()

@@ -10,7 +10,7 @@ import time
 import numpy as np
 from PySide6.QtCore import QObject
 
-from annotator.app import prompting
+from annotator.app import labels, prompting
 from annotator.app.prompting import PromptState
 from annotator.gui import errors as gui_errors
 
@@ -147,10 +147,8 @@ class PromptingController(QObject):
         if win.prompt is not None:
             win.prompt.closed = True
         if win.active_track is not None:
-            cat = win.labeling.category(create=False)
+            labels.finish_object(win.project, win.active_track, win.current_label)
             t = win.project.track(win.active_track)
-            if cat is not None and t.category_id is None:
-                win.project.update_track(t.id, category_id=cat)
             win.statusBar().showMessage(f"Object {t.obj_id} done — the next prompt starts a new object.", 3000)
         self._set_target(None)
 

@@ -4,14 +4,16 @@ bar, File > Recent Projects, and reopening the last project on start (a setting,
 default)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QLabel, QMenu
 
-PROJECT_SUFFIX = ".annotator"
+from annotator.app import media as app_media
+from annotator.core.store import Project
+
+PROJECT_SUFFIX = Project.SUFFIX
 MAX_RECENT = 10
 
 
@@ -56,16 +58,7 @@ class RecentProjects(QObject):
 
     @staticmethod
     def default_path(media: Path) -> Path:
-        """A project beside the media when that folder is writable, else in the user data dir."""
-        folder = media.parent  # a file's folder, or the folder holding a frame folder
-        name = (media.name if media.is_dir() else media.parent.name) or "project"
-        if os.access(folder, os.W_OK):
-            return folder / f"{name}{PROJECT_SUFFIX}"
-        from annotator.paths import data_dir
-
-        d = data_dir() / "projects"
-        d.mkdir(parents=True, exist_ok=True)
-        return d / f"{name}{PROJECT_SUFFIX}"
+        return app_media.default_project_path(media)
 
     # ---------------- the open project ----------------
     def opened(self, path: Path, created: bool = False) -> None:
