@@ -12,7 +12,7 @@ from typing import Callable
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 
-from annotator.gui import icons
+from annotator.gui import batch_dialog, icons
 from annotator.gui.settings import LABEL_DIGITS
 
 
@@ -68,6 +68,7 @@ ACTIONS = (
     Action("propagate_forward", "Propagate &forward", lambda w: w.propagation.start("forward"), "fa5s.forward"),
     Action("propagate_backward", "Propagate &backward", lambda w: w.propagation.start("backward"), "fa5s.backward"),
     Action("propagate_both", "Propagate b&oth ways", lambda w: w.propagation.start("both"), "fa5s.arrows-alt-h"),
+    Action("batch_run", "Run on all &items…", lambda w: batch_dialog.open_dialog(w), "fa5s.tasks"),
     Action("model_manager", "&Model manager…", lambda w: w.engines.manager_dialog(), "fa5s.cubes"),
     Action("shortcuts", "&Keyboard shortcuts", lambda w: w.shortcuts_dialog(), "fa5s.keyboard"),
 )
@@ -77,7 +78,7 @@ DOCKS = "docks"  # in a menu: the dock widgets' show/hide actions
 MENUS = (
     ("&File", ("open", "open_folder", "open_video", "relink", None, "import", "export", None, "quit")),
     ("&Edit", ("undo", "redo", None, "commit", "cycle_mask", "pick_label", None, "delete_object", "delete_range")),
-    ("&Tools", ("tool_prompt", "tool_brush", "tool_eraser", "brush_bigger", "brush_smaller")),
+    ("&Tools", ("tool_prompt", "tool_brush", "tool_eraser", "brush_bigger", "brush_smaller", None, "batch_run")),
     ("&View", ("zoom_fit", "zoom_1to1", "zoom_in", "zoom_out", None, "toggle_outlines", "opacity_up",
                "opacity_down", None, "toggle_hide", "toggle_lock", None, "next_item", "prev_item", None, DOCKS)),
     ("V&ideo", ("next_frame", "prev_frame", "next_frame_10", "prev_frame_10", "first_frame", "last_frame", None,

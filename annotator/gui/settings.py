@@ -60,6 +60,7 @@ DEFAULT_SHORTCUTS: dict[str, tuple[str, str]] = {
     "propagate_forward": ("P", "Propagate forward from this frame"),
     "propagate_backward": ("Shift+P", "Propagate backward from this frame"),
     "propagate_both": ("Alt+P", "Propagate both ways from this frame"),
+    "batch_run": ("", "Run propagate / segment everything / encode on all items"),
     "model_manager": ("Ctrl+M", "Model manager"),
     "shortcuts": ("F1", "This list of shortcuts"),
 }
