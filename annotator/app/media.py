@@ -67,6 +67,40 @@ def add_probed(project, probed, skip_existing: bool = True) -> tuple[list[int], 
     return added, failed
 
 
+def relink_problems(item, info) -> list[str]:
+    """What relinking `item` to media probed as `info` would change, worded for the person:
+    kind, frame size or frame count. Masks are stored per frame at the item's size, so any of
+    these would leave them on the wrong pixels or frames. Sizes the project never knew (0,
+    e.g. imported without media) are not compared."""
+    problems = []
+    if info.kind != item.kind:
+        problems.append(f"it is {_a(info.kind)}, the project holds {_a(item.kind)}")
+    if item.width and item.height and (info.width, info.height) != (item.width, item.height):
+        problems.append(f"its frames are {info.width}x{info.height}, the project's are {item.width}x{item.height}")
+    if item.num_frames and info.num_frames != item.num_frames:
+        problems.append(f"it has {info.num_frames} frame(s), the project's has {item.num_frames}")
+    return problems
+
+
+def check_relink(item, new_path) -> None:
+    """Raise MediaError (one line naming the file) unless `new_path` can stand in for `item`:
+    the same kind of media, frame size and frame count. Nothing in the project changes here."""
+    from annotator import media
+
+    p = Path(new_path)
+    if not p.exists():
+        raise MediaError(f"{p}: file not found")
+    info = media.probe(p)
+    problems = relink_problems(item, info)
+    if problems:
+        raise MediaError(f"{p}: cannot stand in for {item.name}: " + "; ".join(problems)
+                         + " (its masks would land on the wrong pixels or frames)")
+
+
+def _a(kind: str) -> str:
+    return {"image": "an image", "video": "a video", "frames": "a frame folder"}.get(kind, kind)
+
+
 def _project_suffix() -> str:
     from annotator.core.store import Project
 

@@ -25,6 +25,7 @@ class DisplayController(QObject):
             return
         self.refresh_overlay()
         self.refresh_objects()
+        self.win.prompting.show_target()
         self.update_enabled()
 
     def refresh_objects(self) -> None:
@@ -47,9 +48,7 @@ class DisplayController(QObject):
             win.timeline.set_lanes(lanes)
 
     def refresh_labels(self) -> None:
-        win = self.win
-        cats = [(c.name, c.color) for c in win.project.categories()] if win.project is not None else []
-        win.labels.set_categories(cats, win.current_label if win.project is not None else "")
+        self.win.labeling.refresh()
 
     def layers(self) -> list:
         """(RLE, colour, selected) of every shown object's mask on this frame."""

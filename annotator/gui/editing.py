@@ -5,9 +5,6 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject
 
-from annotator.app import labels
-from annotator.gui import errors as gui_errors
-from annotator.gui.labels import LabelPickerDialog
 
 
 class EditingController(QObject):
@@ -38,25 +35,13 @@ class EditingController(QObject):
                 return True
         return False
 
+    # which object prompts go to is gui/prompting.py's; labels are gui/labeling.py's
     def label_category(self, create: bool = True) -> int | None:
-        return labels.category_id(self.win.project, self.win.current_label, create)
-
-    def _forget_prompt(self) -> None:
-        self.win.prompt = None
-        self.win.canvas.set_prompts()
+        return self.win.labeling.category(create)
 
     def commit_object(self) -> None:
-        """Finish the current object; the next click starts a new one."""
-        win = self.win
-        if win.project is None:
-            return
-        if win.active_track is not None:
-            labels.finish_object(win.project, win.active_track, win.current_label)
-            obj = win.project.track(win.active_track).obj_id
-            win.statusBar().showMessage(f"Object {obj} done — click to start the next object.", 3000)
-        win.active_track = None
-        self._forget_prompt()
-        win.display.schedule_refresh()
+        """Finish the current object; the next prompt starts a new one."""
+        self.win.prompting.commit()
 
     def escape(self) -> None:
         if self.win.propagation.running:
@@ -65,45 +50,16 @@ class EditingController(QObject):
         self.commit_object()
 
     def select_track(self, track_id: int | None) -> None:
-        win = self.win
-        if track_id == win.active_track:
-            return
-        win.active_track = track_id
-        self._forget_prompt()
-        if track_id is not None and win.project is not None:
-            t = win.project.track(track_id)
-            if t.category_id is not None:
-                win.current_label = win.project.category(t.category_id).name
-                win.display.refresh_labels()
-        win.display.schedule_refresh()
+        self.win.prompting.select(track_id)
 
     def choose_label(self, name: str) -> None:
-        win = self.win
-        if win.project is None or not name or win.transfers.importing:
-            return
-        win.current_label = name
-        try:
-            labels.label_object(win.project, win.active_track, name)
-        except Exception as e:
-            gui_errors.show_error(win, e)
-        win.display.refresh_labels()
-        win._state_timer.start()
-        win.canvas.setFocus()
+        self.win.labeling.choose(name)
 
     def pick_label_index(self, i: int) -> None:
-        if self.win.project is None:
-            return
-        cats = self.win.project.categories()
-        if i < len(cats):
-            self.choose_label(cats[i].name)
+        self.win.labeling.pick_index(i)
 
     def pick_label_dialog(self) -> None:
-        win = self.win
-        if win.project is None:
-            return
-        dlg = LabelPickerDialog([(c.name, c.color) for c in win.project.categories()], win.current_label, win)
-        if dlg.exec() and dlg.chosen:
-            self.choose_label(dlg.chosen)
+        self.win.labeling.pick_dialog()
 
     def label_object_dialog(self, track_id: int) -> None:
         self.select_track(track_id)
@@ -127,8 +83,7 @@ class EditingController(QObject):
         if win.project is None or win.active_track is None or self.edits_wait():
             return
         win.project.delete_track(win.active_track)
-        win.active_track = None
-        self._forget_prompt()
+        win.prompting.select(None)
 
     def delete_range_dialog(self) -> None:
         win = self.win

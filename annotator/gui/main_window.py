@@ -16,7 +16,7 @@ import gc
 import logging
 import sys
 
-from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QMainWindow
 
 from annotator.app.prompting import PromptState
@@ -27,9 +27,11 @@ from annotator.gui.display import DisplayController
 from annotator.gui.editing import EditingController
 from annotator.gui.engine_picker import EngineController
 from annotator.gui.import_export import TransferController
+from annotator.gui.labeling import LabelController
 from annotator.gui.media_loader import MediaLoader
 from annotator.gui.navigation import NavigationController
 from annotator.gui.projects import ProjectController
+from annotator.gui.recent import RecentProjects
 from annotator.gui.prompting import PromptingController
 from annotator.gui.propagation import PropagationController
 from annotator.gui.review_panel import ReviewController
@@ -106,17 +108,22 @@ class MainWindow(QMainWindow):
         self.transfers = TransferController(self)
         self.editing = EditingController(self)
         self.display = DisplayController(self)
+        self.labeling = LabelController(self)
         layout.build_widgets(self)
         self._build_actions()
+        self.recent = RecentProjects(self)
         self._connect()
         self.review = ReviewController(self)  # the review queue dock, timeline marks and keys
         self.loader.start()
         self.worker.start()
         self.engines.start(engine, weights)
-        self._restore_layout()
+        self.layout_keeper = layout.LayoutKeeper(self)
+        self.layout_keeper.restore()
         self._state_timer = QTimer(self, singleShot=True, interval=400, timeout=self.navigation.save_view_state)
         if paths:
             QTimer.singleShot(0, lambda: self.open_paths(list(paths)))
+        else:
+            self.recent.schedule_reopen()
         self.display.update_enabled()
         # Everything built so far lives as long as the window: move it out of the cyclic
         # collector's view, so full collections (which stop every thread) stay short.
@@ -138,6 +145,7 @@ class MainWindow(QMainWindow):
         c.boxDrawn.connect(p.on_box)
         c.strokeFinished.connect(p.on_stroke)
         c.maskPainted.connect(p.on_mask_painted)
+        c.objectPicked.connect(p.on_pick)
         c.zoomChanged.connect(lambda z: self.status_zoom.setText(f"{z * 100:.0f}%"))
         self.timeline.frameRequested.connect(self.navigation.go_frame)
         self.timeline.laneClicked.connect(ed.select_track)
@@ -167,18 +175,6 @@ class MainWindow(QMainWindow):
         w.predictFailed.connect(p.on_predict_failed)
         w.busyChanged.connect(self.status_busy.setText)
 
-    def _restore_layout(self) -> None:
-        self.resizeDocks([self.files_dock, self.objects_dock], [190, 300], Qt.Orientation.Horizontal)
-        win = self.settings.get("window") or {}
-        try:
-            if win.get("geometry"):
-                self.restoreGeometry(QByteArray.fromBase64(win["geometry"].encode()))
-            if win.get("state"):
-                self.restoreState(QByteArray.fromBase64(win["state"].encode()))
-        except Exception as e:  # a stale layout must not stop the app
-            log.info("ignoring saved window layout: %s", e)
-
-    # --- the controllers' entry points, under the window's names ---
     open_dialog = _Via("projects")
     open_folder_dialog = _Via("projects")
     open_video_dialog = _Via("projects")
@@ -262,8 +258,7 @@ class MainWindow(QMainWindow):
         if self.closed:
             return
         self.closed = True
-        self.settings["window"] = {"geometry": bytes(self.saveGeometry().toBase64()).decode(),
-                                   "state": bytes(self.saveState().toBase64()).decode()}
+        self.layout_keeper.save()
         self.settings.save()
         self.transfers.shutdown()
         if self.propagation.running:

@@ -53,7 +53,13 @@ class ObjectList(QTableWidget):
             self.setRowCount(len(rows))
             self._ids = [r["track_id"] for r in rows]
             for i, r in enumerate(rows):
-                it = QTableWidgetItem(swatch(r["color"]), str(r["obj_id"]))
+                editing = r["track_id"] == selected  # prompts go to it: marked, not only highlighted
+                it = QTableWidgetItem(swatch(r["color"]), ("✎ " if editing else "") + str(r["obj_id"]))
+                if editing:
+                    f = it.font()
+                    f.setBold(True)
+                    it.setFont(f)
+                    it.setToolTip("Editing this object: clicks, boxes and the brush go to it (Esc stops)")
                 self.setItem(i, COL_ID, it)
                 self.setItem(i, COL_LABEL, QTableWidgetItem(r["label"]))
                 fr = QTableWidgetItem(str(r["frames"]))

@@ -69,7 +69,10 @@ class ProjectController(QObject):
             self.open_project(projects[0])
         if media:
             if win.project is None:
-                self.open_project(app_media.default_project_path(Path(media[0])), create=True)
+                where = win.recent.new_project_path(Path(media[0]))
+                if where is None:
+                    return  # the person cancelled choosing where the new project goes
+                self.open_project(where, create=True)
             self.probe_id += 1
             win.status_busy.setText(f"Reading {len(media)} file(s)…")
             win.loader.probe(self.probe_id, media)
@@ -82,15 +85,15 @@ class ProjectController(QObject):
         if win.project is not None and Path(win.project.path).resolve() == path.resolve():
             return
         self.close_project()
-        proj = Project.create(path) if create and not path.exists() else Project.open(path)
+        created = create and not path.exists()
+        proj = Project.create(path) if created else Project.open(path)
         win.project = proj
         proj.on_change.append(self.on_store_change)
-        win.setWindowTitle(f"Annotator — {path.name}")
-        recent = [str(path)] + [p for p in win.settings.get("recent_projects", []) if p != str(path)]
-        win.settings["recent_projects"] = recent[:10]
+        win.recent.opened(path, created)
         win.navigation.refresh_files()
         win.display.refresh_labels()
         last = proj.get_state(STATE_KEY, {}) or {}
+        win.current_label = last.get("label") or ""  # this project's default label, not the last one's
         items = proj.items()
         target = None
         if last.get("item") is not None and any(i.id == last["item"] for i in items):
@@ -159,7 +162,8 @@ class ProjectController(QObject):
         win = self.win
         if win.editing.edits_wait():
             return
-        try:
+        try:  # refused before the store changes when the new media cannot stand in for the old
+            app_media.check_relink(win.project.item(item_id), new_path)
             win.project.relink_item(item_id, new_path)
         except Exception as e:
             gui_errors.show_error(win, e, "Relink")

@@ -29,7 +29,7 @@ DEFAULT_SHORTCUTS: dict[str, tuple[str, str]] = {
     "quit": ("Ctrl+Q", "Quit"),
     "undo": ("Ctrl+Z", "Undo"),
     "redo": ("Ctrl+Shift+Z;Ctrl+Y", "Redo"),
-    "tool_prompt": ("V", "Prompt tool: left click +, right/Shift click -, drag a box"),
+    "tool_prompt": ("V", "Prompt tool: left click +, right/Shift click -, drag a box, Ctrl+click edits an object"),
     "tool_brush": ("B", "Brush: paint onto the selected object"),
     "tool_eraser": ("E", "Eraser: remove from the selected object"),
     "brush_bigger": ("]", "Bigger brush"),
@@ -79,6 +79,8 @@ DEFAULTS: dict = {
     "propagate_all_objects": False,
     "window": {"geometry": "", "state": ""},
     "recent_projects": [],
+    "ask_project_location": False,  # off: a new project is saved beside its first media
+    "reopen_last_project": True,
     "shortcuts": {},
 }
 
