@@ -47,6 +47,7 @@ ACTIONS = (
     Action("delete_object", "&Delete object", lambda w: w.delete_object(), "fa5s.trash"),
     Action("delete_range", "Delete masks in &range…", lambda w: w.delete_range_dialog()),
     Action("pick_label", "Pick &label…", lambda w: w.pick_label_dialog(), "fa5s.tag"),
+    Action("find_text", "&Find objects by name…", lambda w: w.find.focus(), "fa5s.search"),
     Action("toggle_hide", "&Hide / show object", lambda w: w.toggle_hidden(w.active_track)),
     Action("toggle_lock", "&Lock / unlock object", lambda w: w.toggle_locked(w.active_track)),
     Action("toggle_outlines", "&Outlines only", lambda w: w.toggle_outlines(), "fa5s.draw-polygon", True),
@@ -75,7 +76,8 @@ DOCKS = "docks"  # in a menu: the dock widgets' show/hide actions
 # menu title -> entries (action ids; None = separator)
 MENUS = (
     ("&File", ("open", "open_folder", "open_video", "relink", None, "import", "export", None, "quit")),
-    ("&Edit", ("undo", "redo", None, "commit", "cycle_mask", "pick_label", None, "delete_object", "delete_range")),
+    ("&Edit", ("undo", "redo", None, "commit", "cycle_mask", "pick_label", "find_text", None,
+               "delete_object", "delete_range")),
     ("&Tools", ("tool_prompt", "tool_brush", "tool_eraser", "brush_bigger", "brush_smaller")),
     ("&View", ("zoom_fit", "zoom_1to1", "zoom_in", "zoom_out", None, "toggle_outlines", "opacity_up",
                "opacity_down", None, "toggle_hide", "toggle_lock", None, "next_item", "prev_item", None, DOCKS)),

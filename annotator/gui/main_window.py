@@ -25,8 +25,7 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow
 from annotator.app.prompting import PromptState
 from annotator.errors import AnnotatorError, MediaError
 from annotator.gui import errors as gui_errors
-from annotator.gui import icons
-from annotator.gui import layout
+from annotator.gui import find_box, icons, label_suggestions, layout
 from annotator.gui.actions import build_actions
 from annotator.gui.labels import LabelPickerDialog
 from annotator.gui.media_loader import MediaLoader
@@ -82,9 +81,6 @@ class MainWindow(QMainWindow):
         self.device = ""
         self.closed = False
 
-        # Worker threads run Python too; a shorter GIL switch interval lets the GUI thread
-        # take the GIL back within ~1 ms instead of 5 ms when it has an event to handle.
-        sys.setswitchinterval(0.001)
         # torch's first import holds the GIL ~0.4 s: pay it here, before the window exists,
         # rather than in the worker, where it would freeze the window (registry.preload_runtime)
         annotator.engines.registry.preload_runtime(engine if engine is not None else
@@ -97,6 +93,8 @@ class MainWindow(QMainWindow):
         self.prompting = PromptingController(self)
         self._build_ui()
         self._build_actions()
+        self.find = find_box.FindController(self)
+        self.label_suggestions = label_suggestions.LabelSuggestionController(self, self.find.clip)
         self._connect()
         self.loader.start()
         self.worker.start()
@@ -631,6 +629,7 @@ class MainWindow(QMainWindow):
         if self.project is None:
             return
         dlg = LabelPickerDialog([(c.name, c.color) for c in self.project.categories()], self.current_label, self)
+        self.label_suggestions.attach(dlg)
         if dlg.exec() and dlg.chosen:
             self.choose_label(dlg.chosen)
 

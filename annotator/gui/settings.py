@@ -39,7 +39,9 @@ DEFAULT_SHORTCUTS: dict[str, tuple[str, str]] = {
     "deselect": ("Escape", "Cancel propagation / stop editing the selected object"),
     "delete_object": ("Delete", "Delete the selected object (all frames)"),
     "delete_range": ("Shift+Delete", "Delete the selected object's masks in a frame range"),
-    "pick_label": ("T", "Pick the label of the selected object (type to filter)"),
+    "pick_label": ("T", "Pick the label of the selected object (type to filter; suggested labels first, "
+                        "Enter takes the top one)"),
+    "find_text": ("Ctrl+F", "Find objects by name: type labels (comma-separated) in the Find box, Enter"),
     "toggle_hide": ("H", "Hide / show the selected object"),
     "toggle_lock": ("L", "Lock / unlock the selected object"),
     "toggle_outlines": ("O", "Outlines only / filled masks"),

@@ -64,6 +64,7 @@ class EngineWorker(QThread):
     progress = Signal(int, int, int)  # job id, frames done, frames expected
     jobFinished = Signal(int, str, object)  # job id, "done" | "cancelled" | "error", exception or None
     busyChanged = Signal(str)  # "" when idle, else what it is doing
+    taskDone = Signal(int, object, object)  # task id, result, exception (None when it worked)
 
     def __init__(self, cache: FrameCache, parent=None):
         super().__init__(parent)
@@ -73,6 +74,7 @@ class EngineWorker(QThread):
         self._cancel = threading.Event()
         self._lock = threading.Lock()
         self._ahead: list[tuple] = []
+        self._task_id = 0
         # owned by the worker thread only:
         self._engine_name = ""
         self._image = None
@@ -127,6 +129,18 @@ class EngineWorker(QThread):
         self._cancel.clear()
         self._q.put(("propagate", job))
 
+    def run_task(self, what: str, fn, key: tuple | None = None, encode: bool = False) -> int:
+        """fn(image_session, rgb) runs here, on the engine's thread (the active image model and
+        anything fn keeps, e.g. CLIP, are only touched from this one thread); rgb is frame `key`
+        (path, kind, frame) or None, encoded into the image session first when `encode`.
+        Returns the task's id; answered by `taskDone` with that id. Cancelling is fn's own
+        business (a flag it checks)."""
+        with self._lock:
+            self._task_id += 1
+            task_id = self._task_id
+        self._q.put(("task", (task_id, what, fn, key, encode)))
+        return task_id
+
     def cancel(self) -> None:
         self._cancel.set()
 
@@ -167,6 +181,8 @@ class EngineWorker(QThread):
                     self._ensure_encoded(arg)
                 elif op == "propagate":
                     self._propagate(arg)
+                elif op == "task":
+                    self._task(*arg)
             except Exception as e:  # every failure goes back to the GUI as a signal
                 log.info("worker %s failed: %r", op, e, exc_info=not _is_user_error(e))
                 if op in ("predict", "vpredict"):
@@ -175,6 +191,8 @@ class EngineWorker(QThread):
                     self.engineFailed.emit(arg[0] if isinstance(arg, tuple) else arg, e)
                 elif op == "propagate":
                     self.jobFinished.emit(arg.job_id, "error", e)
+                elif op == "task":
+                    self.taskDone.emit(arg[0], None, e)
             finally:
                 self.busyChanged.emit("")
         self._image = self._video = None
@@ -292,6 +310,14 @@ class EngineWorker(QThread):
             gen=gen, key=key, rles=[rle_mod.encode(masks[0])], scores=np.zeros(0, np.float32), best=0,
             lowres_logits=None, ctx=dict(ctx, via="video"), encode_ms=open_ms, predict_ms=ms,
         ))
+
+    def _task(self, task_id, what, fn, key, encode) -> None:
+        session = self._ensure_image()
+        if key is not None and encode:
+            self._ensure_encoded(key)
+        rgb = self.cache.get(*key) if key is not None else None
+        self.busyChanged.emit(what)
+        self.taskDone.emit(task_id, fn(session, rgb), None)
 
     def _encode_ahead(self) -> None:
         with self._lock:

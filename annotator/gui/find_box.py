@@ -1,0 +1,145 @@
+"""The "Find…" box: type a label (or several, comma-separated), press Enter, and every region
+CLIP's dense map gives that label is segmented by the active image model and added as `auto`
+objects with that label, in one undo step, for the person to accept or reject.
+
+The search (app/text_find.find_by_text) runs as a task on the engine worker's thread, which owns
+the image model and, through the shared ClipProvider, the CLIP model; this controller only
+starts it, offers Cancel while it runs, and writes the result to the store when it comes back.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QLabel, QToolButton
+
+from annotator.app.clip_provider import ClipProvider
+from annotator.app.text_find import FindOptions, add_to_project, find_by_text, parse_labels
+from annotator.gui import errors as gui_errors
+from annotator.gui.labels import TextField
+
+log = logging.getLogger(__name__)
+
+
+class FindController(QObject):
+    def __init__(self, win):
+        super().__init__(win)
+        self.win = win
+        self.clip = ClipProvider(win.settings.get("clip_model") or None)
+        self.options = FindOptions()
+        self.task: int | None = None  # the worker task of the Find now running
+        self._stop = threading.Event()
+        self._pending: dict = {}  # what the running Find was started on
+        self.last_added: list[int] = []  # track ids the last Find added
+        self.last_message = ""
+
+        tb = win.addToolBar("Find")
+        tb.setObjectName("find_toolbar")
+        tb.addWidget(QLabel(" Find ", win))
+        self.edit = TextField(win)
+        self.edit.setPlaceholderText("Find… e.g. car, person (Enter)")
+        self.edit.setToolTip("Type one label or several (comma-separated) and press Enter: CLIP finds them, "
+                             "the image model segments them, and they are added as auto objects to accept or "
+                             "reject. Needs a CLIP model (Models > Model manager).")
+        self.edit.setClearButtonEnabled(True)
+        self.edit.setMinimumWidth(160)
+        self.edit.setMaximumWidth(260)
+        self.edit.returnPressed.connect(self.find)
+        tb.addWidget(self.edit)
+        self.cancel_button = QToolButton(win)
+        self.cancel_button.setText("Cancel")
+        self.cancel_button.setToolTip("Stop the search (nothing is added)")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_action = tb.addWidget(self.cancel_button)
+        self.cancel_action.setVisible(False)
+        self.toolbar = tb
+        win.worker.taskDone.connect(self._on_done)
+
+    @property
+    def running(self) -> bool:
+        return self.task is not None
+
+    def focus(self) -> None:
+        self.edit.setFocus()
+        self.edit.selectAll()
+
+    def _say(self, text: str, ms: int = 5000) -> None:
+        self.last_message = text
+        self.win.statusBar().showMessage(text, ms)
+
+    def find(self, text: str | None = None) -> bool:
+        """Start a Find for `text` (default: the box's text); False when it cannot start (why is shown)."""
+        win = self.win
+        labels = parse_labels(self.edit.text() if text is None else text)
+        if not labels:
+            self._say("Type a label to find (several: comma-separated).")
+            return False
+        if win.project is None or win.item is None:
+            self._say("Open an image first.")
+            return False
+        if self.running:
+            self._say("A Find is already running (Cancel stops it).")
+            return False
+        if win._edits_wait():
+            self._say("Wait for the propagation or import to finish before Find.")
+            return False
+        if not win.item.exists:
+            self._say(f"{win.item.abspath}: media file is missing")
+            return False
+        reason = self.clip.missing()
+        if reason is not None:
+            gui_errors.show_info(win, f"Find needs a CLIP model: {reason}.", "Find")
+            self._say(f"Find needs a CLIP model: {reason}.", 10000)
+            return False
+        self._stop = stop = threading.Event()
+        clip, options = self.clip, self.options
+
+        def job(session, rgb):  # on the worker thread
+            cs = clip.get()
+            return find_by_text(cs, session, rgb, labels, options, stop=stop.is_set), cs.name
+
+        self._pending = dict(project=win.project, item_id=win.item.id, frame=win.frame, labels=labels,
+                             model=win.engine_name)
+        self.task = win.worker.run_task(f"Finding {', '.join(labels)}…", job, win._key(), encode=True)
+        self.cancel_action.setVisible(True)
+        self._say(f"Finding {', '.join(labels)}…", 0)
+        return True
+
+    def cancel(self) -> None:
+        if self.running:
+            self._stop.set()
+            self._say("Cancelling the Find…", 0)
+
+    def _on_done(self, task_id: int, result, exc) -> None:
+        if task_id != self.task:
+            return
+        self.task = None
+        self.cancel_action.setVisible(False)
+        pending, win = self._pending, self.win
+        labels = ", ".join(pending["labels"])
+        if self._stop.is_set():
+            self._say(f"Find {labels} cancelled; nothing was added.")
+            return
+        if exc is not None:
+            self._say(f"Find {labels} failed.")
+            gui_errors.show_error(win, exc, "Find")
+            return
+        found, clip_name = result
+        if not found:
+            self._say(f"Found no {labels} here (a lower threshold finds more).")
+            return
+        if win.project is not pending["project"] or win.closed:
+            return  # the project was closed meanwhile
+        if win._edits_wait():
+            self._say(f"Find {labels} finished while a propagation or import was writing; run it again.")
+            return
+        try:
+            self.last_added = add_to_project(win.project, pending["item_id"], found,
+                                             model=f"{pending['model']}+{clip_name}", frame=pending["frame"])
+        except Exception as e:
+            gui_errors.show_error(win, e, "Find")
+            return
+        per = {lb: sum(f.label == lb for f in found) for lb in pending["labels"]}
+        self._say("Found " + ", ".join(f"{n} {lb}" for lb, n in per.items()) +
+                  " — added as auto objects to accept or reject (Ctrl+Z undoes the Find).", 8000)
