@@ -104,7 +104,24 @@ def test_find_adds_auto_objects_in_one_undo_step(qtbot, make_window, with_clip, 
     assert len(p.tracks(item.id)) == len(tracks)
 
 
-def test_find_without_clip_says_how_to_get_one(qtbot, make_window, photo):
+def test_find_cancelled_adds_nothing(qtbot, make_window, with_clip, photo):
+    from annotator.app.text_find import FindOptions
+
+    win = make_window([str(photo)])
+    wait_loaded(win, 60)
+    win.find.options = FindOptions(threshold=0.8, relative=True, max_per_label=3)
+    assert win.find.find("bottle")
+    win.find.cancel()  # before the answer can be handled: it is dropped whenever it comes
+    wait_for(lambda: not win.find.running, 120, "the Find to stop")
+    assert "cancelled" in win.find.last_message
+    assert win.project.tracks(win.item.id) == [] and win.project.categories() == []
+    assert not (win.project.undo_label or "").startswith("Find")
+    assert win.find.find("bottle")  # and the next one runs
+    wait_for(lambda: not win.find.running, 120, "the second Find")
+    assert win.project.tracks(win.item.id)
+
+
+def test_without_clip_find_says_how_to_get_one_and_the_picker_is_as_before(qtbot, make_window, photo):
     from annotator.gui import errors as gui_errors
 
     win = make_window([str(photo)])
@@ -114,7 +131,29 @@ def test_find_without_clip_says_how_to_get_one(qtbot, make_window, photo):
     assert not win.find.running
     assert gui_errors.shown and "annotator models download clip_b16" in gui_errors.shown[-1][1]
     assert "Model manager" in gui_errors.shown[-1][1]
-    assert win.project.tracks(win.item.id) == []
+    p, item = win.project, win.item
+    assert p.tracks(item.id) == []
+
+    p.add_category("shelf")
+    p.add_category("can")
+    m = np.zeros((item.height, item.width), bool)
+    m[10:100, 10:100] = True
+    t = p.add_track(item.id)
+    p.set_masks([{"track_id": t.id, "frame": 0, "mask": m, "source": "manual"}])
+    win.current_label = "can"
+    win.select_track(t.id)
+    seen = {}
+
+    def in_dialog():
+        panel = QApplication.activeModalWidget().panel
+        seen["rows"] = panel.list.count()
+        seen["suggested"] = panel.suggestions()
+        qtbot.keyClick(panel.filter, Qt.Key.Key_Return)
+
+    QTimer.singleShot(50, in_dialog)
+    win.pick_label_dialog()
+    assert seen == {"rows": 2, "suggested": []} and win.label_suggestions.task is None
+    assert p.category(p.track(t.id).category_id).name == "can"  # Enter took the label in use, as before
 
 
 def _labelled(p, item_id, name, mask, frame=0):
