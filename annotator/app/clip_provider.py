@@ -30,12 +30,12 @@ class ClipProvider:
 
         try:
             card = registry.get_card(self.name) if self.name else default_clip_card()
-            if card.kind != "clip":
-                return f"model {card.name} is not a CLIP model; {HOW_TO_GET}"
-            if self.weights is None and registry.installed_path(card) is None:
-                return f"CLIP model {card.name} is not installed; {HOW_TO_GET}"
-        except AnnotatorError:
-            return f"no CLIP model is installed; {HOW_TO_GET}"
+        except AnnotatorError as e:
+            return f"{e}; {HOW_TO_GET}" if self.name else f"no CLIP model is installed; {HOW_TO_GET}"
+        if card.kind != "clip":
+            return f"model {card.name} is not a CLIP model; {HOW_TO_GET}"
+        if self.weights is None and registry.installed_path(card) is None:
+            return f"CLIP model {card.name} is not installed; {HOW_TO_GET}"
         return None
 
     def get(self):

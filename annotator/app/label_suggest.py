@@ -166,7 +166,8 @@ def learn_from_records(suggester: LabelSuggester, records: Iterable[tuple], cach
     frames: dict[tuple, np.ndarray] = {}
     for name, item, rec in records:
         counts = rec.rle["counts"]
-        key = (str(item.abspath), rec.track_id, rec.frame, counts if isinstance(counts, str) else bytes(counts), suggester.method)
+        key = (str(item.abspath), rec.track_id, rec.frame, counts if isinstance(counts, str) else bytes(counts),
+               suggester.method)
         v = None if cache is None else cache.get(key)
         if v is None:
             fkey = (item.id, rec.frame)

@@ -8,7 +8,6 @@ starts it, offers Cancel while it runs, and writes the result to the store when 
 """
 from __future__ import annotations
 
-import logging
 import threading
 
 from PySide6.QtCore import QObject
@@ -18,8 +17,6 @@ from annotator.app.clip_provider import ClipProvider
 from annotator.app.text_find import FindOptions, add_to_project, find_by_text, parse_labels
 from annotator.gui import errors as gui_errors
 from annotator.gui.labels import TextField
-
-log = logging.getLogger(__name__)
 
 
 class FindController(QObject):

@@ -200,8 +200,8 @@ def test_picker_lists_suggestions_first_and_enter_takes_the_top_one(qtbot, make_
         panel = dlg.panel
         try:
             wait_for(lambda: panel.suggestions(), 60, "the suggestions")
-            seen["rows"] = [(panel.list.item(i).data(Qt.ItemDataRole.UserRole), bool(panel.list.item(i).data(SUGGESTED)))
-                            for i in range(panel.list.count())]
+            items = [panel.list.item(i) for i in range(panel.list.count())]
+            seen["rows"] = [(it.data(Qt.ItemDataRole.UserRole), bool(it.data(SUGGESTED))) for it in items]
             seen["current"] = panel.list.currentItem().data(Qt.ItemDataRole.UserRole)
         finally:
             qtbot.keyClick(panel.filter, Qt.Key.Key_Return)
