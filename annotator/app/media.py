@@ -65,3 +65,45 @@ def add_probed(project, probed, skip_existing: bool = True) -> tuple[list[int], 
             for p, info in new:
                 added.append(project.add_item(p, info.kind, info.width, info.height, info.num_frames, info.fps).id)
     return added, failed
+
+
+def _project_suffix() -> str:
+    from annotator.core.store import Project
+
+    return Project.SUFFIX
+
+
+def split_projects(paths, folder_as: str = "auto") -> tuple[list[str], list[str]]:
+    """Which of the opened paths are project files, and the media the others name (expand)."""
+    suffix = _project_suffix()
+    projects = [str(p) for p in paths if str(p).endswith(suffix)]
+    media = [str(p) for p in expand([p for p in paths if not str(p).endswith(suffix)], folder_as)]
+    return projects, media
+
+
+def default_project_path(media: Path) -> Path:
+    """Where a project for media opened without one goes: beside the media when that folder
+    is writable, else in the user data dir."""
+    import os
+
+    suffix = _project_suffix()
+    media = Path(media)
+    folder = media.parent  # a file's folder, or the folder holding a frame folder
+    name = (media.name if media.is_dir() else media.parent.name) or "project"
+    if os.access(folder, os.W_OK):
+        return folder / f"{name}{suffix}"
+    from annotator.paths import data_dir
+
+    d = data_dir() / "projects"
+    d.mkdir(parents=True, exist_ok=True)
+    return d / f"{name}{suffix}"
+
+
+def first_known(project, probed) -> int | None:
+    """The item id of the first probed media the project already holds (re-opening a file
+    goes to it), else None."""
+    for p, info in probed:
+        if not isinstance(info, Exception):
+            rp = str(Path(p).resolve())
+            return next((i.id for i in project.items() if str(Path(i.abspath).resolve()) == rp), None)
+    return None

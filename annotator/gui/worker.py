@@ -428,9 +428,9 @@ def _cache_capacity(session) -> int:
     try:
         if hasattr(session, "cache_size"):
             return int(session.cache_size or 1)
-        # learned SAM sessions keep an LRU of encodings (annotator.engines.learned)
-        mod = sys.modules.get(type(session).__module__)
-        return int(getattr(mod, "MEMORY_CACHE_ITEMS", 1) or 1) if hasattr(session, "_mem") else 1
+        # learned SAM sessions keep an LRU of encodings (annotator.engines.feature_cache)
+        cache = getattr(session, "cache", None)
+        return int(getattr(cache, "items", 1) or 1)
     except (TypeError, ValueError):
         return 1
 
