@@ -67,6 +67,12 @@ ACTIONS = (
     Action("propagate_forward", "Propagate &forward", lambda w: w.start_propagation("forward"), "fa5s.forward"),
     Action("propagate_backward", "Propagate &backward", lambda w: w.start_propagation("backward"), "fa5s.backward"),
     Action("propagate_both", "Propagate b&oth ways", lambda w: w.start_propagation("both"), "fa5s.arrows-alt-h"),
+    Action("next_auto", "Next auto object", lambda w: w.auto_review.next(1), "fa5s.step-forward"),
+    Action("prev_auto", "Previous auto object", lambda w: w.auto_review.next(-1)),
+    Action("accept_auto", "Accept auto object", lambda w: w.auto_review.accept(), "fa5s.check-circle"),
+    Action("reject_auto", "Reject auto object", lambda w: w.auto_review.reject(), "fa5s.times-circle"),
+    Action("accept_all_auto", "Accept all auto objects on this frame", lambda w: w.auto_review.accept_all()),
+    Action("reject_all_auto", "Reject all auto objects on this frame", lambda w: w.auto_review.reject_all()),
     Action("model_manager", "&Model manager…", lambda w: w.model_manager_dialog(), "fa5s.cubes"),
     Action("shortcuts", "&Keyboard shortcuts", lambda w: w.shortcuts_dialog(), "fa5s.keyboard"),
 )
@@ -76,7 +82,8 @@ DOCKS = "docks"  # in a menu: the dock widgets' show/hide actions
 MENUS = (
     ("&File", ("open", "open_folder", "open_video", "relink", None, "import", "export", None, "quit")),
     ("&Edit", ("undo", "redo", None, "commit", "cycle_mask", "pick_label", None, "delete_object", "delete_range")),
-    ("&Tools", ("tool_prompt", "tool_brush", "tool_eraser", "brush_bigger", "brush_smaller")),
+    ("&Tools", ("tool_prompt", "tool_brush", "tool_eraser", "brush_bigger", "brush_smaller", None,
+                "next_auto", "prev_auto", "accept_auto", "reject_auto", "accept_all_auto", "reject_all_auto")),
     ("&View", ("zoom_fit", "zoom_1to1", "zoom_in", "zoom_out", None, "toggle_outlines", "opacity_up",
                "opacity_down", None, "toggle_hide", "toggle_lock", None, "next_item", "prev_item", None, DOCKS)),
     ("V&ideo", ("next_frame", "prev_frame", "next_frame_10", "prev_frame_10", "first_frame", "last_frame", None,

@@ -28,6 +28,7 @@ from annotator.gui import errors as gui_errors
 from annotator.gui import icons
 from annotator.gui import layout
 from annotator.gui.actions import build_actions
+from annotator.gui.auto_review import AutoReviewController
 from annotator.gui.labels import LabelPickerDialog
 from annotator.gui.media_loader import MediaLoader
 from annotator.media.frame_cache import FrameCache
@@ -82,9 +83,6 @@ class MainWindow(QMainWindow):
         self.device = ""
         self.closed = False
 
-        # Worker threads run Python too; a shorter GIL switch interval lets the GUI thread
-        # take the GIL back within ~1 ms instead of 5 ms when it has an event to handle.
-        sys.setswitchinterval(0.001)
         # torch's first import holds the GIL ~0.4 s: pay it here, before the window exists,
         # rather than in the worker, where it would freeze the window (registry.preload_runtime)
         annotator.engines.registry.preload_runtime(engine if engine is not None else
@@ -98,6 +96,7 @@ class MainWindow(QMainWindow):
         self._build_ui()
         self._build_actions()
         self._connect()
+        self.auto_review = AutoReviewController(self)
         self.loader.start()
         self.worker.start()
         self._init_engines(engine, weights)
@@ -462,7 +461,7 @@ class MainWindow(QMainWindow):
             frames = self.project.mask_frames(t.id)
             label = cats.get(t.category_id, "(no label)")
             rows.append(dict(track_id=t.id, obj_id=t.obj_id, color=t.color, label=label, frames=len(frames),
-                             hidden=t.hidden, locked=t.locked))
+                             hidden=t.hidden, locked=t.locked, auto=frames.get(self.frame) == "auto"))
             lanes.append(dict(track_id=t.id, obj_id=t.obj_id, color=t.color, label=f"{t.obj_id} {label}",
                               frames=frames, selected=t.id == self.active_track))
         self.objects.set_rows(rows, self.active_track)
