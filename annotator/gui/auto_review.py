@@ -73,8 +73,8 @@ class AutoReviewController(QObject):
         ids = self.auto_ids()
         w.statusBar().showMessage(
             f"Auto object {w.project.track(tid).obj_id} ({ids.index(tid) + 1} of {len(ids)}): "
-            f"{self._key('accept_auto')} accepts, {self._key('reject_auto')} rejects, "
-            f"{self._key('next_auto')} skips.", 5000)
+            f"{self.key_text('accept_auto')} accepts, {self.key_text('reject_auto')} rejects, "
+            f"{self.key_text('next_auto')} skips.", 5000)
         self.update_indicator()
         return tid
 
@@ -132,7 +132,7 @@ class AutoReviewController(QObject):
     def _selected_auto(self, verb: str) -> bool:
         if self.selected_is_auto():
             return True
-        hint = f"{self._key('next_auto')} selects the next one" if self.auto_ids() else "none on this frame"
+        hint = f"{self.key_text('next_auto')} selects the next one" if self.auto_ids() else "none on this frame"
         self.win.statusBar().showMessage(f"Select an unaccepted auto object to {verb} ({hint}).", 3000)
         return False
 
@@ -157,7 +157,7 @@ class AutoReviewController(QObject):
         w.schedule_refresh()
         self.update_indicator()
 
-    def _key(self, action: str) -> str:
+    def key_text(self, action: str) -> str:
         keys = self.win.settings.shortcut(action)
         return keys[0] if keys else action
 
@@ -178,7 +178,7 @@ class AutoReviewController(QObject):
         if auto:
             text = f"Selected: auto object, not accepted · {n} to review"
         elif n:
-            text = f"{n} auto object(s) to review ({self._key('next_auto')})"
+            text = f"{n} auto object(s) to review ({self.key_text('next_auto')})"
         else:
             text = ""
         self.indicator.setText(text)

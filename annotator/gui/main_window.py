@@ -28,7 +28,7 @@ from annotator.gui import errors as gui_errors
 from annotator.gui import icons
 from annotator.gui import layout
 from annotator.gui.actions import build_actions
-from annotator.gui.auto_review import AutoReviewController
+from annotator.gui import auto_review, segment_everything
 from annotator.gui.labels import LabelPickerDialog
 from annotator.gui.media_loader import MediaLoader
 from annotator.media.frame_cache import FrameCache
@@ -96,7 +96,8 @@ class MainWindow(QMainWindow):
         self._build_ui()
         self._build_actions()
         self._connect()
-        self.auto_review = AutoReviewController(self)
+        self.auto_review = auto_review.AutoReviewController(self)
+        self.everything = segment_everything.EverythingController(self)
         self.loader.start()
         self.worker.start()
         self._init_engines(engine, weights)
