@@ -4,10 +4,14 @@ review keys (accept two, reject the rest, undo brings the last reject back), Can
 video frame an accepted object propagates like any other."""
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
+import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
+from annotator.gui import errors as gui_errors
 from gui_helpers import key, wait_for, wait_loaded
 
 RUN_TIMEOUT = 240  # a loaded 2-core machine: classic segments one click at a time
@@ -137,3 +141,24 @@ def test_accepted_auto_object_propagates_on_video(qtbot, make_window, frame_fold
     frames = p.mask_frames(keep)
     assert frames[2] == "manual" and sorted(f for f, s in frames.items() if s == "propagated") == list(range(3, 12))
     assert np.any([p.mask(keep, f).area > 0 for f in range(3, 12)])
+
+
+def test_learned_engine_reuses_its_cached_embedding(qtbot, make_window, image_folder):
+    """The run goes through the engine in use (random-weight MobileSAM, its batched decoder): the
+    image it already encoded is not encoded again."""
+    if importlib.util.find_spec("torch") is None:
+        pytest.skip("torch is not installed")
+    from annotator.gui.segment_everything import EverythingRequest
+
+    win = make_window([str(image_folder)], engine="mobilesam", weights="random")
+    wait_loaded(win)
+    wait_for(lambda: win.status_engine.text().startswith("Engine: mobilesam") and "·" in win.status_engine.text(),
+             RUN_TIMEOUT, "the model")
+    wait_for(lambda: win.worker._encoded_key == win._key(), RUN_TIMEOUT, "the image to be encoded")
+    session = win.worker._image
+    runs = session.encoder_runs
+    assert win.everything.start(EverythingRequest("", "grid", "greedy", 4))
+    wait_for(lambda: win.everything.last_status is not None, RUN_TIMEOUT, "segment everything")
+    assert win.everything.last_status == "done", gui_errors.shown
+    assert win.worker._image is session and session.encoder_runs == runs
+    assert len(win.everything.added) == len(win.project.tracks(win.item.id))
