@@ -4,19 +4,22 @@ objects with that label, in one undo step, for the person to accept or reject.
 
 The search (app/text_find.find_by_text) runs as a task on the engine worker's thread, which owns
 the image model and, through the shared ClipProvider, the CLIP model; this controller only
-starts it, offers Cancel while it runs, and writes the result to the store when it comes back.
+starts it, offers Cancel while it runs (its own flag: Cancel here stops this search only),
+writes the result to the store when it comes back (later, if a propagation or an import is
+writing), and starts the auto review (gui/auto_review) on the new objects.
 """
 from __future__ import annotations
 
 import threading
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QLabel, QToolButton
 
 from annotator.app.clip_provider import ClipProvider
 from annotator.app.text_find import FindOptions, add_to_project, find_by_text, parse_labels
 from annotator.gui import errors as gui_errors
 from annotator.gui.labels import TextField
+from annotator.gui.worker import long_lived_objects
 
 
 class FindController(QObject):
@@ -30,6 +33,8 @@ class FindController(QObject):
         self._pending: dict = {}  # what the running Find was started on
         self.last_added: list[int] = []  # track ids the last Find added
         self.last_message = ""
+        self._result = None  # a finished search waiting to be stored
+        self._retry = QTimer(self, singleShot=True, interval=300, timeout=self._add_result)
 
         tb = win.addToolBar("Find")
         tb.setObjectName("find_toolbar")
@@ -51,11 +56,12 @@ class FindController(QObject):
         self.cancel_action = tb.addWidget(self.cancel_button)
         self.cancel_action.setVisible(False)
         self.toolbar = tb
-        win.worker.taskDone.connect(self._on_done)
+        win.worker.taskFinished.connect(self._on_finished)
 
     @property
     def running(self) -> bool:
-        return self.task is not None
+        """A search is in the worker, or its result waits to be stored."""
+        return self.task is not None or self._result is not None
 
     def focus(self) -> None:
         self.edit.setFocus()
@@ -90,53 +96,82 @@ class FindController(QObject):
             self._say(f"Find needs a CLIP model: {reason}.", 10000)
             return False
         self._stop = stop = threading.Event()
-        clip, options = self.clip, self.options
+        clip, options, key, what = self.clip, self.options, win._key(), f"Finding {', '.join(labels)}…"
 
-        def job(session, rgb):  # on the worker thread
-            cs = clip.get()
-            return find_by_text(cs, session, rgb, labels, options, stop=stop.is_set), cs.name
+        def job(worker):  # on the worker thread, with the engine in use and its cached encoding
+            session, model = worker.image_session_for()
+            worker.busyChanged.emit(what)
+            with long_lived_objects():  # the first call loads CLIP: no full collections meanwhile
+                cs = clip.get()
+            found = find_by_text(cs, session, worker.cache.get(*key), labels, options, stop=stop.is_set)
+            return found, f"{model}+{cs.name}"
 
-        self._pending = dict(project=win.project, item_id=win.item.id, frame=win.frame, labels=labels,
-                             model=win.engine_name)
-        self.task = win.worker.run_task(f"Finding {', '.join(labels)}…", job, win._key(), encode=True)
+        self._pending = dict(project=win.project, item_id=win.item.id, frame=win.frame, labels=labels)
+        self.task = win.worker.new_task_id()
+        win.worker.run_task(self.task, job)
         self.cancel_action.setVisible(True)
-        self._say(f"Finding {', '.join(labels)}…", 0)
+        self._say(what, 0)
         return True
 
     def cancel(self) -> None:
-        if self.running:
+        if self._result is not None:  # finished, waiting to be stored: drop it
+            self._result = None
+            self._retry.stop()
+            self.cancel_action.setVisible(False)
+            self._say("Find cancelled; nothing was added.")
+        elif self.running:
             self._stop.set()
             self._say("Cancelling the Find…", 0)
 
-    def _on_done(self, task_id: int, result, exc) -> None:
+    def _on_finished(self, task_id: int, status: str, result) -> None:
         if task_id != self.task:
             return
         self.task = None
-        self.cancel_action.setVisible(False)
-        pending, win = self._pending, self.win
-        labels = ", ".join(pending["labels"])
+        labels = ", ".join(self._pending["labels"])
         if self._stop.is_set():
+            self.cancel_action.setVisible(False)
             self._say(f"Find {labels} cancelled; nothing was added.")
             return
-        if exc is not None:
+        if status == "error":
+            self.cancel_action.setVisible(False)
             self._say(f"Find {labels} failed.")
-            gui_errors.show_error(win, exc, "Find")
+            gui_errors.show_error(self.win, result, "Find")
             return
-        found, clip_name = result
+        # "cancelled" here means another job's Cancel set the shared flag: this Find never checks it
+        self._result = result
+        self._add_result()
+
+    def _add_result(self) -> None:
+        """Store the found masks as one undo step, once no propagation or import holds an undo
+        group open; then the auto review starts on them."""
+        if self._result is None:
+            return
+        win, pending = self.win, self._pending
+        if win.closed or win.project is not pending["project"]:
+            self._result = None  # the project was closed meanwhile
+            self.cancel_action.setVisible(False)
+            return
+        if win._edits_wait() or win.project.in_group:
+            self._retry.start()
+            return
+        (found, model), self._result = self._result, None
+        self.cancel_action.setVisible(False)
+        labels = ", ".join(pending["labels"])
         if not found:
             self._say(f"Found no {labels} here (a lower threshold finds more).")
             return
-        if win.project is not pending["project"] or win.closed:
-            return  # the project was closed meanwhile
-        if win._edits_wait():
-            self._say(f"Find {labels} finished while a propagation or import was writing; run it again.")
-            return
         try:
-            self.last_added = add_to_project(win.project, pending["item_id"], found,
-                                             model=f"{pending['model']}+{clip_name}", frame=pending["frame"])
+            self.last_added = add_to_project(win.project, pending["item_id"], found, model=model,
+                                             frame=pending["frame"])
         except Exception as e:
             gui_errors.show_error(win, e, "Find")
             return
+        review = win.auto_review
+        if win.item is not None and (win.item.id, win.frame) == (pending["item_id"], pending["frame"]):
+            win.active_track = None
+            review.next()  # selects the first new object
         per = {lb: sum(f.label == lb for f in found) for lb in pending["labels"]}
-        self._say("Found " + ", ".join(f"{n} {lb}" for lb, n in per.items()) +
-                  " — added as auto objects to accept or reject (Ctrl+Z undoes the Find).", 8000)
+        self._say("Found " + ", ".join(f"{n} {lb}" for lb, n in per.items()) + " as auto objects: "
+                  f"{review.key_text('next_auto')} walks through them, {review.key_text('accept_auto')} accepts, "
+                  f"{review.key_text('reject_auto')} rejects; Ctrl+Z undoes the Find.", 8000)
+        win.schedule_refresh()

@@ -1,5 +1,5 @@
-"""Label suggestions in the label picker (T): when it opens on a selected object that has a mask
-on this frame, the project's categories ranked by CLIP for that mask (zero-shot, mixed with
+"""Label suggestions in the label picker (T; gui/editing opens it and calls `attach`): when it opens on a selected object that has a mask on
+this frame, the project's categories ranked by CLIP for that mask (zero-shot, mixed with
 prototypes of the objects already labelled in this project: app/label_suggest) are listed
 first, the best one pre-selected, so Enter takes it.
 
@@ -15,6 +15,7 @@ import logging
 from PySide6.QtCore import QObject
 
 from annotator.app.label_suggest import LabelSuggester, labelled_records, learn_from_records
+from annotator.gui.worker import long_lived_objects
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ class LabelSuggestionController(QObject):
         self.panel = None  # the picker's LabelPanel waiting for suggestions
         self.last: list = []  # the last suggestions (app.label_suggest.Suggestion)
         self._examples: dict = {}  # example embeddings: read and written on the worker thread only
-        win.worker.taskDone.connect(self._on_done)
+        win.worker.taskFinished.connect(self._on_finished)
 
     def attach(self, dialog) -> bool:
         """Ask for suggestions for the selected object and show them in `dialog` (a
@@ -47,32 +48,37 @@ class LabelSuggestionController(QObject):
         records = labelled_records(p, exclude_track=win.active_track)
         if len(self._examples) > 20000:  # a long session over many projects: start again
             self._examples = {}
-        clip, method, top, examples, cache = self.clip, self.method, self.top, self._examples, win.cache
+        clip, method, top, examples, key = self.clip, self.method, self.top, self._examples, win._key()
         mask_rle = rec.rle
 
-        def job(_session, rgb):  # on the worker thread
+        def job(worker):  # on the worker thread
             from annotator.core import rle
 
-            sugg = LabelSuggester(clip.get(), cats, method=method)
-            learn_from_records(sugg, records, examples, load=lambda it, f: cache.get(it.abspath, it.kind, f))
-            return sugg.suggest(rgb, rle.decode(mask_rle).astype(bool), top)
+            worker.busyChanged.emit("Suggesting labels…")
+            with long_lived_objects():  # the first call loads CLIP: no full collections meanwhile
+                cs = clip.get()
+            sugg = LabelSuggester(cs, cats, method=method)
+            learn_from_records(sugg, records, examples, load=lambda it, f: worker.cache.get(it.abspath, it.kind, f))
+            return sugg.suggest(worker.cache.get(*key), rle.decode(mask_rle).astype(bool), top)
 
         self.panel = dialog.panel
         dialog.finished.connect(self._closed)
-        self.task = win.worker.run_task("Suggesting labels…", job, win._key())
+        self.task = win.worker.new_task_id()
+        win.worker.run_task(self.task, job)
         return True
 
     def _closed(self, _result=0) -> None:
         self.panel = None
 
-    def _on_done(self, task_id: int, result, exc) -> None:
+    def _on_finished(self, task_id: int, status: str, result) -> None:
         if task_id != self.task:
             return
         self.task = None
-        if exc is not None:
-            log.info("label suggestions failed: %r", exc)
-            self.win.statusBar().showMessage(f"No label suggestions: {exc}", 5000)
+        if status == "error":
+            log.info("label suggestions failed: %r", result)
+            self.win.statusBar().showMessage(f"No label suggestions: {result}", 5000)
             return
-        self.last = list(result)
+        # "cancelled" too: the shared cancel flag was set meanwhile, but this job never checks it
+        self.last = list(result or [])
         if self.panel is not None:
             self.panel.set_suggestions([(s.label, s.score) for s in self.last])

@@ -62,6 +62,13 @@ DEFAULT_SHORTCUTS: dict[str, tuple[str, str]] = {
     "propagate_forward": ("P", "Propagate forward from this frame"),
     "propagate_backward": ("Shift+P", "Propagate backward from this frame"),
     "propagate_both": ("Alt+P", "Propagate both ways from this frame"),
+    "segment_everything": ("Ctrl+Shift+E", "Segment everything on this image or frame (adds auto objects)"),
+    "next_auto": ("J", "Select and show the next unaccepted auto object on this frame"),
+    "prev_auto": ("Shift+J", "Select and show the previous unaccepted auto object"),
+    "accept_auto": ("Y", "Accept the selected auto object (it becomes manual) and go to the next"),
+    "reject_auto": ("X", "Reject (delete) the selected auto object and go to the next"),
+    "accept_all_auto": ("Shift+Y", "Accept every auto object on this frame"),
+    "reject_all_auto": ("Shift+X", "Reject (delete) every auto object on this frame"),
     "model_manager": ("Ctrl+M", "Model manager"),
     "shortcuts": ("F1", "This list of shortcuts"),
 }

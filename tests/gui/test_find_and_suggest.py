@@ -3,7 +3,7 @@ CLIP installed as a model (tests/clip/clip_synth: the real ClipModel, narrower a
 with the parity fill for weights, so its rankings are arbitrary but deterministic):
 
 - Find: type a label, Enter; the found masks come back from the worker as `auto` objects with
-  that label, in one undo step; one of them is accepted with the auto-review action; undo.
+  that label, in one undo step; the auto review starts on them and Y accepts one; undo, undo.
 - Without a CLIP model Find says which one is missing and how to get it, and changes nothing.
 - The label picker (T) lists the suggestions first, the best pre-selected; Enter applies it.
 """
@@ -96,9 +96,21 @@ def test_find_adds_auto_objects_in_one_undo_step(qtbot, make_window, with_clip, 
                         box=np.asarray(rec.prompts.box, np.float32), multimask=False)
     assert (np.asarray(pred.mask, bool) == rec.mask().astype(bool)).all()
 
-    # one undo step takes every found object (and the new categories) away; redo brings them back
+    # the review starts on the new objects: the first is selected, Y accepts it (its mask becomes
+    # manual) and moves on; undo takes the accept back, the next undo the whole Find
+    from annotator.app import auto_objects
+
+    first = tracks[0].id
+    assert win.active_track == first and auto_objects.auto_tracks(p, item.id, 0) == [t.id for t in tracks]
+    qtbot.keyClick(win.canvas, Qt.Key.Key_Y)
+    assert p.mask(first, 0).source == "manual"
+    assert auto_objects.auto_tracks(p, item.id, 0) == [t.id for t in tracks[1:]]
+    assert p.track(first).category_id == tracks[0].category_id  # the label stays
     qtbot.keyClick(win.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
-    wait_for(lambda: p.tracks(item.id) == [], 10, "the undo")
+    wait_for(lambda: p.mask(first, 0).source == "auto", 10, "the accept to be undone")
+    assert len(p.tracks(item.id)) == len(tracks)
+    qtbot.keyClick(win.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    wait_for(lambda: p.tracks(item.id) == [], 10, "the Find to be undone")
     assert {c.name for c in p.categories()} == set()
     win.redo()
     assert len(p.tracks(item.id)) == len(tracks)
