@@ -12,7 +12,7 @@ from typing import Callable
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 
-from annotator.gui import icons
+from annotator.gui import batch_dialog, icons
 from annotator.gui.settings import LABEL_DIGITS
 
 
@@ -76,6 +76,7 @@ ACTIONS = (
     Action("reject_auto", "Reject auto object", lambda w: w.auto_review.reject(), "fa5s.times-circle"),
     Action("accept_all_auto", "Accept all auto objects on this frame", lambda w: w.auto_review.accept_all()),
     Action("reject_all_auto", "Reject all auto objects on this frame", lambda w: w.auto_review.reject_all()),
+    Action("batch_run", "Run on all &items…", lambda w: batch_dialog.open_dialog(w), "fa5s.tasks"),
     Action("model_manager", "&Model manager…", lambda w: w.engines.manager_dialog(), "fa5s.cubes"),
     Action("shortcuts", "&Keyboard shortcuts", lambda w: w.shortcuts_dialog(), "fa5s.keyboard"),
 )
@@ -88,7 +89,7 @@ MENUS = (
                "delete_object", "delete_range")),
     ("&Tools", ("tool_prompt", "tool_brush", "tool_eraser", "brush_bigger", "brush_smaller", None,
                 "segment_everything", "next_auto", "prev_auto", "accept_auto", "reject_auto", "accept_all_auto",
-                "reject_all_auto")),
+                "reject_all_auto", None, "batch_run")),
     ("&View", ("zoom_fit", "zoom_1to1", "zoom_in", "zoom_out", None, "toggle_outlines", "opacity_up",
                "opacity_down", None, "toggle_hide", "toggle_lock", None, "next_item", "prev_item", None, DOCKS)),
     ("V&ideo", ("next_frame", "prev_frame", "next_frame_10", "prev_frame_10", "first_frame", "last_frame", None,

@@ -69,6 +69,7 @@ DEFAULT_SHORTCUTS: dict[str, tuple[str, str]] = {
     "reject_auto": ("X", "Reject (delete) the selected auto object and go to the next"),
     "accept_all_auto": ("Shift+Y", "Accept every auto object on this frame"),
     "reject_all_auto": ("Shift+X", "Reject (delete) every auto object on this frame"),
+    "batch_run": ("", "Run propagate / segment everything / encode on all items"),
     "model_manager": ("Ctrl+M", "Model manager"),
     "shortcuts": ("F1", "This list of shortcuts"),
 }
