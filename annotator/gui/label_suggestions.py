@@ -1,5 +1,6 @@
-"""Label suggestions in the label picker (T; gui/editing opens it and calls `attach`): when it opens on a selected object that has a mask on
-this frame, the project's categories ranked by CLIP for that mask (zero-shot, mixed with
+"""Label suggestions in the label picker (T; gui/editing opens it and calls `attach`): when it
+opens on a selected object that has a mask on this frame, the project's categories ranked by
+CLIP for that mask (zero-shot, mixed with
 prototypes of the objects already labelled in this project: app/label_suggest) are listed
 first, the best one pre-selected, so Enter takes it.
 
