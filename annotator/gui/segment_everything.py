@@ -176,7 +176,7 @@ class EverythingController(QObject):
         if not self._can_start():
             return False
         self.last = req
-        self.task_id += 1
+        self.task_id = win.worker.new_task_id()  # ids shared with the Find box and label suggestions
         self.target = (win.project.path, win.item.id, win.frame)
         self.last_status = None
         self.progress.setRange(0, 0)  # busy until the first batch reports
