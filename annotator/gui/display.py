@@ -40,7 +40,7 @@ class DisplayController(QObject):
             frames = win.project.mask_frames(t.id)
             label = cats.get(t.category_id, "(no label)")
             rows.append(dict(track_id=t.id, obj_id=t.obj_id, color=t.color, label=label, frames=len(frames),
-                             hidden=t.hidden, locked=t.locked))
+                             hidden=t.hidden, locked=t.locked, auto=frames.get(win.frame) == "auto"))
             lanes.append(dict(track_id=t.id, obj_id=t.obj_id, color=t.color, label=f"{t.obj_id} {label}",
                               frames=frames, selected=t.id == win.active_track))
         win.objects.set_rows(rows, win.active_track)

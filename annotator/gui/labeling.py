@@ -82,6 +82,7 @@ class LabelController(QObject):
         if win.project is None:
             return
         dlg = LabelPickerDialog([(c.name, c.color) for c in win.project.categories()], self.highlighted(), win)
+        win.label_suggestions.attach(dlg)  # CLIP's suggestions listed first when they come
         ok = dlg.exec()
         if ok and dlg.chosen:
             self.choose(dlg.chosen)

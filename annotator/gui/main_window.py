@@ -20,8 +20,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QMainWindow
 
 from annotator.app.prompting import PromptState
-from annotator.gui import icons
-from annotator.gui import layout
+from annotator.gui import auto_review, find_box, icons, label_suggestions, layout, segment_everything
 from annotator.gui.actions import build_actions
 from annotator.gui.display import DisplayController
 from annotator.gui.editing import EditingController
@@ -112,8 +111,12 @@ class MainWindow(QMainWindow):
         layout.build_widgets(self)
         self._build_actions()
         self.recent = RecentProjects(self)
+        self.find = find_box.FindController(self)
+        self.label_suggestions = label_suggestions.LabelSuggestionController(self, self.find.clip)
         self._connect()
         self.review = ReviewController(self)  # the review queue dock, timeline marks and keys
+        self.auto_review = auto_review.AutoReviewController(self)
+        self.everything = segment_everything.EverythingController(self)
         self.loader.start()
         self.worker.start()
         self.engines.start(engine, weights)

@@ -51,6 +51,9 @@ class PropagationController(QObject):
         if not win.item.exists:
             gui_errors.show_error(win, MediaError(f"{win.item.abspath}: media file is missing"))
             return False
+        if win.everything.running:  # one worker: the run would wait behind it, sharing its Cancel
+            gui_errors.show_info(win, "Segment everything is running; wait for it or cancel it first.")
+            return False
         if track_ids is None:
             # The selected object alone (a correction must not disturb the others), or
             # every object when none is selected or "All objects" is on.
