@@ -1,4 +1,4 @@
-"""Build hook: the wheel carries the top-level models/ (cards) and resources/ folders.
+"""Build hook: the wheel carries the top-level models/ (cards), resources/ and plugins/ folders.
 
 The checkout keeps them at the top level (their source of truth); the wheel gets a copy under
 annotator/_data/, where annotator.paths finds them when no checkout is around. Everything
@@ -10,7 +10,7 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).resolve().parent
-BUNDLED = {"models": ("*.yaml", "*.md"), "resources": ("*",)}
+BUNDLED = {"models": ("*.yaml", "*.md"), "resources": ("*",), "plugins": ("*.py",)}
 
 
 class build_py_with_data(build_py):

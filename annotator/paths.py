@@ -48,7 +48,7 @@ def repo_root() -> Path:
 
 
 def bundled(folder: str) -> Path:
-    """A top-level folder the app ships with (models, resources): the copy an installed wheel
+    """A top-level folder the app ships with (models, resources, plugins): the copy an installed wheel
     carries under annotator/_data/ (setup.py puts it there), else the checkout's own."""
     packaged = Path(__file__).resolve().parent / "_data" / folder
     return packaged if packaged.is_dir() else repo_root() / folder

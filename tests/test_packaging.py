@@ -1,5 +1,5 @@
-"""The wheel carries the model cards and resources; an install outside the checkout finds them
-with no environment variable."""
+"""The wheel carries the model cards, resources and bundled plugins; an install outside the
+checkout finds them with no environment variable."""
 from __future__ import annotations
 
 import os
@@ -14,7 +14,7 @@ import pytest
 from annotator import paths
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ("annotator", "models", "resources", "pyproject.toml", "setup.py", "MANIFEST.in", "README.md")
+SOURCES = ("annotator", "models", "resources", "plugins", "pyproject.toml", "setup.py", "MANIFEST.in", "README.md")
 
 
 def test_resource_helper_finds_shipped_files_and_refuses_escapes():
@@ -54,6 +54,8 @@ def test_wheel_lists_every_card_and_resource(wheel):
     assert cards and {f"annotator/_data/models/{c}" for c in cards} <= names
     for r in ("icons/annotator.svg", "styles/app.qss", "samples/shapes.png"):
         assert f"annotator/_data/resources/{r}" in names
+    assert "annotator/_data/plugins/labelme_format/__init__.py" in names  # README: labelme is a format
+    assert not any("__pycache__" in n for n in names)
 
 
 @pytest.mark.slow
@@ -78,4 +80,7 @@ def test_installed_wheel_lists_models_and_segments_without_env(wheel, tmp_path):
     seg = subprocess.run([sys.executable, "-m", "annotator", "segment", str(paths.resource("samples/shapes.png")),
                           "--model", "classic", "--point", "130,150", "-o", str(out)], **run)
     assert seg.returncode == 0, seg.stderr
+    fmts = subprocess.run([sys.executable, "-c", "from annotator.formats import registry as r; "
+                           "print([f.name for f in r.list_formats()], r.broken_plugins())"], **run)
+    assert fmts.returncode == 0 and "'labelme'" in fmts.stdout and fmts.stdout.rstrip().endswith("[]"), fmts
     assert out.stat().st_size > 0

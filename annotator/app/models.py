@@ -45,6 +45,13 @@ def rows() -> list[ModelRow]:
     return out
 
 
+def plugin_engines() -> list[tuple[str, tuple[str, ...]]]:
+    """(name, kinds) of the engines plugins contribute (engines/plugins.py), by name."""
+    from annotator.engines import plugins, registry
+
+    return sorted((n, plugins.kinds(s)) for n, s in registry.plugin_engines().items())
+
+
 @dataclass(frozen=True)
 class Verified:
     name: str

@@ -52,16 +52,19 @@ def cmd_list(args) -> int:
     from annotator.engines import registry
 
     rows = models.rows()
+    plugged = models.plugin_engines()
     if args.json:
         out = [{"name": r.name, "kind": r.kind, "implemented": r.implemented, "status": r.status,
                 "installed": r.installed, "path": str(r.path) if r.path else None, "size": r.size,
                 "licence": r.licence, "commercial": r.commercial} for r in rows]
         print(json.dumps({"models_dir": str(paths.models_dir()), "models": out,
+                          "plugin_engines": [{"name": n, "kinds": list(k)} for n, k in plugged],
                           "default": {k: registry.default_engine_name(k) for k in registry.KINDS}}, indent=1))
         return 0
     head = ("NAME", "KIND", "IMPLEMENTED", "SIZE", "LICENCE", "INSTALLED AT")
     table = [head] + [(r.name, r.kind, _implemented_cell(r), _size(r.size), r.licence_note,
                        str(r.path) if r.installed else "-") for r in rows]
+    table += [(n, "+".join(k), "yes", "-", "-", "(plugin engine)") for n, k in plugged]
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
     for row in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())

@@ -176,10 +176,18 @@ def learned_engines(kind: str) -> list[Card]:
     return sorted(cards, key=lambda c: _rank(c, kind))
 
 
+def plugin_engines(kind: str | None = None) -> dict[str, object]:
+    """Engines plugins contribute (engines/plugins.py), those with a `kind` mode if given."""
+    from annotator.engines import plugins
+
+    found = plugins.collect(set(BUILTIN_ENGINES) | set(load_cards()))
+    return {n: s for n, s in found.items() if kind is None or kind in plugins.kinds(s)}
+
+
 def engine_names(kind: str) -> list[str]:
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}")
-    return [CLASSIC] + [c.name for c in learned_engines(kind)]
+    return [CLASSIC] + [c.name for c in learned_engines(kind)] + list(plugin_engines(kind))
 
 
 def default_engine_name(kind: str) -> str:
@@ -199,6 +207,8 @@ def describe_engine_choice(kind: str, name: str | None = None) -> str:
         )
     if name in CLASSIC_IMAGE_ENGINES + CLASSIC_VIDEO_ENGINES:
         return f"using the {name} {kind} engine (no learned weights)"
+    if name in plugin_engines():
+        return f"using the plugin {kind} engine {name}"
     card = get_card(name)
     where = installed_path(card)
     return f"using the {card.title} {kind} engine ({name}, checkpoint {where})"
@@ -224,6 +234,8 @@ def preload_runtime(engine: str) -> None:
             return
         if engine == CLASSIC:
             return
+    if engine not in load_cards():
+        return  # a plugin engine (its own business), or an unknown name the worker reports
     if importlib.util.find_spec("torch") is not None:
         import torch  # noqa: F401
 
@@ -270,6 +282,12 @@ def _create(name: str, kind: str, weights, precision: str = "fp32"):
         if cls is None:
             raise ModelNotAvailableError(NO_MODE[(name, kind)])
         return getattr(importlib.import_module(module), cls)()
+    if name not in load_cards():
+        found = plugin_engines()
+        if name in found:
+            from annotator.engines import plugins
+
+            return plugins.create(found[name], kind)
     card = _learned_card(name, kind)
     w = resolve_weights(card, weights)
     module, cls = LEARNED_SESSIONS[kind]

@@ -76,7 +76,7 @@ class PluginAPI:
 def plugin_dirs() -> list[Path]:
     from annotator import paths
 
-    dirs = [paths.repo_root() / "plugins"]
+    dirs = [paths.bundled("plugins")]  # shipped with the app (in the wheel, or the checkout's)
     try:
         dirs.append(paths.data_dir() / "plugins")
     except OSError:
@@ -204,7 +204,7 @@ class _Registry:
         from annotator import paths
 
         trusted = os.path.normcase(os.path.abspath(folder)) == os.path.normcase(
-            os.path.abspath(paths.repo_root() / "plugins"))  # shipped with the app
+            os.path.abspath(paths.bundled("plugins")))  # shipped with the app
         out = []
         for entry in sorted(folder.iterdir()):
             if entry.name.startswith((".", "_")):

@@ -138,6 +138,14 @@ def build_widgets(win) -> None:
     sb.addPermanentWidget(win.status_engine)
 
 
+def let_status_shrink(win) -> None:
+    """Status-bar labels may be narrower than their text: a QLabel's minimum is its whole text,
+    so a long message or project path otherwise set the window's minimum width (wider than a
+    small laptop screen)."""
+    for lab in win.statusBar().findChildren(QLabel):
+        lab.setMinimumWidth(24)
+
+
 def show_progress(win, on: bool) -> None:
     """The run's progress and Cancel in place of the propagate buttons, or back."""
     win.prop_stack.setCurrentIndex(1 if on else 0)

@@ -117,6 +117,7 @@ class MainWindow(QMainWindow):
         self.review = ReviewController(self)  # the review queue dock, timeline marks and keys
         self.auto_review = auto_review.AutoReviewController(self)
         self.everything = segment_everything.EverythingController(self)
+        layout.let_status_shrink(self)
         self.loader.start()
         self.worker.start()
         self.engines.start(engine, weights)

@@ -37,7 +37,6 @@ class ReviewPanel(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setMinimumWidth(200)  # four columns stay readable when the window is narrow
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         self.summary = QLabel("No video", self)

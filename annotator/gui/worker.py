@@ -377,7 +377,8 @@ class EngineWorker(QThread):
             self._video_path = None
         if self._video_path != path:
             self.busyChanged.emit("Opening video…")
-            self._video.open(path)
+            # frames through the shared cache: the ones on screen are not decoded twice
+            self._video.open(self.cache.video(path, kind))
             self._video_path = path
         return self._video
 
