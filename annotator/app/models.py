@@ -83,3 +83,21 @@ def import_file(name: str, file, allow_checksum_mismatch: bool = False):
     from annotator.engines.importer import import_checkpoint
 
     return import_checkpoint(name, Path(file), allow_checksum_mismatch)
+
+
+def keep_mismatched(card, kept: Path):
+    """Install a downloaded file whose sha256 differs from the published one, because the person
+    chose to keep it (the key checks of an import still apply); the set-aside copy goes."""
+    result = import_file(card.name, kept, allow_checksum_mismatch=True)
+    Path(kept).unlink(missing_ok=True)
+    return result
+
+
+def delete_installed(card) -> Path | None:
+    """Remove the installed checkpoint of `card` (before downloading it again); its path or None."""
+    from annotator.engines import registry
+
+    path = registry.installed_path(card)
+    if path is not None:
+        path.unlink()
+    return path
