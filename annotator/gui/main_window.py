@@ -28,6 +28,7 @@ from annotator.gui import errors as gui_errors
 from annotator.gui import icons
 from annotator.gui import layout
 from annotator.gui.actions import build_actions
+from annotator.gui.first_run import FirstRunPanel
 from annotator.gui.labels import LabelPickerDialog
 from annotator.gui.media_loader import MediaLoader
 from annotator.media.frame_cache import FrameCache
@@ -101,6 +102,7 @@ class MainWindow(QMainWindow):
         self.loader.start()
         self.worker.start()
         self._init_engines(engine, weights)
+        self.first_run = FirstRunPanel(self, opened_empty=not paths)
         self._restore_layout()
         self._state_timer = QTimer(self, singleShot=True, interval=400, timeout=self._save_view_state)
         if paths:
@@ -830,6 +832,7 @@ class MainWindow(QMainWindow):
         self.settings.save()
         for dlg in list(self._transfers.values()):
             dlg.shutdown()
+        self.first_run.shutdown()
         if self.propagation.running:
             self.worker.cancel()
         self.worker.stop()
