@@ -125,14 +125,14 @@ def item_frame(item, frame: int = 0) -> np.ndarray:
             close()
 
 
-def labelled_objects(project, exclude_track: int | None = None, per_category: int = 20) -> Iterable[tuple]:
-    """(category name, item, frame, bool mask) of objects that have a category, at most
-    `per_category` per category, one mask per object (its first frame)."""
-    from annotator.core import rle
-
+def labelled_records(project, exclude_track: int | None = None, per_category: int = 20) -> list[tuple]:
+    """(category name, item, mask record) of objects that have a category, at most
+    `per_category` per category, one mask per object (its first frame). Reads the store only
+    (the GUI gathers these on its thread and embeds them in the worker)."""
     names = {c.id: c.name for c in project.categories()}
     seen: dict[str, int] = {}
     items = {it.id: it for it in project.items()}
+    out = []
     for t in project.tracks():
         if t.category_id is None or t.id == exclude_track:
             continue
@@ -142,21 +142,47 @@ def labelled_objects(project, exclude_track: int | None = None, per_category: in
         recs = project.masks(track_id=t.id)
         if not recs:
             continue
-        rec = recs[0]
         seen[name] = seen.get(name, 0) + 1
-        yield name, items[t.item_id], rec.frame, rle.decode(rec.rle).astype(bool)
+        out.append((name, items[t.item_id], recs[0]))
+    return out
+
+
+def labelled_objects(project, exclude_track: int | None = None, per_category: int = 20) -> Iterable[tuple]:
+    """(category name, item, frame, bool mask) of labelled_records."""
+    from annotator.core import rle
+
+    for name, item, rec in labelled_records(project, exclude_track, per_category):
+        yield name, item, rec.frame, rle.decode(rec.rle).astype(bool)
+
+
+def learn_from_records(suggester: LabelSuggester, records: Iterable[tuple], cache: dict | None = None,
+                       load=item_frame) -> int:
+    """Add (name, item, mask record) examples; returns how many. `cache` (kept by the caller
+    across calls) maps an example's identity (media, track, frame, mask, method) to its embedding, so
+    objects already embedded are not embedded again; load(item, frame) gives the RGB frame."""
+    from annotator.core import rle
+
+    n = 0
+    frames: dict[tuple, np.ndarray] = {}
+    for name, item, rec in records:
+        counts = rec.rle["counts"]
+        key = (str(item.abspath), rec.track_id, rec.frame, counts if isinstance(counts, str) else bytes(counts),
+               suggester.method)
+        v = None if cache is None else cache.get(key)
+        if v is None:
+            fkey = (item.id, rec.frame)
+            if fkey not in frames:
+                frames.clear()  # one frame decoded at a time; objects come grouped by track order
+                frames[fkey] = load(item, rec.frame)
+            v = suggester.embed(frames[fkey], rle.decode(rec.rle).astype(bool))
+            if cache is not None:
+                cache[key] = v
+        suggester.add_example(name, v)
+        n += 1
+    return n
 
 
 def learn_from_project(suggester: LabelSuggester, project, exclude_track: int | None = None,
                        per_category: int = 20) -> int:
     """Add every labelled object of the project as a few-shot example; returns how many."""
-    n = 0
-    frames: dict[tuple, np.ndarray] = {}
-    for name, item, frame, mask in labelled_objects(project, exclude_track, per_category):
-        key = (item.id, frame)
-        if key not in frames:
-            frames.clear()  # one frame decoded at a time; objects come grouped by track order
-            frames[key] = item_frame(item, frame)
-        suggester.add_example(name, suggester.embed(frames[key], mask))
-        n += 1
-    return n
+    return learn_from_records(suggester, labelled_records(project, exclude_track, per_category))

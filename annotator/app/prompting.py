@@ -6,7 +6,10 @@ to the store. Front ends collect clicks and show results; the rules live here:
   the chosen candidate's low-res logits back in;
 - a prediction becomes the object's "manual" mask in one undo step, creating the object when
   the prompt started a new one; new object ids come from the store;
-- cycling walks the candidates of the last prediction.
+- cycling walks the candidates of the last prediction;
+- a committed prompt is closed: a prediction still on its way stores its mask, but the next
+  prompt starts a new object; going back to an existing object is an explicit choice
+  (object_at finds the one under a pixel).
 """
 from __future__ import annotations
 
@@ -44,6 +47,7 @@ class PromptState:
     choice: int = 0
     obj_id: int | None = None  # for clicks that go to a video model
     sent: int = 0  # prompts sent for this state
+    closed: bool = False  # committed: late answers store their mask but reopen nothing
 
     def matches(self, item_id: int, frame: int, track_id: int | None) -> bool:
         return (self.item_id, self.frame, self.track_id) == (item_id, frame, track_id)
@@ -111,6 +115,23 @@ def apply_prediction(project, ps: PromptState, cands: Candidates, prompts: Promp
     ps.candidates, ps.choice = cands, best
     ps.logits = _logits(cands, best)
     return tid
+
+
+def object_at(project, item_id: int, frame: int, x: float, y: float) -> int | None:
+    """The track whose mask on `frame` covers pixel (x, y), the last drawn (topmost) first;
+    hidden objects are not offered."""
+    xi, yi = int(x), int(y)
+    for t in reversed(project.tracks(item_id)):
+        rec = None if t.hidden else project.mask(t.id, frame)
+        if rec is None or rec.area == 0:
+            continue
+        bx, by, bw, bh = rec.bbox
+        if not (bx <= xi < bx + bw and by <= yi < by + bh):
+            continue
+        m = rec.mask()
+        if 0 <= yi < m.shape[0] and 0 <= xi < m.shape[1] and m[yi, xi]:
+            return t.id
+    return None
 
 
 def cycle_candidate(project, ps: PromptState, model: str) -> tuple[int, int, float] | None:

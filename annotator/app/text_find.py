@@ -1,5 +1,5 @@
-"""Text prompt -> masks ("find every car"): the use case the CLI runs now and the GUI later
-(no Qt here, torch only through the sessions).
+"""Text prompt -> masks ("find every car"): the use case `segment --text` and the app's Find box
+both run (no Qt here, torch only through the sessions).
 
 For each label, MaskCLIP's per-patch probability map (ClipSession.dense_scores) is brought to
 image size; each connected region above `threshold` becomes one prompt for the active image
@@ -12,7 +12,7 @@ suppression (annotator.everything.nms; mask IoU by default).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -75,9 +75,15 @@ def regions(prob: np.ndarray, threshold: float, min_area: float = 0.0, limit: in
     return out[:limit]
 
 
+def parse_labels(text: str) -> list[str]:
+    """What the app's Find box takes: one label or several, comma-separated ("car, truck")."""
+    return list(dict.fromkeys(t.strip() for t in str(text).split(",") if t.strip()))
+
+
 def find_by_text(clip_session, image_session, rgb: np.ndarray, labels: Sequence[str],
-                 options: FindOptions | None = None) -> list[Found]:
-    """Scored masks for every label, best first (per label, then by score)."""
+                 options: FindOptions | None = None, stop: Callable[[], bool] | None = None) -> list[Found]:
+    """Scored masks for every label, best first (per label, then by score). stop(): checked
+    before each prompt; once true, what was found so far is returned (the app's Cancel)."""
     opt = options or FindOptions()
     labels = [lb.strip() for lb in labels if lb and lb.strip()]
     if not labels:
@@ -89,12 +95,15 @@ def find_by_text(clip_session, image_session, rgb: np.ndarray, labels: Sequence[
     image_session.set_image(rgb)
     found: list[Found] = []
     for i, label in enumerate(labels):
+        if stop is not None and stop():
+            break
         if ds.kept[i]:
-            found.extend(masks_from_map(image_session, ds.upsampled(i), label, opt))
+            found.extend(masks_from_map(image_session, ds.upsampled(i), label, opt, stop))
     return found
 
 
-def masks_from_map(image_session, prob: np.ndarray, label: str, options: FindOptions | None = None) -> list[Found]:
+def masks_from_map(image_session, prob: np.ndarray, label: str, options: FindOptions | None = None,
+                   stop: Callable[[], bool] | None = None) -> list[Found]:
     """One label's HxW probability map -> scored, de-duplicated masks from the image session
     (which already holds the image)."""
     opt = options or FindOptions()
@@ -102,6 +111,8 @@ def masks_from_map(image_session, prob: np.ndarray, label: str, options: FindOpt
     h, w = prob.shape
     cands = []
     for r in regions(prob, thr, opt.min_area, opt.max_per_label * 3):
+        if stop is not None and stop():
+            break
         x0, y0, x1, y1 = r["box"]
         mx, my = opt.box_margin * (x1 - x0), opt.box_margin * (y1 - y0)
         r["box"] = [max(0.0, x0 - mx), max(0.0, y0 - my), min(float(w), x1 + mx), min(float(h), y1 + my)]

@@ -95,12 +95,11 @@ def records(project, command: str) -> dict[int, dict]:
     return out
 
 
-def run(project, job, executor: Executor, item_ids=None, redo: bool = False,
-        progress: Callable[[str, Summary, dict], None] | None = None, stop: StopFlag | None = None) -> Summary:
-    """Run `job` over the project's items (all, or `item_ids`) on `executor`."""
+def plan(project, job, item_ids=None, redo: bool = False, executor: Executor | None = None) -> tuple[Summary, list[Task]]:
+    """The summary so far and the tasks to run: every item (or `item_ids`) not done yet that
+    has something for `job`. Reads the project only."""
     job.check()
-    stop = stop or StopFlag()
-    summary = Summary(job.command, executor.name, executor.workers)
+    summary = Summary(job.command, executor.name if executor else "local", executor.workers if executor else 1)
     items = project.items()
     if item_ids is not None:
         wanted = set(item_ids)
@@ -122,34 +121,50 @@ def run(project, job, executor: Executor, item_ids=None, redo: bool = False,
             continue
         todo.append(Task(it.id, job.kind, payload, meta={"item": it, "previous": prev, "payload": payload}))
     summary.total = len(todo)
+    return summary, todo
+
+
+def apply(project, job, summary: Summary, task: Task, result: dict | None, error: str | None) -> str | None:
+    """Write one outcome (a result in one transaction with its done-record, or the failure
+    record) and count it; returns the item's error, if any. The one writer calls this."""
+    it = task.meta["item"]
+    base = dict(job.record(), at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), attempts=task.attempts)
+    if error is None:
+        try:
+            with project.atomic(f"Batch {job.command} {it.name}"):
+                kept = job.write(project, it, task.meta["payload"], result, task.meta["previous"])
+                project.set_state(state_key(job.command, it.id),
+                                  dict(base, status="done", seconds=round(result.get("seconds", 0.0), 3),
+                                       cpu_seconds=round(result.get("cpu_seconds", 0.0), 3), **kept))
+        except Exception as e:  # a result the project refuses fails this item only
+            from annotator.errors import AnnotatorError
+
+            if not isinstance(e, AnnotatorError):
+                raise
+            error = str(e)
+    if error is None:
+        summary.done += 1
+        summary.frames += int(result.get("frames", 0))
+    else:
+        summary.failed += 1
+        summary.errors[it.id] = error
+        project.set_state(state_key(job.command, it.id), dict(base, status="failed", error=error))
+    return error
+
+
+def run(project, job, executor: Executor, item_ids=None, redo: bool = False,
+        progress: Callable[[str, Summary, dict], None] | None = None, stop: StopFlag | None = None) -> Summary:
+    """Run `job` over the project's items (all, or `item_ids`) on `executor`."""
+    stop = stop or StopFlag()
+    summary, todo = plan(project, job, item_ids, redo, executor)
     note = progress or (lambda event, s, info: None)
     note("start", summary, {})
     t0 = time.perf_counter()
     with stop.on_sigint():
         for task, result, error in executor.run(iter(todo), stop):
-            it = task.meta["item"]
-            base = dict(job.record(), at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), attempts=task.attempts)
-            if error is None:
-                try:
-                    with project.atomic(f"Batch {job.command} {it.name}"):
-                        kept = job.write(project, it, task.meta["payload"], result, task.meta["previous"])
-                        project.set_state(state_key(job.command, it.id),
-                                          dict(base, status="done", seconds=round(result.get("seconds", 0.0), 3),
-                                               cpu_seconds=round(result.get("cpu_seconds", 0.0), 3), **kept))
-                except Exception as e:  # a result the project refuses fails this item only
-                    from annotator.errors import AnnotatorError
-
-                    if not isinstance(e, AnnotatorError):
-                        raise
-                    error = str(e)
-            if error is None:
-                summary.done += 1
-                summary.frames += int(result.get("frames", 0))
-            else:
-                summary.failed += 1
-                summary.errors[it.id] = error
-                project.set_state(state_key(job.command, it.id), dict(base, status="failed", error=error))
+            error = apply(project, job, summary, task, result, error)
             summary.seconds = time.perf_counter() - t0
+            it = task.meta["item"]
             note("item", summary, {"item": it.id, "name": it.name, "error": error})
     summary.interrupted = stop() and summary.left > 0
     summary.seconds = time.perf_counter() - t0

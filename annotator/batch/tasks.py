@@ -16,7 +16,7 @@ import signal
 import time
 import traceback
 
-KINDS = ("encode", "segment-everything", "propagate", "noop", "drill")
+KINDS = ("encode", "segment-everything", "propagate", "export-work", "eval-item", "noop", "drill")
 
 
 _threads_applied: int | None = None
@@ -158,6 +158,21 @@ def propagate(p: dict) -> dict:
     return {"runs": runs_out, "frames": frames}
 
 
+def export_work(p: dict) -> dict:
+    """One item's files of an export (formats/export_work: frames, PNGs), written into the
+    export's staging folder."""
+    from annotator.formats import export_work as work
+
+    return work.run_one(p["work"], p["payload"])
+
+
+def eval_item(p: dict) -> dict:
+    """One item's J and F against its ground truth (eval/project)."""
+    from annotator.eval.project import score_item
+
+    return score_item(p)
+
+
 def noop(p: dict) -> dict:
     """Returns at once: what a task costs the scheduler (bench batch). {"warm": true} first
     imports what the real tasks import, so a benchmark does not time a worker's start-up."""
@@ -184,4 +199,4 @@ def drill(p: dict) -> dict:
 
 
 _FUNCS = {"encode": encode, "segment-everything": segment_everything, "propagate": propagate,
-          "noop": noop, "drill": drill}
+          "export-work": export_work, "eval-item": eval_item, "noop": noop, "drill": drill}

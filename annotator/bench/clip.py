@@ -96,18 +96,18 @@ def run(args) -> int:
     found: list = []
 
     def end_to_end():
-        sess._mem.clear()
+        sess.cache.clear_memory()
         sess._text.clear()
-        if hasattr(image_session, "_mem"):
-            image_session._mem.clear()
+        if hasattr(image_session, "cache"):
+            image_session.cache.clear_memory()
         found[:] = find_by_text(sess, image_session, rgb, labels, FindOptions(threshold=0.6, relative=True))
 
     e2e_s = _time(end_to_end, max(1, args.repeats // 2))
 
     def end_to_end_warm():  # a new image, labels already embedded (the app after its first query)
-        sess._mem.clear()
-        if hasattr(image_session, "_mem"):
-            image_session._mem.clear()
+        sess.cache.clear_memory()
+        if hasattr(image_session, "cache"):
+            image_session.cache.clear_memory()
         find_by_text(sess, image_session, rgb, labels, FindOptions(threshold=0.6, relative=True))
 
     warm_s = _time(end_to_end_warm, max(1, args.repeats // 2))

@@ -19,18 +19,14 @@ torch is imported lazily (engines layer rule).
 from __future__ import annotations
 
 import hashlib
-import logging
-import os
-from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from annotator.engines.clip_model import ClipModel, crop_view, dense_view
+from annotator.engines.feature_cache import FeatureCache
 
-log = logging.getLogger(__name__)
 
 # Prompt-ensembling templates: CLIP's zero-shot recipe, a short list of the usual phrasings.
 TEMPLATES = (
@@ -42,7 +38,6 @@ TEMPLATES = (
 # Words that compete with the query for "not the object" patches, so one query still gives a
 # probability map (a label equal to one of these is not doubled).
 BACKGROUND = ("background", "sky", "wall", "floor", "ground", "grass", "tree", "building", "road", "water")
-MEMORY_CACHE_ITEMS = 8
 GREY = np.array([122, 116, 104], np.uint8)  # about CLIP's mean colour: "nothing here"
 
 
@@ -74,8 +69,8 @@ class ClipSession:
         self.residual = residual
         self.dense_size = int(dense_size or clip.dense_size)
         self.templates = tuple(templates)
-        self.disk_cache = disk_cache
-        self._mem: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self.cache = FeatureCache("clip_dense", self.name, disk=disk_cache)
+        self.text_cache = FeatureCache("clip_text", self.name, disk=disk_cache)  # disk only: _text is the memory
         self._text: dict[tuple, np.ndarray] = {}
         self.dense_runs = 0
         self.text_runs = 0  # text-tower batches run (cache misses)
@@ -89,35 +84,29 @@ class ClipSession:
 
     # ------------------------------------------------------------------ image side
 
+    @property
+    def disk_cache(self) -> bool:
+        return self.cache.disk
+
+    @disk_cache.setter
+    def disk_cache(self, on: bool) -> None:
+        self.cache.disk = self.text_cache.disk = bool(on)
+
     def _cache_key(self, rgb: np.ndarray) -> str:
-        h = hashlib.sha256()
-        h.update(f"clip|{self.name}|{self.clip.weights_id}|{self.dense_size}|{self.residual}|{rgb.shape}".encode())
-        h.update(np.ascontiguousarray(rgb).data)
-        return h.hexdigest()
-
-    def _disk_path(self, key: str) -> Path:
-        from annotator.paths import cache_dir
-
-        return cache_dir() / "clip_dense" / self.name / f"{key}.npz"
+        return self.cache.key(f"clip|{self.name}|{self.clip.weights_id}|{self.dense_size}|{self.residual}", rgb)
 
     def set_image(self, rgb: np.ndarray) -> None:
         rgb = np.asarray(rgb)
         if rgb.ndim != 3 or rgb.shape[2] < 3 or rgb.dtype != np.uint8:
             raise ValueError(f"expected an RGB uint8 HxWx3 image, got {rgb.dtype} {rgb.shape}")
         rgb = rgb[..., :3]
-        key = self._cache_key(rgb)
-        hit = self._mem.get(key)
-        if hit is not None:
-            self._mem.move_to_end(key)
-        else:
-            hit = self._load_disk(key)
-            if hit is None:
-                hit = self.dense_uncached(rgb)
-                self._save_disk(key, hit)
-            self._mem[key] = hit
-            while len(self._mem) > MEMORY_CACHE_ITEMS:
-                self._mem.popitem(last=False)
-        self.features, self.keys = hit
+
+        def compute():
+            features, keys = self.dense_uncached(rgb)
+            return {"features": features, "keys": keys}
+
+        hit = self.cache.get(self._cache_key(rgb), compute)
+        self.features, self.keys = hit["features"], hit["keys"]
         self.image_hw = rgb.shape[:2]
 
     def dense_uncached(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -131,34 +120,6 @@ class ClipSession:
             keys = F.normalize(keys[0], dim=-1)
         self.dense_runs += 1
         return feats.numpy().astype(np.float32), keys.numpy().astype(np.float32)
-
-    def _load_disk(self, key: str):
-        if not self.disk_cache:
-            return None
-        p = self._disk_path(key)
-        if not p.is_file():
-            return None
-        try:
-            with np.load(p, allow_pickle=False) as z:
-                out = (z["features"], z["keys"])
-        except (OSError, ValueError, KeyError) as e:
-            log.warning("dropping unreadable cached CLIP features %s: %s", p, e)
-            p.unlink(missing_ok=True)
-            return None
-        os.utime(p)
-        return out
-
-    def _save_disk(self, key: str, hit) -> None:
-        if not self.disk_cache:
-            return
-        p = self._disk_path(key)
-        try:
-            p.parent.mkdir(parents=True, exist_ok=True)
-            tmp = p.with_name(f"{key}.{os.getpid()}.tmp.npz")
-            np.savez(tmp, features=hit[0], keys=hit[1])
-            os.replace(tmp, p)
-        except OSError as e:  # a full or read-only cache must not stop the work
-            log.warning("cannot write CLIP feature cache %s: %s", p, e)
 
     def _need_image(self):
         if self.features is None:
@@ -199,39 +160,20 @@ class ClipSession:
                 self._save_text(lb, templates, v)
         return np.stack([self._text[(lb, templates)] for lb in labels]) if labels else np.zeros((0, 1), np.float32)
 
-    def _text_path(self, label: str, templates: tuple) -> Path:
+    def _text_key(self, label: str, templates: tuple) -> str:
         import json
 
-        from annotator.paths import cache_dir
-
-        key = hashlib.sha256(json.dumps([self.clip.weights_id, self.clip.tokenizer.identity,
-                                         sorted(self.clip.card.arch.items(), key=str), list(templates), label],
-                                        default=str).encode("utf-8")).hexdigest()
-        return cache_dir() / "clip_text" / self.name / f"{key}.npy"
+        return hashlib.sha256(json.dumps([self.clip.weights_id, self.clip.tokenizer.identity,
+                                          sorted(self.clip.card.arch.items(), key=str), list(templates), label],
+                                         default=str).encode("utf-8")).hexdigest()
 
     def _load_text(self, label: str, templates: tuple):
-        if not self.disk_cache:
-            return None
-        p = self._text_path(label, templates)
-        try:
-            v = np.load(p, allow_pickle=False) if p.is_file() else None
-        except (OSError, ValueError) as e:
-            log.warning("dropping unreadable cached text embedding %s: %s", p, e)
-            p.unlink(missing_ok=True)
-            return None
+        hit = self.text_cache.load(self._text_key(label, templates))
+        v = None if hit is None else hit.get("embedding")
         return v if v is not None and v.ndim == 1 else None
 
     def _save_text(self, label: str, templates: tuple, v: np.ndarray) -> None:
-        if not self.disk_cache:
-            return
-        p = self._text_path(label, templates)
-        try:
-            p.parent.mkdir(parents=True, exist_ok=True)
-            tmp = p.with_name(f"{p.stem}.{os.getpid()}.tmp.npy")
-            np.save(tmp, v.astype(np.float32), allow_pickle=False)
-            os.replace(tmp, p)
-        except OSError as e:
-            log.warning("cannot write CLIP text cache %s: %s", p, e)
+        self.text_cache.save(self._text_key(label, templates), {"embedding": v.astype(np.float32)})
 
     # ------------------------------------------------------------------ dense scores
 

@@ -18,23 +18,18 @@ cache dir, so reopening an image costs no encoder run. SAM 2 family cards are ha
 """
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
-from collections import OrderedDict
-from pathlib import Path
 
 import numpy as np
 
 from annotator.engines import cards
+from annotator.engines.feature_cache import FeatureCache
 from annotator.engines.protocols import Prediction, as_points
 from annotator.errors import AnnotatorError, CheckpointError
 
 log = logging.getLogger(__name__)
 
 RULES = ("sam", "tinysam", "edgesam")
-MEMORY_CACHE_ITEMS = 8
-DISK_CACHE_BYTES = 1 << 30  # oldest embeddings are dropped beyond this
 
 
 _card = cards.resolve
@@ -72,8 +67,8 @@ def _sam2_session(card, weights, precision: str = "fp32"):
     from annotator.engines.model_pool import shared_model
     from annotator.engines.sam2_image import Sam2ImagePredictor
 
-    model, _ = shared_model(card, weights, precision)
-    pred = Sam2ImagePredictor(model, card)
+    model, ident = shared_model(card, weights, precision)
+    pred = Sam2ImagePredictor(model, card, weights_id=ident)
     pred.precision = getattr(model, "precision", "fp32")
     return pred
 
@@ -119,8 +114,7 @@ class SamImageSession:
         self._std = torch.tensor([float(s) * 255.0 / scale for s in inp["pixel_std"]]).view(1, 3, 1, 1)
         with torch.inference_mode():
             self._dense_pe = model.prompt_encoder.get_dense_pe()
-        self.disk_cache = disk_cache
-        self._mem: OrderedDict[str, object] = OrderedDict()
+        self.cache = FeatureCache("embeddings", self.name, disk=disk_cache)
         self.features = None
         self.orig_hw: tuple[int, int] | None = None
         self.input_hw: tuple[int, int] | None = None
@@ -153,18 +147,18 @@ class SamImageSession:
         region.div_(self._std.view(3))
         return buf.permute(0, 3, 1, 2)
 
+    @property
+    def disk_cache(self) -> bool:
+        return self.cache.disk
+
+    @disk_cache.setter
+    def disk_cache(self, on: bool) -> None:
+        self.cache.disk = bool(on)
+
     def _cache_key(self, rgb: np.ndarray) -> str:
-        h = hashlib.sha256()
         # reduced-precision embeddings get keys of their own (fp32 keys are unchanged)
         tag = "" if self.precision == "fp32" else f"|{self.precision}"
-        h.update(f"{self.name}|{self.weights_id}{tag}|{self.image_size}|{rgb.shape}|{rgb.dtype}".encode())
-        h.update(np.ascontiguousarray(rgb).data)
-        return h.hexdigest()
-
-    def _disk_path(self, key: str) -> Path:
-        from annotator.paths import cache_dir
-
-        return cache_dir() / "embeddings" / self.name / f"{key}.npy"
+        return self.cache.key(f"{self.name}|{self.weights_id}{tag}|{self.image_size}", rgb)
 
     def set_image(self, rgb: np.ndarray) -> None:
         import torch
@@ -173,21 +167,11 @@ class SamImageSession:
         if rgb.ndim != 3 or rgb.shape[2] < 3 or rgb.dtype != np.uint8:
             raise ValueError(f"expected an RGB uint8 HxWx3 image, got {rgb.dtype} {rgb.shape}")
         rgb = rgb[..., :3]
-        key = self._cache_key(rgb)
         self.orig_hw = rgb.shape[:2]
         self.input_hw = self._resized_hw(*self.orig_hw)
         self.last = None
-        feats = self._mem.get(key)
-        if feats is not None:
-            self._mem.move_to_end(key)
-        else:
-            feats = self._load_disk(key)
-            if feats is None:
-                feats = self.encode_uncached(rgb)
-                self._save_disk(key, feats)
-            self._mem[key] = feats
-            while len(self._mem) > MEMORY_CACHE_ITEMS:
-                self._mem.popitem(last=False)
+        hit = self.cache.get(self._cache_key(rgb), lambda: {"features": self.encode_uncached(rgb).numpy()})
+        feats = torch.from_numpy(hit["features"])
         self.features = feats
         with torch.inference_mode():  # the decoder's image-only work, once per image
             self._dec_cache = self.model.mask_decoder.image_cache(feats, self._dense_pe)
@@ -202,37 +186,6 @@ class SamImageSession:
             feats = self.model.image_encoder(self.preprocess(np.asarray(rgb)[..., :3]))
         self.encoder_runs += 1
         return feats
-
-    def _load_disk(self, key: str):
-        if not self.disk_cache:
-            return None
-        p = self._disk_path(key)
-        if not p.is_file():
-            return None
-        import torch
-
-        try:
-            a = np.load(p, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            log.warning("dropping unreadable cached embedding %s: %s", p, e)
-            p.unlink(missing_ok=True)
-            return None
-        os.utime(p)  # recently used: evicted last
-        return torch.from_numpy(a)
-
-    def _save_disk(self, key: str, feats) -> None:
-        if not self.disk_cache:
-            return
-        p = self._disk_path(key)
-        try:
-            p.parent.mkdir(parents=True, exist_ok=True)
-            tmp = p.with_suffix(f".{os.getpid()}.tmp")
-            with open(tmp, "wb") as f:
-                np.save(f, feats.numpy(), allow_pickle=False)
-            os.replace(tmp, p)  # atomic: a reader never sees half a file
-            _trim_cache(p.parent.parent, DISK_CACHE_BYTES)
-        except OSError as e:  # a full or read-only cache dir must not stop segmentation
-            log.warning("cannot write embedding cache %s: %s", p, e)
 
     # ---------------------------------------------------------------- predict
 
@@ -359,15 +312,3 @@ class SamImageSession:
                 up = cv2.resize(up, (ow, oh), interpolation=cv2.INTER_LINEAR)
             np.greater(up, 0.0, out=out[i])
         return out
-
-
-def _trim_cache(root: Path, budget: int) -> None:
-    files = [p for p in root.rglob("*.npy") if p.is_file()]
-    total = sum(p.stat().st_size for p in files)
-    if total <= budget:
-        return
-    for p in sorted(files, key=lambda q: q.stat().st_mtime):
-        if total <= budget:
-            break
-        total -= p.stat().st_size
-        p.unlink(missing_ok=True)

@@ -73,37 +73,65 @@ def sam2_point_prompt(points, labels, box):
 class Sam2ImagePredictor:
     """ImageSession-style predictor over a built `annotator.nn.sam2.Sam2Model`."""
 
-    def __init__(self, model, card=None):
+    def __init__(self, model, card=None, weights_id: str | None = None, disk_cache: bool = True):
+        from annotator.engines.feature_cache import FeatureCache
+
         self.model = model.eval()
         self.card = card
         self.name = str(card_value(card, "name", "sam2"))
         self.image_size, self.mean, self.std = input_spec(card, model)
+        self.weights_id = weights_id
+        # without a weights identity the embedding cannot be keyed safely: memory only
+        self.cache = FeatureCache("embeddings", self.name, disk=disk_cache and weights_id is not None)
         self.features: dict | None = None
         self.orig_hw: tuple[int, int] | None = None
         self.last_object_score_logits = None
         self.encoder_runs = 0  # real encoder runs (the same image again reuses its embedding)
         self._key = None
 
+    @property
+    def disk_cache(self) -> bool:
+        return self.cache.disk
+
+    @disk_cache.setter
+    def disk_cache(self, on: bool) -> None:
+        self.cache.disk = bool(on) and self.weights_id is not None
+
+    def encode_uncached(self, rgb: np.ndarray) -> dict:
+        """The image encoder (no cache lookup): the memory-free embedding and the high-res maps."""
+        import torch
+
+        x = preprocess(rgb, self.image_size, self.mean, self.std)
+        with torch.inference_mode():
+            out = self.model.forward_image(x)
+            embed = out["feat"] + self.model.no_mem_embed.view(1, -1, 1, 1)
+        self.encoder_runs += 1
+        arrays = {"image_embed": embed.numpy()}
+        arrays.update({f"high_res_{i}": t.numpy() for i, t in enumerate(out["high_res"] or ())})
+        return arrays
+
     def set_image(self, rgb: np.ndarray) -> None:
         import torch
 
         if rgb.ndim != 3 or rgb.shape[2] < 3:
             raise ValueError(f"expected an HxWx3 RGB image, got shape {rgb.shape}")
-        import hashlib
-
-        key = hashlib.sha256(np.ascontiguousarray(rgb).data).hexdigest() + str(rgb.shape)
+        rgb = np.asarray(rgb)
+        prec = getattr(self, "precision", "fp32")
+        tag = f"{self.name}|{self.weights_id}|{self.image_size}" + ("" if prec == "fp32" else f"|{prec}")
+        key = self.cache.key(tag, rgb)
         if self.features is not None and key == self._key:
             return  # same image again (segment everything's passes, a reopened frame): keep the embedding
-        x = preprocess(rgb, self.image_size, self.mean, self.std)
+        hit = self.cache.get(key, lambda: self.encode_uncached(rgb))
+        embed = torch.from_numpy(hit["image_embed"])
+        n_high = sum(k.startswith("high_res_") for k in hit)
+        # models without high-res features (use_high_res_features_in_sam off) carry None, as the encoder gives
+        high = [torch.from_numpy(hit[f"high_res_{i}"]) for i in range(n_high)] if n_high else None
         with torch.inference_mode():
-            out = self.model.forward_image(x)
-            embed = out["feat"] + self.model.no_mem_embed.view(1, -1, 1, 1)
             # the decoder's image-only work, once per image (clicks then cost only prompt work)
             dec_cache = self.model.sam_mask_decoder.image_cache(embed, self.model.sam_prompt_encoder.get_dense_pe())
-        self.features = {"image_embed": embed, "high_res_feats": out["high_res"], "decoder": dec_cache}
+        self.features = {"image_embed": embed, "high_res_feats": high, "decoder": dec_cache}
         self.orig_hw = rgb.shape[:2]
         self._key = key
-        self.encoder_runs += 1
 
     def predict(self, points=None, labels=None, box=None, mask_input=None, multimask: bool = True) -> Prediction:
         import torch

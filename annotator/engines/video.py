@@ -8,7 +8,8 @@ Differences from the official predictor, on purpose:
 - frames are decoded and encoded on demand (the official loads the whole video as float32);
 - only what the model can attend stays in RAM: conditioning frames, and per object the
   `keep_frames` non-conditioning frames nearest the last processed frame (the official keeps
-  every frame's memory forever). Masks are kept as COCO RLE;
+  every frame's memory forever). Masks are streamed to the caller, not kept: a frame's
+  mask can be had again only while its output is in memory (`mask`);
 - new objects may be added at any time, also after propagation;
 - re-propagating reuses an object's stored outputs when nothing it depends on changed;
 - hole filling (`fill_hole_area=8`, a CUDA-only extension upstream) is not applied, as on CPU.
@@ -49,7 +50,6 @@ class ObjState:
     non_cond: dict = field(default_factory=dict)  # frame -> FrameOut (bounded window)
     temp: dict = field(default_factory=dict)  # frame -> (FrameOut, is_cond): prompted, memory pending
     tracked: dict = field(default_factory=dict)  # frame -> reverse flag of the pass that produced it
-    masks: dict = field(default_factory=dict)  # frame -> COCO RLE at video resolution
     version: int = 0  # bumped by every prompt; outputs from older versions are recomputed
 
 
@@ -240,18 +240,17 @@ class LearnedVideoSession:
             up = F.interpolate(pred_masks, size=(h, w), mode="bilinear", align_corners=False)
         return (up[0, 0] > 0.0).numpy()
 
-    def _remember_mask(self, obj: ObjState, t: int, mask: np.ndarray) -> None:
-        from annotator.core.rle import encode
-
-        obj.masks[t] = encode(mask)
-
     def mask(self, frame: int, obj_id: int) -> np.ndarray | None:
-        """The last mask produced for (frame, object), or None."""
-        from annotator.core.rle import decode
+        """The last mask produced for (frame, object) while its output is still in memory (a
+        conditioning frame, or one in the window around the last processed frame), else None:
+        the session hands every mask to its caller (the store keeps them) and keeps none."""
+        out = self.output(frame, obj_id)
+        return self._video_mask(out.pred_masks) if out is not None else None
 
-        obj = self.objs.get(int(obj_id))
-        r = obj.masks.get(int(frame)) if obj else None
-        return decode(r) if r is not None else None
+    def held_outputs(self) -> int:
+        """Per-frame outputs held over all objects (each can give its mask back); bounded by
+        the conditioning frames plus `keep_frames` per object, however long the video."""
+        return sum(len(o.cond) + len(o.non_cond) + len(o.temp) for o in self.objs.values())
 
     def output(self, frame: int, obj_id: int) -> FrameOut | None:
         """The stored model output (low-res logits, object score, pointer) if still in memory."""
@@ -308,12 +307,11 @@ class LearnedVideoSession:
         out = self._track(obj, t, is_init, reverse, coords, labs, mask_t, prev, run_mem=False)
         obj.temp[t] = (out, is_cond)
         self._head = t
-        self._remember_mask(obj, t, self._video_mask(out.pred_masks))
         result = {}
-        for oid, o in self.objs.items():
-            r = o.masks.get(t)
-            if r is not None:
-                result[oid] = self.mask(t, oid) if oid != int(obj_id) else self._video_mask(out.pred_masks)
+        for oid in self.objs:  # the prompted object, and the others whose output here is held
+            m = self._video_mask(out.pred_masks) if oid == int(obj_id) else self.mask(t, oid)
+            if m is not None:
+                result[oid] = m
         return result
 
     def _preflight(self) -> None:
@@ -369,9 +367,7 @@ class LearnedVideoSession:
                     out = self._track(obj, t, False, reverse, run_mem=True)
                     obj.non_cond[t] = out
             obj.tracked[t] = reverse
-            mask = self._video_mask(out.pred_masks)
-            self._remember_mask(obj, t, mask)
-            result[oid] = mask
+            result[oid] = self._video_mask(out.pred_masks)
         self._head = t
         self._evict()
         return result

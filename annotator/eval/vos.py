@@ -102,22 +102,45 @@ def evaluate_sequence(session, seq: Sequence, init: str = "mask", init_clicks: i
         done += 1
         if save_dir is not None:
             _save_prediction(save_dir, seq, fi, masks, first.shape)
-        if fi == 0 or fi == n - 1:  # the toolkits score neither the prompt frame nor the last one
+        if not scored(fi, n):
             continue
         labels = seq.labels(fi)
         if labels is None:
             continue
-        for oid in ids:
-            pred = masks.get(oid)
-            pred = np.zeros(labels.shape, bool) if pred is None else np.asarray(pred, bool)
-            gt = labels == oid
-            scores[oid].append((j_measure(pred, gt), f_measure(pred, gt)))
+        score_frame(masks, labels, ids, scores)
     secs = time.perf_counter() - t0
-    objects = {}
-    for oid, vals in scores.items():
-        if vals:
-            objects[oid] = (100 * float(np.mean([v[0] for v in vals])), 100 * float(np.mean([v[1] for v in vals])))
-    return SequenceResult(seq.name, objects, done, secs, init_iou)
+    return SequenceResult(seq.name, object_means(scores), done, secs, init_iou)
+
+
+def scored(fi: int, n: int) -> bool:
+    """Whether frame fi of n counts: the toolkits score neither the prompt frame nor the last."""
+    return 0 < fi < n - 1
+
+
+def score_frame(masks: dict, labels: np.ndarray, ids, scores: dict[int, list]) -> None:
+    """Append each GT object's (J, F) on one frame; an object the prediction lacks is empty."""
+    for oid in ids:
+        pred = masks.get(oid)
+        pred = np.zeros(labels.shape, bool) if pred is None else np.asarray(pred, bool)
+        gt = labels == oid
+        scores[oid].append((j_measure(pred, gt), f_measure(pred, gt)))
+
+
+def object_means(scores: dict[int, list]) -> dict[int, tuple[float, float]]:
+    """obj_id -> (mean J, mean F) in percent over its scored frames."""
+    return {oid: (100 * float(np.mean([v[0] for v in vals])), 100 * float(np.mean([v[1] for v in vals])))
+            for oid, vals in scores.items() if vals}
+
+
+def scores_json(sequences: list[SequenceResult]) -> tuple[dict, dict]:
+    """Global J, F, J&F (mean over all objects) and each sequence's, as the reports write them."""
+    objs = [jf for s in sequences for jf in s.objects.values()]
+    J = float(np.mean([j for j, _ in objs])) if objs else None
+    F = float(np.mean([f for _, f in objs])) if objs else None
+    per = {s.name: {"J": s.J, "F": s.F, "JF": (s.J + s.F) / 2, "frames": s.frames,
+                    "objects": {str(k): {"J": v[0], "F": v[1]} for k, v in s.objects.items()}}
+           for s in sequences}
+    return {"J": J, "F": F, "JF": (J + F) / 2 if objs else None}, per
 
 
 @dataclass
@@ -128,32 +151,18 @@ class VosReport:
     peak_mb: float = 0.0
 
     def to_json(self) -> dict:
-        objs = [jf for s in self.sequences for jf in s.objects.values()]
-        J = float(np.mean([j for j, _ in objs])) if objs else None
-        F = float(np.mean([f for _, f in objs])) if objs else None
+        total, per = scores_json(self.sequences)
         frames = sum(s.frames for s in self.sequences)
         secs = sum(s.seconds for s in self.sequences)
-        return {
-            "J": J,
-            "F": F,
-            "JF": (J + F) / 2 if objs else None,
-            "fps": frames / secs if secs > 0 else None,
-            "per_sequence": {
-                s.name: {
-                    "J": s.J,
-                    "F": s.F,
-                    "JF": (s.J + s.F) / 2,
-                    "fps": s.frames / s.seconds if s.seconds > 0 else None,
-                    "frames": s.frames,
-                    "objects": {str(k): {"J": v[0], "F": v[1]} for k, v in s.objects.items()},
-                    "init_iou": {str(k): v for k, v in s.init_iou.items()},
-                }
-                for s in self.sequences
-            },
-            "engine": self.engine,
-            "init": self.init,
-            "peak_rss_mb": self.peak_mb,
-        }
+        out = dict(total, fps=frames / secs if secs > 0 else None, per_sequence={})
+        for s in self.sequences:
+            d = per[s.name]
+            out["per_sequence"][s.name] = {"J": d["J"], "F": d["F"], "JF": d["JF"],
+                                           "fps": s.frames / s.seconds if s.seconds > 0 else None,
+                                           "frames": d["frames"], "objects": d["objects"],
+                                           "init_iou": {str(k): v for k, v in s.init_iou.items()}}
+        out.update(engine=self.engine, init=self.init, peak_rss_mb=self.peak_mb)
+        return out
 
 
 def evaluate_vos(

@@ -74,6 +74,25 @@ def write_png(path: Path, labels: np.ndarray) -> None:
     img.save(path, format="PNG")
 
 
+def write_sequence_pngs(p: dict, report=None) -> dict:
+    """One item's PNGs of a DAVIS export (export_work payload: file names with their
+    objects' RLE); returns the frames whose overlapping objects were flattened and the
+    number of PNGs its folder holds."""
+    folder = Path(p["dir"])
+    folder.mkdir(parents=True, exist_ok=True)
+    h, w = int(p["height"]), int(p["width"])
+    flattened = []
+    for f, (name, objs) in zip(p["frames"], p["pngs"]):
+        masks = {int(o): _rle.decode(r) for o, r in objs.items()}
+        labels = label_map(masks, h, w)
+        if sum(int(m.sum()) for m in masks.values()) > int(np.count_nonzero(labels)):
+            flattened.append(f)
+        write_png(inside(folder, name), labels)
+        if report is not None:
+            report(1)
+    return {"flattened": flattened, "pngs": sum(1 for _ in folder.iterdir()), "frames": len(p["pngs"])}
+
+
 def read_png(path: Path) -> np.ndarray:
     """Object-id map (uint8/uint16 HxW) from an annotation PNG; void (255) becomes 0."""
     from annotator.media.image import open_checked
@@ -151,7 +170,11 @@ class DavisFormat(Format):
             seq_names[it.id] = used.take(stem, f"item{it.id}", ".png" if it.kind == "image" else "")
         from annotator.formats.base import frame_names
 
+        from annotator.formats import export_work
+
         with AtomicFolder(out) as tmp:
+            root = Path(tmp).resolve()  # workers may not share our working folder
+            jobs = []  # (item, payload): one per item, its PNGs written by export_work
             for it in items:
                 tracks = project.tracks(it.id)
                 per_frame: dict[int, dict[int, dict]] = {}
@@ -160,32 +183,31 @@ class DavisFormat(Format):
                     for m in project.masks(track_id=t.id):
                         per_frame.setdefault(m.frame, {})[t.obj_id] = m.rle
                         by_track.setdefault(t.id, {})[m.frame] = m
+                frames = listed_frames(project, it, tracks, by_track, rule, summary)
                 if it.kind == "image":
-                    if not listed_frames(project, it, tracks, by_track, rule, summary):
+                    if not frames:
                         summary.note("photos nobody annotated or reviewed skipped (an empty PNG would say "
                                      "'nothing here')", it.name)
                         continue
-                    labels = label_map({o: _rle.decode(r) for o, r in per_frame.get(0, {}).items()},
-                                       it.height, it.width)
-                    write_png(inside(tmp, f"{seq_names[it.id]}.png"), labels)
-                    continue
-                frames = listed_frames(project, it, tracks, by_track, rule, summary)
-                if not frames:
-                    summary.note("videos with no annotated frame skipped", it.name)
-                    continue
-                folder = inside(tmp, seq_names[it.id])
-                folder.mkdir(parents=True, exist_ok=True)
-                names = frame_names(it)
-                for f in frames:
-                    objs = {o: _rle.decode(r) for o, r in per_frame.get(f, {}).items()}
-                    labels = label_map(objs, it.height, it.width)
-                    if sum(int(m.sum()) for m in objs.values()) > int(np.count_nonzero(labels)):
-                        summary.note("frames where overlapping objects were flattened (lowest id wins)",
-                                     f"{it.name} frame {f}")
-                    stem = safe_name(Path(names[f]).stem, f"{f:05d}") if names else f"{f:05d}"
-                    write_png(inside(folder, f"{stem}.png"), labels)
-                n_png = sum(1 for _ in folder.iterdir())
-                summary.fact(f"{it.name}: {n_png} PNGs")
+                    pngs, folder, frames = [[f"{seq_names[it.id]}.png", per_frame.get(0, {})]], root, [0]
+                else:
+                    if not frames:
+                        summary.note("videos with no annotated frame skipped", it.name)
+                        continue
+                    names = frame_names(it)
+                    folder = inside(root, seq_names[it.id])
+                    pngs = [[f"{safe_name(Path(names[f]).stem, f'{f:05d}') if names else f'{f:05d}'}.png",
+                             per_frame.get(f, {})] for f in frames]
+                jobs.append((it, {"item_id": it.id, "dir": str(folder), "height": it.height, "width": it.width,
+                                  "frames": frames, "units": len(pngs),
+                                  "pngs": [[n, {str(o): r for o, r in objs.items()}] for n, objs in pngs]}))
+            results = export_work.run_all("davis-pngs", [p for _, p in jobs])
+            for (it, _), res in zip(jobs, results):
+                for f in res["flattened"]:
+                    summary.note("frames where overlapping objects were flattened (lowest id wins)",
+                                 f"{it.name} frame {f}")
+                if it.kind != "image":
+                    summary.fact(f"{it.name}: {res['pngs']} PNGs")
         return summary
 
     # ------------------------------------------------------------------------------ import

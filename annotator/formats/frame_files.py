@@ -103,48 +103,33 @@ class FrameFiles:
         return ref
 
     def write(self, tmp_images_dir: Path, summary=None) -> int:
-        """Write every collected copy under tmp_images_dir (which becomes images_dir). Frames of
-        media that is not on disk cannot be written: counted in the summary, named."""
-        from PIL import Image
-
-        from annotator.media import open_video
+        """Write every collected copy under tmp_images_dir (which becomes images_dir), one
+        export_work payload per media item (`annotator batch export` hands them to workers).
+        Frames of media that is not on disk cannot be written: counted in the summary, named."""
+        from annotator.formats import export_work
 
         report = progress_hook.get()
         total = len(self.jobs)
-        jobs = sorted(range(total), key=lambda k: (self.jobs[k].item.id, self.jobs[k].frame))
-        src, src_item = None, None
-        try:
-            for done, k in enumerate(jobs, start=1):
-                job = self.jobs[k]
-                if job.source is None and not job.item.exists:
-                    if summary is not None:
-                        summary.note("referenced images not written (media not on disk; relink it)",
-                                     "/".join(job.rel))
-                    continue
-                target = inside(tmp_images_dir, *job.rel)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                if job.source is not None:
-                    shutil.copyfile(job.source, target)
-                else:
-                    if src_item is not job.item:
-                        if src is not None:
-                            src.close()
-                        src, src_item = open_video(job.item.abspath, cache_frames=1), job.item
-                    rgb = src.frame(job.frame)
-                    if rgb.shape[:2] != (job.item.height, job.item.width):
-                        raise FormatError(f"{self.where}: {job.item.name} frame {job.frame} is "
-                                          f"{rgb.shape[1]}x{rgb.shape[0]}, annotated as "
-                                          f"{job.item.width}x{job.item.height}")
-                    img = Image.fromarray(rgb)
-                    if self.ext == "png":
-                        img.save(target, format="PNG", compress_level=1)
-                    else:
-                        img.save(target, format="JPEG", quality=self.quality)
-                if report is not None and (done == total or done % 10 == 0):
-                    report(done, total, "images")
-        finally:
-            if src is not None:
-                src.close()
+        groups: dict[int, tuple[object, list[_Job]]] = {}
+        for job in sorted(self.jobs, key=lambda j: (j.item.id, j.frame)):
+            if job.source is None and not job.item.exists:
+                if summary is not None:
+                    summary.note("referenced images not written (media not on disk; relink it)",
+                                 "/".join(job.rel))
+                continue
+            groups.setdefault(job.item.id, (job.item, []))[1].append(job)
+        folder = str(Path(tmp_images_dir).resolve())  # workers may not share our working folder
+        payloads = [{"item_id": item.id, "name": item.name, "path": str(item.abspath), "width": item.width,
+                     "height": item.height, "dir": folder, "ext": self.ext, "quality": self.quality,
+                     "where": self.where, "units": len(jobs),
+                     "files": [[j.frame, list(j.rel), None if j.source is None else str(j.source)] for j in jobs]}
+                    for item, jobs in groups.values()]
+
+        def progress(done: int, n: int) -> None:
+            if report is not None and (done == n or done % 10 == 0):
+                report(done, n, "images")
+
+        export_work.run_all("frame-files", payloads, progress)
         if summary is not None and total:
             summary.fact(f"{sum(1 for j in self.jobs if j.source is not None or j.item.exists)} images written "
                          f"under {self.images_dir}")
@@ -188,3 +173,39 @@ def _copyable(path: Path, item) -> bool:
             return img.size == (item.width, item.height) and orient in (1, None)
     except Exception:
         return False
+
+
+def write_item_frames(p: dict, report=None) -> dict:
+    """One item's image files of an export: copies of files on disk, or frames decoded in
+    frame order from one open source (memory: one frame) and encoded as p["ext"]."""
+    from PIL import Image
+
+    from annotator.media import open_video
+
+    src = None
+    written = 0
+    try:
+        for frame, rel, source in p["files"]:
+            target = inside(Path(p["dir"]), *rel)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if source is not None:
+                shutil.copyfile(source, target)
+            else:
+                if src is None:
+                    src = open_video(p["path"], cache_frames=1)
+                rgb = src.frame(int(frame))
+                if rgb.shape[:2] != (p["height"], p["width"]):
+                    raise FormatError(f"{p['where']}: {p['name']} frame {frame} is {rgb.shape[1]}x{rgb.shape[0]}, "
+                                      f"annotated as {p['width']}x{p['height']}")
+                img = Image.fromarray(rgb)
+                if p["ext"] == "png":
+                    img.save(target, format="PNG", compress_level=1)
+                else:
+                    img.save(target, format="JPEG", quality=p["quality"])
+            written += 1
+            if report is not None:
+                report(1)
+    finally:
+        if src is not None:
+            src.close()
+    return {"written": written, "frames": written}

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QGraphicsPixmapItem,
     QGraphicsRectItem,
     QGraphicsScene,
+    QGraphicsTextItem,
     QGraphicsView,
 )
 
@@ -31,6 +32,7 @@ class Canvas(QGraphicsView):
     pointClicked = Signal(float, float, bool, float)  # x, y, positive, perf_counter at the event
     boxDrawn = Signal(float, float, float, float, float)  # x0, y0, x1, y1, perf_counter
     strokeFinished = Signal(object, bool)  # bool HxW mask of the stroke, erase?
+    objectPicked = Signal(float, float)  # Ctrl+click: choose the object under (x, y) to edit
     maskPainted = Signal(object)  # token given to set_overlay, once the viewport has painted it
     zoomChanged = Signal(float)
 
@@ -76,6 +78,13 @@ class Canvas(QGraphicsView):
         self._cursor_item.hide()
         self.scene().addItem(self._cursor_item)
 
+        # shown instead of a frame when there is none to show (missing media)
+        self._placeholder = QGraphicsTextItem()
+        self._placeholder.setDefaultTextColor(QColor(230, 230, 230))
+        self._placeholder.setZValue(6)
+        self._placeholder.hide()
+        self.scene().addItem(self._placeholder)
+
         self.tool = "prompt"  # prompt | brush | eraser
         self.brush_radius = 12
         self.opacity = 0.5
@@ -109,7 +118,27 @@ class Canvas(QGraphicsView):
             self._pending_image = None
         self._rebuild_overlay(token)
 
+    def show_placeholder(self, text: str) -> None:
+        """No frame, only `text` (the previous item's frame must not stay on screen)."""
+        self._pending_image = None
+        self._layers = []
+        self._overlay_req += 1  # an overlay still being built belongs to the previous frame
+        self.set_image(None)
+        self.set_prompts()
+        self._placeholder.setPlainText(text)
+        self._placeholder.setTextWidth(520)
+        self._placeholder.show()
+        self.scene().setSceneRect(self._placeholder.boundingRect().adjusted(-20, -20, 20, 20))
+        self.resetTransform()
+        self.centerOn(self._placeholder)
+
+    @property
+    def placeholder(self) -> str:
+        return self._placeholder.toPlainText() if self._placeholder.isVisible() else ""
+
     def set_image(self, image: QImage | None) -> None:
+        if image is not None:
+            self._placeholder.hide()
         if image is None:
             self._img_item.setPixmap(QPixmap())
             self._ovl_item.setPixmap(QPixmap())
@@ -315,6 +344,9 @@ class Canvas(QGraphicsView):
             return
         w, h = self.image_size
         if not (0 <= sp0.x() < w and 0 <= sp0.y() < h):
+            return
+        if button == Qt.MouseButton.LeftButton and mods & Qt.KeyboardModifier.ControlModifier:
+            self.objectPicked.emit(sp0.x(), sp0.y())
             return
         positive = button == Qt.MouseButton.LeftButton and not (mods & Qt.KeyboardModifier.ShiftModifier)
         if button in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):

@@ -73,7 +73,7 @@ class FirstRunPanel(QFrame):
         self.jobs.finished.connect(self._on_finished)
         self.btn_cancel.clicked.connect(self.cancel)
         self.btn_sample.clicked.connect(self.open_sample)
-        self.btn_models.clicked.connect(win.model_manager_dialog)
+        self.btn_models.clicked.connect(win.engines.manager_dialog)
         self.btn_hide.clicked.connect(self.dismiss)
         self.hide()
         win.centralWidget().layout().insertWidget(0, self)
@@ -150,8 +150,8 @@ class FirstRunPanel(QFrame):
         self.status.setText(msg)
         if ok and self.chosen:
             name, self.chosen = self.chosen, None
-            self.win.refresh_engines()
-            self.win.set_engine(name)
+            self.win.engines.refresh()
+            self.win.engines.set_engine(name)
             self.win.statusBar().showMessage(f"{name} installed and selected", 8000)
             self.hide()
 
@@ -166,7 +166,7 @@ class FirstRunPanel(QFrame):
         dest.parent.mkdir(parents=True, exist_ok=True)
         if not dest.is_file():
             shutil.copy2(src, dest)
-        self.win.open_paths([str(dest)])
+        self.win.projects.open_paths([str(dest)])
 
     def dismiss(self) -> None:
         self.win.settings[HIDDEN_KEY] = True

@@ -2,7 +2,8 @@
 
 The first nine labels carry their digit shortcut. Typing a name that does not exist
 and pressing Enter offers it as a new label. The same panel sits in a dock and, for
-the T shortcut, in a small popup dialog.
+the T shortcut, in a small popup dialog, where suggested labels (gui/label_suggestions)
+are listed first with their scores and the best one is pre-selected, so Enter takes it.
 """
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import QDialog, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 from annotator.gui.objects import swatch
+
+SUGGESTED = Qt.ItemDataRole.UserRole + 1  # True on the rows of suggested labels
 
 
 class TextField(QLineEdit):
@@ -43,11 +46,13 @@ class LabelPanel(QWidget):
         self.list.itemActivated.connect(lambda it: self.labelChosen.emit(it.data(Qt.ItemDataRole.UserRole)))
         self.list.itemClicked.connect(lambda it: self.labelChosen.emit(it.data(Qt.ItemDataRole.UserRole)))
         self._current = ""
+        self._colors: dict[str, tuple] = {}
 
     def set_categories(self, cats: list[tuple[str, tuple]], current: str = "") -> None:
         """cats: (name, colour) in project order; the first nine get digits 1-9."""
         self._current = current
         self.list.clear()
+        self._colors = {name: color for name, color in cats}
         for i, (name, color) in enumerate(cats):
             digit = f"{i + 1}  " if i < 9 else "    "
             it = QListWidgetItem(swatch(color), f"{digit}{name}")
@@ -59,9 +64,26 @@ class LabelPanel(QWidget):
             self.list.addItem(it)
         self._apply_filter(self.filter.text())
 
+    def set_suggestions(self, ranked: list[tuple[str, float]]) -> None:
+        """(name, score) best first: listed above the categories, the best pre-selected."""
+        for i in reversed(range(self.list.count())):
+            if self.list.item(i).data(SUGGESTED):
+                self.list.takeItem(i)
+        for k, (name, score) in enumerate(ranked):
+            it = QListWidgetItem(swatch(self._colors.get(name, (128, 128, 128))), f"★  {name}   {score:.0%}")
+            it.setData(Qt.ItemDataRole.UserRole, name)
+            it.setData(SUGGESTED, True)
+            it.setToolTip(f"Suggested label (score {score:.3f}): Enter takes the highlighted one")
+            self.list.insertItem(k, it)
+        self._apply_filter(self.filter.text())
+
+    def suggestions(self) -> list[str]:
+        return [self.list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.list.count())
+                if self.list.item(i).data(SUGGESTED)]
+
     def _apply_filter(self, text: str) -> None:
         t = text.strip().lower()
-        first = current = None
+        first = current = suggested = None
         for i in range(self.list.count()):
             it = self.list.item(i)
             name = it.data(Qt.ItemDataRole.UserRole)
@@ -69,10 +91,13 @@ class LabelPanel(QWidget):
             it.setHidden(not hit)
             if hit and first is None:
                 first = it
-            if hit and name == self._current:
+            if hit and suggested is None and it.data(SUGGESTED):
+                suggested = it
+            if hit and current is None and name == self._current:
                 current = it
-        # with no filter the highlighted row is the label in use; while typing, the best match
-        pick = (current or first) if not t else first
+        # with no filter the highlighted row is the top suggestion, else the label in use; while
+        # typing, the best match
+        pick = (suggested or current or first) if not t else first
         if pick is not None:
             self.list.setCurrentItem(pick)
         else:

@@ -115,7 +115,12 @@ class NavigationController(QObject):
 
     def request_frame(self) -> None:
         win = self.win
-        if win.item is None or not win.item.exists:
+        if win.item is not None and not win.item.exists:
+            win._shown_key = None
+            win.canvas.show_placeholder(f"{win.item.name} is missing\n\n{win.item.abspath}\n\nIts annotations are "
+                                        "kept. File > Relink Missing Media… points it at the file's new place.")
+            return
+        if win.item is None:
             return
         self.view_gen += 1
         win.loader.request(self.view_gen, *self.key(), ahead=self.ahead(frames=3, images=2))

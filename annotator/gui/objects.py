@@ -1,4 +1,5 @@
-"""The object list: id and colour, label, number of frames with a mask, hide and lock."""
+"""The object list: id and colour, label, number of frames with a mask, hide and lock; an
+unaccepted automatic object (segment everything, find by text) is marked "auto" in italics."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
@@ -35,6 +36,7 @@ class ObjectList(QTableWidget):
         for c in (COL_ID, COL_FRAMES, COL_HIDE, COL_LOCK):
             hh.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
         self._ids: list[int] = []
+        self.auto_ids: set[int] = set()  # rows shown as unaccepted auto objects
         self._quiet = False
         self.itemSelectionChanged.connect(self._on_selection)
         self.cellClicked.connect(self._on_click)
@@ -47,15 +49,30 @@ class ObjectList(QTableWidget):
         return self._icons[name]
 
     def set_rows(self, rows: list[dict], selected: int | None) -> None:
-        """rows: dicts with track_id, obj_id, color, label, frames, hidden, locked."""
+        """rows: dicts with track_id, obj_id, color, label, frames, hidden, locked, and optional
+        auto (its mask on this frame is an unaccepted auto one)."""
         self._quiet = True
         try:
             self.setRowCount(len(rows))
             self._ids = [r["track_id"] for r in rows]
+            self.auto_ids = {r["track_id"] for r in rows if r.get("auto")}
             for i, r in enumerate(rows):
-                it = QTableWidgetItem(swatch(r["color"]), str(r["obj_id"]))
+                editing = r["track_id"] == selected  # prompts go to it: marked, not only highlighted
+                it = QTableWidgetItem(swatch(r["color"]), ("✎ " if editing else "") + str(r["obj_id"]))
+                if editing:
+                    f = it.font()
+                    f.setBold(True)
+                    it.setFont(f)
+                    it.setToolTip("Editing this object: clicks, boxes and the brush go to it (Esc stops)")
                 self.setItem(i, COL_ID, it)
-                self.setItem(i, COL_LABEL, QTableWidgetItem(r["label"]))
+                label = QTableWidgetItem(f"{r['label']} · auto" if r.get("auto") else r["label"])
+                if r.get("auto"):
+                    font = label.font()
+                    font.setItalic(True)
+                    label.setFont(font)
+                    label.setToolTip("Made automatically and not accepted yet: Y accepts, X rejects, J goes to "
+                                     "the next one (default keys)")
+                self.setItem(i, COL_LABEL, label)
                 fr = QTableWidgetItem(str(r["frames"]))
                 fr.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.setItem(i, COL_FRAMES, fr)

@@ -1,6 +1,8 @@
 """The prompting controller: clicks, boxes and brush strokes on the canvas become requests to
 the worker, and the worker's predictions become masks in the store through
-annotator.app.prompting (which holds the rules). Times each click until its mask is painted."""
+annotator.app.prompting (which holds the rules). Times each click until its mask is painted.
+Also which object prompts go to: a new one after a commit, an existing one only when the
+person chose it (object list, timeline lane or Ctrl+click), and the window says which."""
 from __future__ import annotations
 
 import time
@@ -8,7 +10,7 @@ import time
 import numpy as np
 from PySide6.QtCore import QObject
 
-from annotator.app import prompting
+from annotator.app import labels, prompting
 from annotator.app.prompting import PromptState
 from annotator.gui import errors as gui_errors
 
@@ -70,19 +72,19 @@ class PromptingController(QObject):
 
     def on_predicted(self, res) -> None:
         win = self.win
-        if res.gen != win._gen or win.project is None:
-            return  # a newer click is on its way; it includes this one's points
         ctx = res.ctx
         ps: PromptState = ctx["ps"]
+        if win.project is None or (res.gen != win._gen and not ps.closed):
+            return  # a newer click is on its way; it includes this one's points
         from annotator.core.model import Prompts
 
         try:
             tid = prompting.apply_prediction(win.project, ps, res, Prompts(ctx["points"], ctx["labels"], ctx["box"]),
-                                             model=win.engine_name, category=win._label_category)
+                                             model=win.engine_name, category=win.labeling.category)
         except Exception as e:
             gui_errors.show_error(win, e)
             return
-        if win.item is not None and ps.item_id == win.item.id and ps.frame == win.frame:
+        if not ps.closed and win.item is not None and ps.item_id == win.item.id and ps.frame == win.frame:
             win.active_track = tid
             win.prompt = ps
         win.last_timing = f"encode {res.encode_ms:.0f} ms · mask {res.predict_ms:.0f} ms"
@@ -130,7 +132,70 @@ class PromptingController(QObject):
             win.statusBar().showMessage("Select an object to erase from.", 2000)
             return
         tid = prompting.apply_stroke(win.project, win.item.id, win.frame, tid, stroke, erase,
-                                     category=win._label_category)
+                                     category=win.labeling.category)
         win.active_track = tid
         win.prompt = None  # the clicks no longer describe this mask
         win.canvas.set_prompts()
+
+    # ---------------- which object the prompts go to ----------------
+    def commit(self) -> None:
+        """Finish the current object; the next prompt starts a new one, even if the answer
+        to the last click is still on its way (it lands in the object it was made for)."""
+        win = self.win
+        if win.project is None:
+            return
+        if win.prompt is not None:
+            win.prompt.closed = True
+        if win.active_track is not None:
+            labels.finish_object(win.project, win.active_track, win.current_label)
+            t = win.project.track(win.active_track)
+            win.statusBar().showMessage(f"Object {t.obj_id} done — the next prompt starts a new object.", 3000)
+        self._set_target(None)
+
+    def select(self, track_id: int | None) -> None:
+        """The explicit choice to edit an existing object (None: back to a new object). The
+        label for new objects stays as the person set it."""
+        if track_id != self.win.active_track:
+            if self.win.prompt is not None:
+                self.win.prompt.closed = True
+            self._set_target(track_id)
+
+    def on_pick(self, x: float, y: float) -> None:
+        """Ctrl+click: edit the object under the cursor, or none when there is none."""
+        win = self.win
+        if win.project is None or win.item is None:
+            return
+        self.select(prompting.object_at(win.project, win.item.id, win.frame, x, y))
+
+    def _set_target(self, track_id: int | None) -> None:
+        win = self.win
+        win.active_track = track_id
+        win.prompt = None
+        win.canvas.set_prompts()
+        self.show_target()
+        win.labeling.refresh()  # the Labels panel highlights the edited object's label
+        win.schedule_refresh()
+
+    def target_text(self) -> str:
+        """"Editing object 3 (truck)", or what the next prompt will start."""
+        win = self.win
+        if win.project is None or win.item is None:
+            return ""
+        if win.active_track is not None:
+            try:
+                t = win.project.track(win.active_track)
+            except Exception:
+                return ""
+            label = win.project.category(t.category_id).name if t.category_id is not None else "no label"
+            return f"Editing object {t.obj_id} ({label})"
+        nxt = win.project.next_obj_id(win.item.id)
+        return f"New object: the next prompt starts object {nxt}"
+
+    def show_target(self) -> None:
+        text = self.target_text()
+        self.win.status_target.setText(text)
+        self.win.status_target.setToolTip(
+            "Clicks, boxes and the brush go to this object. Enter or Esc finishes it; pick an object in "
+            "the list (or Ctrl+click it) to edit it again." if self.win.active_track is not None else
+            "Clicks and boxes start a new object. To refine an existing one, select it in the object "
+            "list or Ctrl+click it.")

@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, QTimer
 from annotator.app import propagation
 from annotator.errors import MediaError
 from annotator.gui import errors as gui_errors
+from annotator.gui import layout
 from annotator.gui.worker import PropagateJob
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,9 @@ class PropagationController(QObject):
         if not win.item.exists:
             gui_errors.show_error(win, MediaError(f"{win.item.abspath}: media file is missing"))
             return False
+        if win.everything.running:  # one worker: the run would wait behind it, sharing its Cancel
+            gui_errors.show_info(win, "Segment everything is running; wait for it or cancel it first.")
+            return False
         if track_ids is None:
             # The selected object alone (a correction must not disturb the others), or
             # every object when none is selected or "All objects" is on.
@@ -65,8 +69,7 @@ class PropagationController(QObject):
         self.run = propagation.PropagationRun(win.project, plan, model=win.video_engine_name)
         win.prop_progress.setRange(0, max(1, plan.total))
         win.prop_progress.setValue(0)
-        win.prop_progress.show()
-        win.prop_cancel.show()
+        layout.show_progress(win, True)
         win.timeline.busy_range = plan.frame_range
         win._update_enabled()
         win.worker.propagate(PropagateJob(self.job_id, win.item.abspath, win.item.kind, plan.start, direction,
@@ -137,8 +140,7 @@ class PropagationController(QObject):
         except Exception as e:
             log.warning("closing the propagation undo group failed: %s", e)
         win = self.win
-        win.prop_progress.hide()
-        win.prop_cancel.hide()
+        layout.show_progress(win, False)
         win.timeline.busy_range = None
         win.status_busy.setText("")
         win._refresh()  # show the final state now, not after the throttled redraw

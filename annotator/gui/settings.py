@@ -29,7 +29,7 @@ DEFAULT_SHORTCUTS: dict[str, tuple[str, str]] = {
     "quit": ("Ctrl+Q", "Quit"),
     "undo": ("Ctrl+Z", "Undo"),
     "redo": ("Ctrl+Shift+Z;Ctrl+Y", "Redo"),
-    "tool_prompt": ("V", "Prompt tool: left click +, right/Shift click -, drag a box"),
+    "tool_prompt": ("V", "Prompt tool: left click +, right/Shift click -, drag a box, Ctrl+click edits an object"),
     "tool_brush": ("B", "Brush: paint onto the selected object"),
     "tool_eraser": ("E", "Eraser: remove from the selected object"),
     "brush_bigger": ("]", "Bigger brush"),
@@ -39,7 +39,9 @@ DEFAULT_SHORTCUTS: dict[str, tuple[str, str]] = {
     "deselect": ("Escape", "Cancel propagation / stop editing the selected object"),
     "delete_object": ("Delete", "Delete the selected object (all frames)"),
     "delete_range": ("Shift+Delete", "Delete the selected object's masks in a frame range"),
-    "pick_label": ("T", "Pick the label of the selected object (type to filter)"),
+    "pick_label": ("T", "Pick the label of the selected object (type to filter; suggested labels first, "
+                        "Enter takes the top one)"),
+    "find_text": ("Ctrl+F", "Find objects by name: type labels (comma-separated) in the Find box, Enter"),
     "toggle_hide": ("H", "Hide / show the selected object"),
     "toggle_lock": ("L", "Lock / unlock the selected object"),
     "toggle_outlines": ("O", "Outlines only / filled masks"),
@@ -60,6 +62,17 @@ DEFAULT_SHORTCUTS: dict[str, tuple[str, str]] = {
     "propagate_forward": ("P", "Propagate forward from this frame"),
     "propagate_backward": ("Shift+P", "Propagate backward from this frame"),
     "propagate_both": ("Alt+P", "Propagate both ways from this frame"),
+    "next_flagged": ("G", "Next frame the review queue flagged (selects its object)"),
+    "prev_flagged": ("Shift+G", "Previous flagged frame"),
+    "mark_reviewed": ("R", "Mark the selected object (none: every object) reviewed on this frame, or not"),
+    "segment_everything": ("Ctrl+Shift+E", "Segment everything on this image or frame (adds auto objects)"),
+    "next_auto": ("J", "Select and show the next unaccepted auto object on this frame"),
+    "prev_auto": ("Shift+J", "Select and show the previous unaccepted auto object"),
+    "accept_auto": ("Y", "Accept the selected auto object (it becomes manual) and go to the next"),
+    "reject_auto": ("X", "Reject (delete) the selected auto object and go to the next"),
+    "accept_all_auto": ("Shift+Y", "Accept every auto object on this frame"),
+    "reject_all_auto": ("Shift+X", "Reject (delete) every auto object on this frame"),
+    "batch_run": ("", "Run propagate / segment everything / encode on all items"),
     "model_manager": ("Ctrl+M", "Model manager"),
     "shortcuts": ("F1", "This list of shortcuts"),
 }
@@ -75,6 +88,8 @@ DEFAULTS: dict = {
     "propagate_all_objects": False,
     "window": {"geometry": "", "state": ""},
     "recent_projects": [],
+    "ask_project_location": False,  # off: a new project is saved beside its first media
+    "reopen_last_project": True,
     "shortcuts": {},
 }
 

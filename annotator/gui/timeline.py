@@ -1,12 +1,14 @@
 """The video timeline: a frame ruler with the current frame, scrubbing by click/drag,
-and one swimlane per object showing which frames have a mask and where it came from.
+and one swimlane per object showing which frames have a mask and where it came from, plus
+the review queue's marks: flagged frames (a notch over the lane, amber to red by score) and
+frames a person marked reviewed (a green tick under it).
 
 Lanes are drawn as runs of equal source, so a 10,000-frame video costs as many
 rectangles as there are source changes, not frames.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
@@ -22,6 +24,14 @@ SOURCE_STYLE = {
     "imported": (200, False),
     "auto": (160, False),
 }
+
+
+def severity_color(s: float) -> QColor:
+    """A review flag's colour by severity 0..1: amber (lowest of the shown flags) to red (highest)."""
+    s = min(1.0, max(0.0, float(s)))
+    return QColor(255, int(200 - 170 * s), int(40 - 20 * s))
+
+
 SOURCE_WORDS = {"manual": "clicked/edited", "propagated": "propagated", "imported": "imported", "auto": "automatic"}
 
 
@@ -35,6 +45,8 @@ class Timeline(QWidget):
         self.current = 0
         self.lanes: list[dict] = []  # {track_id, obj_id, color, label, frames: {frame: source}, selected}
         self.busy_range: tuple[int, int] | None = None  # frames a running propagation will cover
+        self.flag_marks: dict[int, list[tuple[int, float]]] = {}  # track id -> [(frame, severity 0..1)]
+        self.reviewed: dict[int, set[int]] = {}  # track id -> frames marked reviewed
         self.setMouseTracking(True)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self._scrubbing = False
@@ -64,6 +76,13 @@ class Timeline(QWidget):
     def set_lanes(self, lanes: list[dict]) -> None:
         self.lanes = lanes
         self._update_height()
+        self.update()
+
+    def set_review_marks(self, flags: dict, reviewed: dict) -> None:
+        """flags {track_id: [(frame, severity 0..1)]}, reviewed {track_id: frames}; kept across
+        set_lanes (lanes are rebuilt on every store change, the queue only when it is recomputed)."""
+        self.flag_marks = {k: list(v) for k, v in flags.items()}
+        self.reviewed = {k: set(v) for k, v in reviewed.items()}
         self.update()
 
     def set_frame_source(self, track_id: int, frame: int, source: str | None) -> None:
@@ -131,11 +150,27 @@ class Timeline(QWidget):
                 p.fillRect(QRectF(x0, y + 1, max(fw, self._x_of(end + 1) - x0), LANE_H - 2), QColor(r, g, b, alpha))
                 if tick:
                     p.fillRect(QRectF(x0, y, max(2.0, min(fw, 4.0)), LANE_H), text)
+            self._paint_review_marks(p, lane["track_id"], y, fw)
         # current frame cursor
         x = self._x_of(self.current + 0.5)
         p.setPen(QPen(QColor(230, 40, 40), 2))
         p.drawLine(int(x), 0, int(x), self.height())
         p.end()
+
+    def _paint_review_marks(self, p: QPainter, track_id: int, y: float, fw: float) -> None:
+        mw = max(3.0, min(fw, 6.0))
+        for f in self.reviewed.get(track_id, ()):
+            p.fillRect(QRectF(self._x_of(f + 0.5) - mw / 2, y + LANE_H - 3, mw, 3), QColor(40, 170, 70))
+        for f, sev in self.flag_marks.get(track_id, ()):
+            x = self._x_of(f + 0.5)
+            p.setPen(QPen(QColor(40, 20, 0), 1))
+            p.setBrush(severity_color(sev))
+            half = mw / 2 + 1
+            p.drawPolygon([QPointF(x - half, y - 1), QPointF(x + half, y - 1), QPointF(x, y + LANE_H * 0.6)])
+        p.setBrush(Qt.BrushStyle.NoBrush)
+
+    def flagged_frames(self, track_id: int) -> list[int]:
+        return sorted(f for f, _ in self.flag_marks.get(track_id, ()))
 
     # ---------------- mouse ----------------
     def mousePressEvent(self, e) -> None:
@@ -161,6 +196,11 @@ class Timeline(QWidget):
             if 0 <= i < len(self.lanes):
                 src = self.lanes[i]["frames"].get(f)
                 what = SOURCE_WORDS.get(src, "no mask") if src else "no mask"
+                tid = self.lanes[i]["track_id"]
+                if f in self.flagged_frames(tid):
+                    what += ", flagged for review"
+                if f in self.reviewed.get(tid, ()):
+                    what += ", reviewed"
                 QToolTip.showText(e.globalPosition().toPoint(), f"{self.lanes[i]['label']} · frame {f}: {what}", self)
 
     def mouseReleaseEvent(self, _e) -> None:

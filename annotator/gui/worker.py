@@ -6,7 +6,9 @@ GUI has issued is skipped, so fast clicking never queues up seconds of stale wor
 newest request already contains all earlier clicks). When idle, the worker encodes
 the images/frames the GUI said come next, so switching to them is instant where the
 engine caches encodings. Propagation runs here too, frame by frame, with a cancel flag
-checked between frames; each frame's masks are RLE-encoded here and streamed back.
+checked between frames; each frame's masks are RLE-encoded here and streamed back. Other
+long jobs (segment everything) run here as tasks (run_task) with the same cancel flag, so
+they share the engine and its cached encodings instead of loading a second model.
 """
 from __future__ import annotations
 
@@ -63,6 +65,8 @@ class EngineWorker(QThread):
     propagated = Signal(int, int, object)  # job id, frame, {obj_id: rle}
     progress = Signal(int, int, int)  # job id, frames done, frames expected
     jobFinished = Signal(int, str, object)  # job id, "done" | "cancelled" | "error", exception or None
+    taskProgress = Signal(int, int, int)  # task id, done, total
+    taskFinished = Signal(int, str, object)  # task id, "done" | "cancelled" | "error", result or exception
     busyChanged = Signal(str)  # "" when idle, else what it is doing
 
     def __init__(self, cache: FrameCache, parent=None):
@@ -84,6 +88,8 @@ class EngineWorker(QThread):
         self._encoded_key = None
         self.video_prompts = 0  # clicks answered by the video model
         self._video_ahead = None  # (path, kind) to open in the video session while idle
+        self._task_id = 0  # the task running now (run_task)
+        self._last_task_id = 0  # the last one new_task_id gave out
 
     # ---------------- requests (GUI thread) ----------------
     def set_engine(self, name: str, weights=None) -> None:
@@ -127,6 +133,18 @@ class EngineWorker(QThread):
         self._cancel.clear()
         self._q.put(("propagate", job))
 
+    def new_task_id(self) -> int:
+        """An id no other task has: every controller hears every taskFinished and keeps its own."""
+        with self._lock:
+            self._last_task_id += 1
+            return self._last_task_id
+
+    def run_task(self, task_id: int, fn) -> None:
+        """fn(worker) runs on this thread, in turn with clicks and propagations; it may call
+        image_session_for(), report() and cancelled(). Answered by taskFinished."""
+        self._cancel.clear()
+        self._q.put(("task", (task_id, fn)))
+
     def cancel(self) -> None:
         self._cancel.set()
 
@@ -167,6 +185,10 @@ class EngineWorker(QThread):
                     self._ensure_encoded(arg)
                 elif op == "propagate":
                     self._propagate(arg)
+                elif op == "task":
+                    self._task_id = arg[0]
+                    result = arg[1](self)
+                    self.taskFinished.emit(arg[0], "cancelled" if self._cancel.is_set() else "done", result)
             except Exception as e:  # every failure goes back to the GUI as a signal
                 log.info("worker %s failed: %r", op, e, exc_info=not _is_user_error(e))
                 if op in ("predict", "vpredict"):
@@ -175,9 +197,30 @@ class EngineWorker(QThread):
                     self.engineFailed.emit(arg[0] if isinstance(arg, tuple) else arg, e)
                 elif op == "propagate":
                     self.jobFinished.emit(arg.job_id, "error", e)
+                elif op == "task":
+                    self.taskFinished.emit(arg[0], "error", e)
             finally:
                 self.busyChanged.emit("")
         self._image = self._video = None
+
+    # ---------------- for tasks (worker thread) ----------------
+    def image_session_for(self, name: str = ""):
+        """(session, name): the engine in use when `name` is it or empty (its cached
+        encodings are reused), else a fresh session of `name` for this task alone."""
+        if not name or name == self._engine_name:
+            session = self._ensure_image()
+            self._encoded_key = None  # the task decides what the session holds
+            return session, self._engine_name
+        from annotator.engines import registry
+
+        self.busyChanged.emit(f"Loading {name}…")
+        return registry.create_image_session(name), name
+
+    def report(self, done: int, total: int) -> None:
+        self.taskProgress.emit(self._task_id, int(done), int(total))
+
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
 
     def _list_engines(self) -> None:
         from annotator.engines import registry
@@ -402,9 +445,9 @@ def _cache_capacity(session) -> int:
     try:
         if hasattr(session, "cache_size"):
             return int(session.cache_size or 1)
-        # learned SAM sessions keep an LRU of encodings (annotator.engines.learned)
-        mod = sys.modules.get(type(session).__module__)
-        return int(getattr(mod, "MEMORY_CACHE_ITEMS", 1) or 1) if hasattr(session, "_mem") else 1
+        # learned SAM sessions keep an LRU of encodings (annotator.engines.feature_cache)
+        cache = getattr(session, "cache", None)
+        return int(getattr(cache, "items", 1) or 1)
     except (TypeError, ValueError):
         return 1
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 import cv2
@@ -167,11 +168,21 @@ def _counts(rec) -> str:
     return c.decode("ascii") if isinstance(c, bytes) else str(c)
 
 
-def compute_item_signals(project, item_id: int, force: bool = False, source=None) -> dict[int, int]:
-    """(Re)compute and store the signals of every object of a media item; rows whose inputs
-    (own mask, previous mask, references) did not change are kept unless `force`. Frames come
-    from `source` (a FrameSource) or the item's media when it is there; without either the
-    colour signal is NaN. Returns {track_id: rows written}."""
+@dataclass
+class SignalUpdate:
+    """What one object's stored signals need: rows to (re)write (values, with their digests)
+    and frames whose rows go (no mask there any more). `clear` = the object has no masks."""
+    values: dict = field(default_factory=dict)  # {frame: {name: float}}
+    digests: dict = field(default_factory=dict)  # {frame: int}
+    gone: list = field(default_factory=list)
+    clear: bool = False
+
+
+def item_signal_updates(project, item_id: int, force: bool = False, source=None) -> dict[int, SignalUpdate]:
+    """The signal rows of every object of a media item that are stale: whose inputs (own mask,
+    previous mask, references) changed since they were stored (all with `force`). Reads only,
+    so it runs on a read-only connection too. Frames come from `source` (a FrameSource) or the
+    item's media when it is there; without either the colour signal is NaN."""
     from annotator.errors import MediaError
 
     item = project.item(item_id)
@@ -193,13 +204,12 @@ def compute_item_signals(project, item_id: int, force: bool = False, source=None
         except (MediaError, IndexError):
             return None
 
-    written: dict[int, int] = {}
+    out: dict[int, SignalUpdate] = {}
     try:
         for track in project.tracks(item_id):
             frames = project.mask_frames(track.id)
             if not frames:
-                project.delete_signals(track.id)
-                written[track.id] = 0
+                out[track.id] = SignalUpdate(clear=True)
                 continue
             refs = [f for f, src in frames.items() if src in REFERENCE_SOURCES] or [min(frames)]
             ref_recs = [project.mask(track.id, f) for f in refs]
@@ -210,33 +220,54 @@ def compute_item_signals(project, item_id: int, force: bool = False, source=None
             for f in frames:  # digests from RLE strings only: nothing decoded for unchanged rows
                 counts[f] = _counts(project.mask(track.id, f))
                 want[f] = _digest(str(SIGNALS_VERSION), ref_key, counts.get(f - 1, ""), counts[f])
-            stale = [f for f in frames if force or old.get(f) != want[f]]
-            gone = [f for f in old if f not in frames]
-            if gone:
-                project.delete_signals(track.id, gone)
+            upd = SignalUpdate(gone=[f for f in old if f not in frames])
+            out[track.id] = upd
+            stale = {f for f in frames if force or old.get(f) != want[f]}
             if not stale:
-                written[track.id] = 0
                 continue
             ts = TrackSignals()
             for f, rec in zip(refs, ref_recs):
                 ts.add_reference(f, rec.mask(), rgb(f))
-            todo = set(stale)
-            values = {}
             for f in sorted(frames):
                 # the previous frame's mask is needed for a stale row even when its own row is fresh
-                if f not in todo and f + 1 not in todo:
+                if f not in stale and f + 1 not in stale:
                     continue
                 rec = project.mask(track.id, f)
-                needs_rgb = f in todo
-                sig = ts.push(f, rec.mask(), rgb(f) if needs_rgb else None, None, rec.score)
-                if f in todo:
-                    values[f] = sig
-            project.set_signals(track.id, values, {f: want[f] for f in values})
-            written[track.id] = len(values)
+                sig = ts.push(f, rec.mask(), rgb(f) if f in stale else None, None, rec.score)
+                if f in stale:
+                    upd.values[f] = sig
+                    upd.digests[f] = want[f]
     finally:
         if close:
             close()
+    return out
+
+
+def write_signal_updates(project, updates: dict[int, SignalUpdate]) -> dict[int, int]:
+    """Store what item_signal_updates found; returns {track_id: rows written}. Objects deleted
+    meanwhile are skipped (their rows went with them)."""
+    from annotator.errors import ProjectError
+
+    written: dict[int, int] = {}
+    for tid, upd in updates.items():
+        try:
+            project.track(tid)
+        except ProjectError:
+            continue
+        if upd.clear:
+            project.delete_signals(tid)
+        elif upd.gone:
+            project.delete_signals(tid, upd.gone)
+        if upd.values:
+            project.set_signals(tid, upd.values, upd.digests)
+        written[tid] = len(upd.values)
     return written
+
+
+def compute_item_signals(project, item_id: int, force: bool = False, source=None) -> dict[int, int]:
+    """(Re)compute and store the signals of every object of a media item; rows whose inputs
+    did not change are kept unless `force`. Returns {track_id: rows written}."""
+    return write_signal_updates(project, item_signal_updates(project, item_id, force, source))
 
 
 def signal_matrix(signals: dict[int, dict[str, float]]) -> tuple[list[int], np.ndarray]:

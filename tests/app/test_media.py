@@ -57,3 +57,28 @@ def test_add_probed_is_one_undo_step_and_skips_what_the_project_has(tmp_path):
         assert p.undo() == "Add 1 media" and len(p.items()) == 1
         added, _ = media.add_probed(p, [(a, probe(a))], skip_existing=False)
         assert len(added) == 1 and len(p.items()) == 2
+
+
+def test_opened_paths_split_into_projects_and_media(tmp_path):
+    img = _img(tmp_path / "a" / "cat.png")
+    projects, found = media.split_projects([str(tmp_path / "x.annotator"), str(tmp_path / "a")])
+    assert projects == [str(tmp_path / "x.annotator")] and found == [str(img)]
+
+
+def test_a_new_project_goes_beside_the_media_or_to_the_data_dir(tmp_path, monkeypatch):
+    img = _img(tmp_path / "shoot" / "cat.png")
+    assert media.default_project_path(img) == tmp_path / "shoot" / "shoot.annotator"
+    _img(tmp_path / "clip" / "0.png")
+    assert media.default_project_path(tmp_path / "clip") == tmp_path / "clip.annotator"
+    monkeypatch.setattr("os.access", lambda *a, **k: False)  # a read-only media folder
+    p = media.default_project_path(img)
+    assert p.name == "shoot.annotator" and p.parent.name == "projects" and p.parent.is_dir()
+
+
+def test_reopening_known_media_finds_its_item(tmp_path):
+    img = _img(tmp_path / "cat.png")
+    proj = Project.create(tmp_path / "p.annotator")
+    (added,), _ = media.add_probed(proj, [(str(img), probe(img))])
+    assert media.first_known(proj, [(str(tmp_path / "gone.png"), MediaError("x")), (str(img), probe(img))]) == added
+    assert media.first_known(proj, [(str(_img(tmp_path / "new.png")), probe(img))]) is None
+    proj.close()

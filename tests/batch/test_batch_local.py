@@ -227,4 +227,4 @@ def test_encode_fills_the_embedding_cache(tmp_path):
         again = driver.records(p, "encode")
     assert [r["encoder_runs"] for r in first.values()] == [1]
     assert [r["encoder_runs"] for r in again.values()] == [0]
-    assert list((Path(os.environ["ANNOTATOR_HOME"])).rglob("embeddings/tinysam/*.npy"))
+    assert list((Path(os.environ["ANNOTATOR_HOME"])).rglob("embeddings/tinysam/*.npz"))

@@ -73,3 +73,28 @@ def test_ray_worker_that_keeps_dying_is_recorded_failed(cluster, tmp_path):
         # the re-run does the failed item only (the worker no longer dies)
         s2 = driver.run(p, PropagateJob("classic"), executors.RayExecutor(workers=2))
         assert (s2.skipped_done, s2.done) == (1, 1)
+
+
+def test_ray_export_and_eval_are_the_serial_ones(cluster, tmp_path):
+    from batch_helpers import DATA, coco_doc, export_eval_project, tree
+
+    from annotator.batch.evaluate import evaluate as batch_evaluate
+    from annotator.batch.export import export as batch_export
+    from annotator.eval.project import evaluate as serial_evaluate
+    from annotator.formats.registry import get_format
+
+    path = export_eval_project(tmp_path / "p")
+    with Project.open(path, readonly=True) as p, executors.RayExecutor(workers=2) as ex:
+        for fmt, out, opts in (("coco", "out.json", {"images": "write"}), ("davis", "out", {})):
+            f = get_format(fmt)
+            f.export(p, tmp_path / "serial" / out, **opts)
+            s, _, why = batch_export(p, f, tmp_path / "ray" / out, ex, options=opts)
+            assert (s.executor, s.done, s.failed, why) == ("ray", 3, 0, None)
+            if fmt == "coco":
+                assert coco_doc(tmp_path / "serial" / out) == coco_doc(tmp_path / "ray" / out)
+                assert tree(tmp_path / "serial" / "images") == tree(tmp_path / "ray" / "images")
+            else:
+                assert tree(tmp_path / "serial" / out) == tree(tmp_path / "ray" / out)
+        s, data = batch_evaluate(p, DATA / "davis2016", ex)
+        assert (s.done, s.failed) == (2, 0)
+        assert data == serial_evaluate(p, DATA / "davis2016")

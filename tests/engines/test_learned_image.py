@@ -172,3 +172,23 @@ def test_bench_malloc_ab_runs_both_sides():
     assert r["tuned_faults_median"] >= 0 and r["untuned_faults_median"] >= 0
     assert r["speedup_min"] <= r["speedup_median"] <= r["speedup_max"]
     assert allocator.tune_for_inference()  # the A/B leaves the tuning on
+
+
+@pytest.mark.slow
+def test_sam2_image_path_reopens_from_the_disk_cache(shared_data):
+    """The SAM 2 family's image predictor uses the same feature cache: a new session on the
+    same image runs no encoder and predicts the same masks."""
+    from annotator.engines.learned import LearnedImageSession
+    from annotator.engines.registry import get_card
+    from annotator.media.image import load_image
+
+    rgb = load_image(shared_data / "images_truck.jpg")[::6, ::6].copy()
+    card = get_card("sam2.1_hiera_tiny")
+    a = LearnedImageSession(card, "random")
+    a.set_image(rgb)
+    pa = a.predict(points=np.array([[100.0, 80.0]]), labels=np.array([1]), multimask=True)
+    b = LearnedImageSession(card, "random")
+    b.set_image(rgb)
+    assert (a.encoder_runs, b.encoder_runs) == (1, 0)
+    pb = b.predict(points=np.array([[100.0, 80.0]]), labels=np.array([1]), multimask=True)
+    assert np.array_equal(pa.lowres_logits, pb.lowres_logits) and np.array_equal(pa.masks, pb.masks)

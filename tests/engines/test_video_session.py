@@ -134,8 +134,21 @@ def test_memory_bank_is_bounded(model_card):
         sizes.append(s.memory_bytes())
         assert len(s.objs[1].non_cond) <= 8
     assert max(sizes[20:]) == max(sizes[10:20])  # flat once the window is full
-    assert len(s.objs[1].masks) == 40  # every frame's mask is still available (RLE)
-    assert s.mask(3, 1) is not None and s.mask(3, 1).shape == (120, 160)
+    # no mask is kept per frame: what the session holds stays flat over the whole video
+    assert s.held_outputs() <= 1 + 8
+    assert not any(hasattr(o, "masks") for o in s.objs.values())
+    assert s.mask(0, 1).shape == (120, 160)  # the conditioning frame (kept for good)
+    assert s.mask(39, 1) is not None  # the window around the last frame processed
+    assert s.mask(3, 1) is None  # streamed to the caller long ago, not kept
+
+
+def test_held_outputs_stay_bounded_over_a_long_propagation(model_card):
+    s, src = _session(model_card, 80, keep_frames=8)
+    s.add_prompt(0, 1, *_click(src, 0))
+    s.add_prompt(0, 2, *_click(src, 1))
+    held = [s.held_outputs() for _t, _m in s.propagate(0)]
+    assert len(held) == 80
+    assert max(held) <= 2 * (1 + 8) and held[-1] == held[40]  # 2 objects: cond frame + window
 
 
 def test_mask_prompt_and_remove(model_card):
