@@ -37,7 +37,7 @@ def test_bundle_segments_and_starts(app, tmp_path, shared_data):
                           str(shared_data / "images_groceries.jpg")], capture_output=True, text=True, env=env,
                          timeout=300)
     assert out.returncode == 0, out.stderr
-    assert "model classic" in out.stdout and mask.stat().st_size > 0
+    assert "model classic" in out.stdout + out.stderr and mask.stat().st_size > 0
     # the GUI: still running after a few seconds (killed by the timeout), no traceback
     gui = subprocess.run(["timeout", "12", str(app)], capture_output=True, text=True, env=env, timeout=120)
     assert gui.returncode == 124, (gui.returncode, gui.stderr[-2000:])
