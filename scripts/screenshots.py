@@ -10,6 +10,7 @@ person would (box prompts, labels, propagation) and saves PNGs:
   image_dark.png          the image view with a dark palette
   shortcuts.png           Help > Keyboard shortcuts
   model_manager.png       Models > Model manager
+  first_run.png           the first-run screen (no learned model installed), mid one-click download
 """
 from __future__ import annotations
 
@@ -166,18 +167,72 @@ def models_shot(out: Path) -> None:
     dlg.close()
 
 
+def first_run_shot(out: Path) -> None:
+    """The first-run screen while its one-click download runs (a local server serves the file
+    slowly, so the progress bar is caught mid-way; nothing leaves the machine)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import yaml
+
+    from annotator.gui.main_window import MainWindow
+
+    mobilesam = yaml.safe_load((ROOT / "models" / "mobilesam.yaml").read_text())
+    body = bytes(mobilesam["checkpoint"]["size"])  # the size the card expects
+
+    class Slow(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            try:
+                for i in range(0, len(body), 1 << 18):
+                    self.wfile.write(body[i:i + (1 << 18)])
+                    time.sleep(0.05)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    cards = Path(os.environ["ANNOTATOR_HOME"]) / "cards"
+    cards.mkdir(parents=True, exist_ok=True)
+    for name in ("mobilesam", "edgetam"):
+        card = yaml.safe_load((ROOT / "models" / f"{name}.yaml").read_text())
+        if name == "mobilesam":
+            card["checkpoint"]["urls"] = [f"http://127.0.0.1:{httpd.server_address[1]}/mobile_sam.pt"]
+        (cards / f"{name}.yaml").write_text(yaml.safe_dump(card))
+    os.environ["ANNOTATOR_CARDS_DIR"] = str(cards)
+    os.environ["no_proxy"] = "127.0.0.1"
+    win = MainWindow([], engine="classic")
+    win.resize(1440, 900)
+    win.show()
+    wait_for(lambda: win.first_run.checked)
+    win.first_run.buttons["mobilesam"].click()
+    wait_for(lambda: win.first_run.progress.value() > 250)
+    shoot(win, out / "first_run.png")
+    win.first_run.cancel()
+    wait_for(lambda: not win.first_run.jobs.busy)
+    win.shutdown()
+    win.close()
+    httpd.shutdown()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     ap.add_argument("--engine", default="classic")
-    ap.add_argument("--only", choices=["image", "video", "dark", "shortcuts", "models"], default=None)
+    ap.add_argument("--only", choices=["image", "video", "dark", "shortcuts", "models", "first_run"], default=None)
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     xvfb = start_xvfb()
     try:
         if args.only is None:
             # one process per picture: each starts from fresh settings and a fresh palette
-            for what in ("image", "video", "dark", "shortcuts", "models"):
+            for what in ("image", "video", "dark", "shortcuts", "models", "first_run"):
                 rc = subprocess.call([sys.executable, __file__, "--out", str(args.out), "--engine", args.engine,
                                       "--only", what])
                 if rc:
@@ -215,6 +270,8 @@ def run_one(args) -> int:
             shortcuts_shot(args.out)
         elif args.only == "models":
             models_shot(args.out)
+        elif args.only == "first_run":
+            first_run_shot(args.out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if errors.shown:

@@ -25,10 +25,14 @@ class ModelRow:
 
     @property
     def licence_note(self) -> str:
-        """The licence name, marked when it forbids commercial use and does not say so itself."""
-        if self.commercial or "commercial" in self.licence.lower():
-            return self.licence
-        return self.licence + " (non-commercial)"
+        return licence_note(self.licence, self.commercial)
+
+
+def licence_note(licence: str, commercial: bool) -> str:
+    """The licence name, marked when it forbids commercial use and does not say so itself."""
+    if commercial or "commercial" in licence.lower():
+        return licence
+    return licence + " (non-commercial)"
 
 
 def rows() -> list[ModelRow]:
@@ -90,3 +94,69 @@ def import_file(name: str, file, allow_checksum_mismatch: bool = False):
     from annotator.engines.importer import import_checkpoint
 
     return import_checkpoint(name, Path(file), allow_checksum_mismatch)
+
+
+def keep_mismatched(card, kept: Path):
+    """Install a downloaded file whose sha256 differs from the published one, because the person
+    chose to keep it (the key checks of an import still apply); the set-aside copy goes."""
+    result = import_file(card.name, kept, allow_checksum_mismatch=True)
+    Path(kept).unlink(missing_ok=True)
+    return result
+
+
+def delete_installed(card) -> Path | None:
+    """Remove the installed checkpoint of `card` (before downloading it again); its path or None."""
+    from annotator.engines import registry
+
+    path = registry.installed_path(card)
+    if path is not None:
+        path.unlink()
+    return path
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A model the first-run screen offers: the best-ranked card of a kind that this machine can
+    download and run. Everything shown comes from the card."""
+
+    card: object
+    kind: str  # "image" | "video": what it is offered for
+    size: str  # the download size, else the parameter count
+    licence: str
+    gives: str
+
+
+# what each engine kind gives, in the words of the first-run screen
+GIVES = {"image": "a mask from one click or box on images",
+         "video": "masks that follow objects through a video (and masks on images)"}
+
+
+def first_run_offers(memory_bytes: int | None = None) -> list[Offer]:
+    """One offer per engine kind (image, video) when no learned engine of that kind is installed:
+    the card's preference rank decides, among implemented cards with a download URL whose
+    weights take at most an eighth of this machine's memory."""
+    from annotator.engines import registry
+
+    if memory_bytes is None:
+        import psutil
+
+        memory_bytes = psutil.virtual_memory().total
+    cards = registry.load_cards().values()
+    out = []
+    for kind in registry.KINDS:
+        if registry.learned_engines(kind):
+            continue
+        fits = [c for c in cards if c.kind == kind and c.urls and c.preference.get(kind)
+                and registry.is_implemented(c) and _weight_bytes(c) * 8 <= memory_bytes]
+        if not fits:
+            continue
+        card = min(fits, key=lambda c: (c.preference[kind], c.name))
+        size = f"{card.size / 1e6:.0f} MB download" if card.size else f"{(card.params or 0) / 1e6:.0f}M parameters"
+        out.append(Offer(card, kind, size, licence_note(str(card.licence.get("name") or "?"), card.commercial),
+                         GIVES[kind]))
+    return out
+
+
+def _weight_bytes(card) -> int:
+    return card.size or (card.params or 0) * 4
+

@@ -120,7 +120,12 @@ def cmd_download(args) -> int:
 def cmd_import(args) -> int:
     from annotator.app import models
 
-    result = models.import_file(args.name, args.file, args.allow_checksum_mismatch)
+    from annotator.engines.download import ChecksumError
+
+    try:
+        result = models.import_file(args.name, args.file, args.allow_checksum_mismatch)
+    except ChecksumError as e:
+        raise ChecksumError(f"{e}; use --allow-checksum-mismatch for a converted or fine-tuned file") from None
     for w in result.warnings:
         print(f"warning: {w}", file=sys.stderr)
     print(result.summary(args.name))

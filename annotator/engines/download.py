@@ -55,7 +55,12 @@ class DownloadError(AnnotatorError):
 
 
 class ChecksumError(DownloadError):
-    """The downloaded or imported file is not the published one."""
+    """The downloaded or imported file is not the published one. `kept`: where a downloaded
+    file was set aside for the person to decide about (download_file(keep_mismatch=True))."""
+
+    def __init__(self, message: str, kept: Path | None = None):
+        super().__init__(message)
+        self.kept = kept
 
 
 class DownloadCancelled(DownloadError):
@@ -276,11 +281,14 @@ def download_file(
     check: Callable[[Path], None] | None = None,
     deadline: float | None = None,
     max_size: int | None = None,
+    keep_mismatch: bool = False,
 ) -> Path:
     """Download to `dest` (atomically, via `dest.part`), resuming a previous partial file.
 
     Each URL is tried in turn; a dropped connection is retried `retries` times, resuming.
-    A sha256 mismatch deletes the partial file (resuming it cannot help) and installs nothing.
+    A sha256 mismatch deletes the partial file (resuming it cannot help) and installs nothing;
+    with `keep_mismatch` the file is set aside as `dest.mismatch` instead (ChecksumError.kept),
+    for a person who may want it anyway (the GUI asks).
     `check(part_path)` may inspect the complete file before it is installed; if it raises, the
     file is deleted and nothing is installed. `deadline`: seconds for the whole call (default
     DEFAULT_DEADLINE); `max_size`: the ceiling when `size` is unknown (DEFAULT_MAX_UNSIZED).
@@ -297,7 +305,7 @@ def download_file(
                                                                          DEFAULT_MAX_UNSIZED))
     with _DownloadLock(dest):
         return _download_locked(urls, dest, part, sha256, size, progress, cancel, retries, timeout, check,
-                                ends, ceiling)
+                                ends, ceiling, keep_mismatch)
 
 
 def _check_free_space(part: Path, size: int | None) -> None:
@@ -374,7 +382,7 @@ def _read_pid(path: Path) -> int | None:
 
 
 def _download_locked(urls, dest, part, sha256, size, progress, cancel, retries, timeout, check,
-                     deadline=None, max_size=None) -> Path:
+                     deadline=None, max_size=None, keep_mismatch=False) -> Path:
     last: DownloadError | None = None
     for url in urls:
         for attempt in range(retries + 1):
@@ -402,11 +410,13 @@ def _download_locked(urls, dest, part, sha256, size, progress, cancel, retries, 
     if sha256:
         digest = sha256_file(part, cancel=cancel)
         if digest != sha256.lower():
+            what = f"{dest.name}: sha256 {digest[:16]}... does not match the published {sha256[:16]}..."
+            if keep_mismatch:
+                kept = dest.with_name(dest.name + ".mismatch")
+                os.replace(part, kept)
+                raise ChecksumError(f"{what}; nothing installed (the file is set aside as {kept.name})", kept)
             part.unlink()
-            raise ChecksumError(
-                f"{dest.name}: sha256 {digest[:16]}... does not match the published {sha256[:16]}...; "
-                "the file was deleted and nothing installed"
-            )
+            raise ChecksumError(f"{what}; the file was deleted and nothing installed")
     else:
         log.warning("%s: no published sha256; installed without a checksum check", dest.name)
     if check is not None:
@@ -461,7 +471,7 @@ def licence_notice(card) -> str | None:
 
 
 def download_card(card, progress: Progress | None = None, cancel: Cancel = None,
-                  accept_licence: bool = False, retries: int = 2) -> Path:
+                  accept_licence: bool = False, retries: int = 2, keep_mismatch: bool = False) -> Path:
     """Download a card's checkpoint into the models folder (licence consent required first)."""
     from annotator.engines.registry import installed_path, target_path
 
@@ -488,7 +498,7 @@ def download_card(card, progress: Progress | None = None, cancel: Cancel = None,
         return have
     check = None if card.sha256 else (lambda p: _check_unverified(card, p))
     return download_file(card.urls, target_path(card), card.sha256, card.size, progress, cancel, retries,
-                         check=check)
+                         check=check, keep_mismatch=keep_mismatch)
 
 
 def _download_extra_files(card, progress, cancel, retries) -> None:

@@ -51,7 +51,7 @@ def import_checkpoint(name: str, file: str | Path, allow_checksum_mismatch: bool
         if not allow_checksum_mismatch:
             raise ChecksumError(
                 f"{src}: sha256 {digest[:16]}... is not the published {card.name} checkpoint "
-                f"({card.sha256[:16]}...); use --allow-checksum-mismatch for a converted or fine-tuned file"
+                f"({card.sha256[:16]}...)"
             )
         warnings.append(f"{src}: sha256 differs from the published {card.name} file; installing anyway")
     # Refuse a file of another family even before our architecture exists; check every key and

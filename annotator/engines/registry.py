@@ -15,8 +15,6 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
 from annotator import paths
 from annotator.engines.cards import (  # noqa: F401  (re-exported: the registry's public names)
     CARD_KINDS,
@@ -57,7 +55,7 @@ def not_implemented_reason(card: Card) -> str | None:
     """None when our nn/ code can build this card's architecture, else why not (one line)."""
     if card.container == "pickled_module":
         return "checkpoint is a pickled module that cannot be loaded safely"
-    return _arch_reason(card.name, card.family, yaml.safe_dump(card.arch, sort_keys=True))
+    return _arch_reason(card.name, card.family, json.dumps(card.arch, sort_keys=True))
 
 
 def is_implemented(card: Card) -> bool:
@@ -80,13 +78,16 @@ def _probe_cache_path() -> Path:
 
 
 @lru_cache(maxsize=None)
-def _arch_reason(name: str, family: str, arch_yaml: str) -> str | None:
+def _arch_reason(name: str, family: str, arch_json: str) -> str | None:
     from annotator.nn import factory
 
     if not factory.family_implemented(family):
         return "not implemented yet"
+    known = factory.supports(json.loads(arch_json))
+    if known is not None:  # answered without torch
+        return None if known else "not implemented yet"
     # Building a model to find out takes ~0.3 s per card; remember answers across runs.
-    key = hashlib.sha1(f"{_nn_fingerprint()}|{family}|{arch_yaml}".encode()).hexdigest()
+    key = hashlib.sha1(f"{_nn_fingerprint()}|{family}|{arch_json}".encode()).hexdigest()
     cache_file = _probe_cache_path()
     try:
         cache = json.loads(cache_file.read_text())
@@ -94,7 +95,7 @@ def _arch_reason(name: str, family: str, arch_yaml: str) -> str | None:
         cache = {}
     if key in cache:
         return cache[key]
-    reason = _probe_arch(name, family, arch_yaml)
+    reason = _probe_arch(name, family, arch_json)
     cache[key] = reason
     try:
         tmp = cache_file.with_name(cache_file.name + f".{os.getpid()}.tmp")
@@ -105,22 +106,16 @@ def _arch_reason(name: str, family: str, arch_yaml: str) -> str | None:
     return reason
 
 
-def _probe_arch(name: str, family: str, arch_yaml: str) -> str | None:
+def _probe_arch(name: str, family: str, arch_json: str) -> str | None:
     from annotator.nn import factory
 
-    arch = yaml.safe_load(arch_yaml)
+    arch = json.loads(arch_json)
     try:
         mod = importlib.import_module(factory.FAMILY_MODULES[family])
     except Exception as e:  # a half-written family module must not break the model list
         log.warning("cannot import the %s family module: %r", family, e)
         return "not implemented yet"
-    supports = getattr(mod, "supports", None)
-    if callable(supports):
-        return None if supports(arch) else "not implemented yet"
-    encoders = getattr(mod, "ENCODERS", None)
-    if encoders is not None:
-        return None if arch.get("encoder") in encoders else "not implemented yet"
-    # No cheap answer from the family module: build it on the meta device (no memory, no weights).
+    # No torch-free answer (factory.supports): build it on the meta device (no memory, no weights).
     try:
         import torch
 

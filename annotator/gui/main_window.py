@@ -25,6 +25,7 @@ from annotator.gui.actions import build_actions
 from annotator.gui.display import DisplayController
 from annotator.gui.editing import EditingController
 from annotator.gui.engine_picker import EngineController
+from annotator.gui.first_run import FirstRunPanel
 from annotator.gui.import_export import TransferController
 from annotator.gui.labeling import LabelController
 from annotator.gui.media_loader import MediaLoader
@@ -121,6 +122,7 @@ class MainWindow(QMainWindow):
         self.loader.start()
         self.worker.start()
         self.engines.start(engine, weights)
+        self.first_run = FirstRunPanel(self, opened_empty=not paths)
         self.layout_keeper = layout.LayoutKeeper(self)
         self.layout_keeper.restore()
         self._state_timer = QTimer(self, singleShot=True, interval=400, timeout=self.navigation.save_view_state)
@@ -265,6 +267,7 @@ class MainWindow(QMainWindow):
         self.layout_keeper.save()
         self.settings.save()
         self.transfers.shutdown()
+        self.first_run.shutdown()
         if self.propagation.running:
             self.worker.cancel()
         self.worker.stop()

@@ -1,17 +1,16 @@
 """Model manager: list the model cards, download a checkpoint (progress, cancel, resume),
 import a checkpoint file, verify installed files, and pick the model to use.
 
-Downloads, imports and checks run in a background thread; the dialog only shows
-progress. The heavy lifting is annotator.engines.download / the `annotator models`
-command, so the GUI and the CLI install files the same way.
+Downloads, imports and checks run in a background thread (gui.model_jobs, shared with the
+first-run screen); the dialog only shows progress. The heavy lifting is
+annotator.engines.download / the `annotator models` command, so the GUI and the CLI install
+files the same way.
 """
 from __future__ import annotations
 
 import logging
-import threading
-from pathlib import Path
 
-from PySide6.QtCore import QThread, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -19,7 +18,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QTableWidget,
@@ -27,31 +25,10 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from annotator.errors import CheckpointError
 from annotator.gui import errors as gui_errors
+from annotator.gui.model_jobs import ModelJobs, Task
 
 log = logging.getLogger(__name__)
-
-
-class Task(QThread):
-    """Runs fn(progress, cancel) off the GUI thread."""
-
-    progressed = Signal(object, object)  # done, total (bytes; total may be None)
-    done = Signal(bool, str, object)  # ok, message, exception
-
-    def __init__(self, fn, parent=None):
-        super().__init__(parent)
-        self.fn = fn
-        self.cancel_event = threading.Event()
-
-    def run(self) -> None:
-        try:
-            out = self.fn(lambda d, t: self.progressed.emit(d, t), self.cancel_event)
-            if isinstance(out, list):
-                self.rows, out = out, ""
-            self.done.emit(True, out or "", None)
-        except Exception as e:
-            self.done.emit(False, gui_errors.message_for(e), e)
 
 
 def _size(n) -> str:
@@ -74,11 +51,14 @@ class ModelManagerDialog(QDialog):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        # Everything but the model's name sized to its contents; the name takes the rest (elided,
+        # full text in its tooltip), so every column fits at the default size.
         hh = self.table.horizontalHeader()
-        for col in range(4):
+        for col in range(1, len(self.COLS)):
             hh.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-        hh.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+        hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.status = QLabel("", self)
         self.status.setWordWrap(True)
         self.progress = QProgressBar(self)
@@ -107,7 +87,10 @@ class ModelManagerDialog(QDialog):
         self.btn_use.clicked.connect(self.use)
         self.btn_close.clicked.connect(self.reject)
         self.table.itemSelectionChanged.connect(self._update_buttons)
-        self.task: Task | None = None
+        self.jobs = ModelJobs(self)
+        self.jobs.started.connect(self._on_started)
+        self.jobs.progressed.connect(self._on_progress)
+        self.jobs.finished.connect(self._on_done)
         self.last_result: tuple[bool, str] | None = None
         self.rows: list[dict] = []
         self.loaded = False
@@ -118,12 +101,13 @@ class ModelManagerDialog(QDialog):
 
     # ---------------- listing ----------------
     def reload(self) -> None:
-        """Re-read the cards in a background thread (checking whether a card's architecture
-        is implemented may build it on torch's meta device: seconds the first time)."""
+        """Re-read the cards in a background thread (a fraction of a second; a card whose family
+        has no torch-free answer is built on torch's meta device, which takes longer)."""
         if self._lister is not None:
             self._reload_again = True
             return
-        self.status.setText("Reading model cards…")
+        if not self.rows:  # later reloads keep the last job's message on the status line
+            self.status.setText("Reading model cards…")
         self.loaded = False
         self._lister = Task(lambda progress, cancel: _card_rows(), self)
         self._lister.done.connect(self._on_listed)
@@ -137,11 +121,12 @@ class ModelManagerDialog(QDialog):
             gui_errors.show_error(self, exc, "Model cards")
         sel = self.selected_name()
         self.rows = [dict(name="classic", installed=True, implemented=True,
-                          cells=["classic (built in, no weights)", "image+video", "-", "always available", "-"])]
+                          cells=["classic (built in, no weights)", "image+video", "-", "always available", "-"],
+                          tips={})]
         self.rows += rows
         self.table.setRowCount(len(self.rows))
         for i, r in enumerate(self.rows):
-            self._set_row(i, r["cells"])
+            self._set_row(i, r["cells"], r["tips"])
         names = self.names()
         self.table.selectRow(names.index(sel) if sel in names else 0)
         if self.status.text() == "Reading model cards…":
@@ -155,12 +140,16 @@ class ModelManagerDialog(QDialog):
     @property
     def idle(self) -> bool:
         """No download/import/check running and the list is current."""
-        return self.task is None and self._lister is None
+        return not self.jobs.busy and self._lister is None
 
-    def _set_row(self, i: int, cells: list[str]) -> None:
+    @property
+    def task(self) -> Task | None:
+        return self.jobs.task
+
+    def _set_row(self, i: int, cells: list[str], tips: dict) -> None:
         for j, text in enumerate(cells):
             it = QTableWidgetItem(text)
-            it.setToolTip(text)
+            it.setToolTip(tips.get(j, text))
             self.table.setItem(i, j, it)
 
     def names(self) -> list[str]:
@@ -188,22 +177,21 @@ class ModelManagerDialog(QDialog):
     def _update_buttons(self) -> None:
         r = self._row()
         c = self._card()
-        busy = self.task is not None
+        busy = self.jobs.busy
+        if r and not r["implemented"]:
+            self.status.setText(f"{r['name']}: {r['reason']}")
         installed = bool(r and r["installed"])
         self.btn_download.setEnabled(c is not None and not installed and not busy)
         self.btn_import.setEnabled(c is not None and not busy)
         self.btn_verify.setEnabled(c is not None and installed and not busy)
         self.btn_use.setEnabled(bool(r and installed and r["implemented"]) and not busy)
 
-    # ---------------- tasks ----------------
-    def _start(self, fn, what: str) -> None:
-        self.task = Task(fn, self)
-        self.task.progressed.connect(self._on_progress)
-        self.task.done.connect(self._on_done)
+    # ---------------- jobs ----------------
+    def _on_started(self, what: str) -> None:
         self.progress.setRange(0, 0)
         self.progress.show()
+        self.btn_cancel.setVisible(self.jobs.cancellable)
         self.status.setText(what)
-        self.task.start()
         self._update_buttons()
 
     def _on_progress(self, done, total) -> None:
@@ -214,41 +202,21 @@ class ModelManagerDialog(QDialog):
         else:
             self.progress.setRange(0, 0)
 
-    def _on_done(self, ok: bool, msg: str, exc) -> None:
-        self.task.wait()
-        self.task = None
+    def _on_done(self, ok: bool, msg: str) -> None:
         self.progress.hide()
         self.btn_cancel.hide()
         self.last_result = (ok, msg)
         self.status.setText(msg)
-        if not ok and exc is not None and not _is_cancel(exc):
-            gui_errors.show_error(self, exc, "Model manager")
         self.reload()
 
     def download(self) -> None:
-        from annotator.engines import download
-
         c = self._card()
-        if c is None:
-            return
-        accept = False
-        notice = download.licence_notice(c)
-        if notice and not download.licence_accepted(c):
-            if gui_errors.DIALOGS_ENABLED and QMessageBox.question(
-                    self, "Licence", notice + "\n\nAccept and download?") != QMessageBox.StandardButton.Yes:
-                return
-            accept = True
-
-        def run(progress, cancel):
-            path = download.download_card(c, progress=progress, cancel=cancel, accept_licence=accept)
-            return f"Installed {c.name}: {path}"
-
-        self.btn_cancel.show()
-        self._start(run, f"Downloading {c.name}… (Cancel keeps the partial file; the next try resumes)")
+        if c is not None:
+            self.jobs.download(c)
 
     def cancel(self) -> None:
-        if self.task is not None:
-            self.task.cancel_event.set()
+        if self.jobs.busy:
+            self.jobs.cancel()
             self.status.setText("Cancelling…")
 
     def import_dialog(self) -> None:
@@ -261,36 +229,16 @@ class ModelManagerDialog(QDialog):
             self.import_file(c.name, f)
 
     def import_file(self, name: str, file: str, allow_checksum_mismatch: bool = False) -> None:
-        def run(progress, cancel):
-            from annotator.app import models
-
-            result = models.import_file(name, file, allow_checksum_mismatch)
-            return " ".join([result.summary(name)] + [f"warning: {w}" for w in result.warnings])
-
-        self._start(run, f"Checking and importing {Path(file).name}…")
-
-    def verify(self) -> None:
+        """A checksum mismatch asks (install anyway / download the published file / cancel)."""
         from annotator.engines import registry
 
+        self.jobs.import_file(registry.get_card(name), file, allow_checksum_mismatch)
+
+    def verify(self) -> None:
+        """A mismatch asks (keep / delete and download again / cancel)."""
         c = self._card()
-        path = registry.installed_path(c) if c else None
-        if path is None:
-            return
-
-        def run(progress, cancel):
-            from annotator.app import models
-
-            v = models.verify(c, progress=progress, cancel=cancel)
-            if v is None:
-                raise CheckpointError(f"{path}: the checkpoint is gone")
-            if v.verdict == "ok":
-                return f"{c.name}: OK — matches the published sha256"
-            if v.verdict == "mismatch":
-                raise CheckpointError(f"{v.path}: sha256 {v.digest[:16]}… does not match the published "
-                                      f"{v.published[:16]}…; delete it and download again")
-            return f"{c.name}: {v.verdict}, nothing to compare with (file sha256 {v.digest[:16]}…)"
-
-        self._start(run, f"Verifying {path.name}…")
+        if c is not None:
+            self.jobs.verify(c)
 
     def use(self) -> None:
         name = self.selected_name()
@@ -301,9 +249,7 @@ class ModelManagerDialog(QDialog):
     def reject(self) -> None:
         if self._lister is not None:
             self._lister.wait(60000)
-        if self.task is not None:
-            self.task.cancel_event.set()
-            self.task.wait(10000)
+        self.jobs.stop()
         super().reject()
 
 
@@ -313,17 +259,11 @@ def _card_rows() -> list[dict]:
     rows = []
     for r in models.rows():
         status = "installed" if r.installed else "not installed"
+        tips = {}
         if not r.implemented:
-            status += f" · {r.status}"
+            status += " · not usable"  # the reason: tooltip and status line (it is long)
+            tips[3] = r.status
         rows.append(dict(name=r.name, card=r.card, installed=r.installed, implemented=r.implemented,
+                         reason=r.status, tips=tips,
                          cells=[f"{r.title} ({r.name})", r.kind, _size(r.card.size), status, r.licence_note]))
     return rows
-
-
-def _is_cancel(exc) -> bool:
-    try:
-        from annotator.engines.download import DownloadCancelled
-
-        return isinstance(exc, DownloadCancelled)
-    except ImportError:
-        return False

@@ -21,10 +21,6 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def supports(arch: dict) -> bool:
-    return isinstance(arch.get("vision"), dict) and isinstance(arch.get("text"), dict) and "embed_dim" in arch
-
-
 def _act(name: str):
     if name == "quick_gelu":  # OpenAI's CLIP activation: x * sigmoid(1.702 x)
         return lambda x: x * torch.sigmoid(1.702 * x)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from annotator.nn.factory import VIT_SIZES
 from annotator.nn.sam_heads import MaskDecoder, PromptEncoder
 
 
@@ -21,12 +22,6 @@ class Sam(nn.Module):
         self.image_size = image_size
 
 
-VIT_SIZES = {
-    # embed, depth, heads, global attention blocks
-    "vit_b": (768, 12, 12, (2, 5, 8, 11)),
-    "vit_l": (1024, 24, 16, (5, 11, 17, 23)),
-    "vit_h": (1280, 32, 16, (7, 15, 23, 31)),
-}
 
 
 def build_encoder(arch: dict) -> nn.Module:

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from annotator.nn.factory import DEFAULT_ENCODER
 from annotator.nn.memory import MemoryEncoder, build_memory_attention, sine_pe_1d
 from annotator.nn.sam_heads import MLP, MaskDecoder, PromptEncoder, select_sam2
 
@@ -36,7 +37,7 @@ DEFAULTS = {
 
 
 def _build_image_encoder(arch: dict) -> nn.Module:
-    enc = arch.get("encoder", "hiera")
+    enc = arch.get("encoder", DEFAULT_ENCODER["sam2"])
     if enc == "hiera":
         from annotator.nn.hiera import build_encoder
     elif enc == "vitdet":
