@@ -30,7 +30,7 @@ class PropagationPlan:
 
     @property
     def label(self) -> str:
-        return f"Propagate {self.direction} from frame {self.start + 1}"
+        return f"Propagate {self.direction} from frame {self.start}"  # frames count from 0 everywhere
 
     @property
     def frame_range(self) -> tuple[int, int]:
@@ -107,7 +107,7 @@ class PropagationRun:
         if entries:
             self.project.set_masks(entries, label=self.plan.label)
         for tid, f in deletes:
-            self.project.delete_masks(tid, f, f)
+            self.project.delete_masks(tid, f, f, source=self.source)
 
     def finish(self) -> None:
         """Write what is left and close the undo group (also after a failed flush)."""

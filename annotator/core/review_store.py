@@ -7,6 +7,9 @@
   not undoable (they are recomputed from the masks), stored as float32 blobs, each with a
   digest of what they were computed from so the caller can tell stale rows.
 Both are deleted with their object (in Project._delete_track_rows, so undo restores them).
+A mark is about the mask the person saw: a machine write (propagated, auto, imported) that
+changes the mask of a reviewed frame clears its mark in the same undo step, so the frame can
+be flagged again; a person's own edit keeps it.
 """
 from __future__ import annotations
 
@@ -46,6 +49,22 @@ class ReviewStore:
             for f in todo:
                 write("reviewed", (track_id, f), {"track_id": track_id, "frame": f} if reviewed else None)
         return len(todo)
+
+    def _marks_outdated_by(self, rows: list[dict]) -> list[tuple[int, int]]:
+        """(track_id, frame) marks that writing these mask rows makes stale: a machine's mask
+        that differs from what is stored there (or from no mask, a reviewed "absent")."""
+        by_track: dict[int, list[dict]] = {}
+        for r in rows:
+            if r["source"] != "manual":
+                by_track.setdefault(r["track_id"], []).append(r)
+        stale = []
+        for tid, mine in by_track.items():
+            marked = self.reviewed_frames(tid)
+            for r in (r for r in mine if r["frame"] in marked):
+                cur = self._q("SELECT counts FROM masks WHERE track_id=? AND frame=?", (tid, r["frame"]))
+                if not cur or cur[0][0] != r["counts"]:
+                    stale.append((tid, r["frame"]))
+        return stale
 
     def unmark_reviewed(self, track_id: int, frames) -> int:
         return self.mark_reviewed(track_id, frames, reviewed=False)

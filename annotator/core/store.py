@@ -546,8 +546,11 @@ class Project(History, ReviewStore):  # ReviewStore: reviewed marks and drift si
                  model: str = "", score: float | None = None) -> MaskRecord:
         t = self.track(track_id)
         row = self._mask_row(t, frame, mask_or_rle, source, prompts, model, score)
+        stale = self._marks_outdated_by([row])
         with self._command(f"Mask object {t.obj_id} frame {frame}") as write:
             write("masks", (track_id, int(frame)), row)
+            for key in stale:
+                write("reviewed", key, None)
         return self._mask(row)  # a dict reads like sqlite3.Row here
 
     def set_masks(self, entries: list[dict], label: str = "Set masks") -> None:
@@ -561,11 +564,17 @@ class Project(History, ReviewStore):  # ReviewStore: reviewed marks and drift si
             m = e.get("rle", e.get("mask"))
             rows.append(self._mask_row(t, e["frame"], m, e.get("source", "manual"), e.get("prompts"),
                                        e.get("model", ""), e.get("score"), item=it))
+        stale = self._marks_outdated_by(rows)
         with self._command(label) as write:
             for row in rows:
                 write("masks", (row["track_id"], row["frame"]), row)
+            for key in stale:
+                write("reviewed", key, None)
 
-    def delete_masks(self, track_id: int, first: int | None = None, last: int | None = None) -> int:
+    def delete_masks(self, track_id: int, first: int | None = None, last: int | None = None,
+                     source: str = "manual") -> int:
+        """Delete masks of frames first..last; a machine's delete (source other than "manual",
+        e.g. propagation finding the object gone) also clears reviewed marks there."""
         t = self.track(track_id)
         lo = -1 if first is None else int(first)
         hi = 2**62 if last is None else int(last)
@@ -574,6 +583,9 @@ class Project(History, ReviewStore):  # ReviewStore: reviewed marks and drift si
         if not frames:
             return 0
         with self._command(f"Delete masks of object {t.obj_id}") as write:
+            marked = self.reviewed_frames(track_id) if source != "manual" else set()
             for f in frames:
                 write("masks", (track_id, f), None)
+                if f in marked:
+                    write("reviewed", (track_id, f), None)
         return len(frames)

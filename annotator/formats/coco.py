@@ -30,7 +30,6 @@ from annotator.formats.base import (
     PlannedItem,
     PlannedTrack,
     apply_plan,
-    atomic_write_json,
     category_table,
     check_rle,
     expect,
@@ -40,7 +39,6 @@ from annotator.formats.base import (
     read_json,
     select_items,
 )
-from annotator.formats.base import AtomicFolder
 from annotator.formats.export_paths import NameSet, portable_ref
 from annotator.formats.frame_choice import ABSENT_OPTION, CHOICES, listed_frames
 from annotator.formats.frame_files import FRAME_OPTIONS, FrameFiles, frame_stem, media_hint
@@ -165,13 +163,7 @@ class CocoFormat(Format):
             "annotations": anns,
             "categories": cats,
         }
-        files.note(summary)
-        if files.jobs:  # the images appear only once the JSON is written too (a failure leaves neither)
-            with AtomicFolder(files.images_dir) as tmp:
-                files.write(tmp, summary)
-                atomic_write_json(out, doc, indent=indent)
-        else:
-            atomic_write_json(out, doc, indent=indent)
+        files.save(out, doc, summary, indent)
         summary.fact(f"{len(images)} images, {len(anns)} annotations")
         return summary
 

@@ -139,6 +139,19 @@ class FrameFiles:
         if self.referenced:
             summary.fact(f"{self.referenced} images referenced where they are (under {self.ref_root})")
 
+    def save(self, out: Path, doc, summary, indent: int | None = None) -> None:
+        """Write the annotation file `out` and the image copies it references; the copies
+        appear only once the file is written too (a failure leaves neither)."""
+        from annotator.formats.base import AtomicFolder, atomic_write_json
+
+        self.note(summary)
+        if not self.jobs:
+            atomic_write_json(out, doc, indent=indent)
+            return
+        with AtomicFolder(self.images_dir) as tmp:
+            self.write(tmp, summary)
+            atomic_write_json(out, doc, indent=indent)
+
     def missing_media(self) -> list[str]:
         """Names of items whose frames must be written but whose media is not on disk."""
         seen, out = set(), []

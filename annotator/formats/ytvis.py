@@ -24,7 +24,6 @@ from annotator.formats.base import (
     PlannedItem,
     PlannedTrack,
     apply_plan,
-    atomic_write_json,
     category_table,
     expect,
     expect_type,
@@ -32,7 +31,7 @@ from annotator.formats.base import (
     read_json,
     select_items,
 )
-from annotator.formats.base import UNCAT_OPTION, AtomicFolder
+from annotator.formats.base import UNCAT_OPTION
 from annotator.formats.coco import _is_color, _segmentation_rle, attach_or_check, segmentation_of
 from annotator.formats.export_paths import NameSet
 from annotator.formats.frame_choice import ABSENT_OPTION, CHOICES, listed_frames
@@ -144,13 +143,7 @@ class YtvisFormat(Format):
                         "contributor": f"annotator {__version__}",
                         "date_created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")},
                "licenses": [], "videos": videos, "annotations": anns, "categories": cats}
-        files.note(summary)
-        if files.jobs:  # the frames appear only once the JSON is written too (a failure leaves neither)
-            with AtomicFolder(images_dir) as tmp:
-                files.write(tmp, summary)
-                atomic_write_json(out, doc, indent=indent)
-        else:
-            atomic_write_json(out, doc, indent=indent)
+        files.save(out, doc, summary, indent)
         summary.fact(f"{len(videos)} videos, {len(anns)} object tracks")
         return summary
 

@@ -80,7 +80,7 @@ def test_one_run_is_one_undo_step_however_many_flushes(project):
         run.flush()  # every frame its own transaction, as the GUI's timer does
     run.finish()
     assert len(project.mask_frames(a.id)) == N
-    assert project.undo() == "Propagate forward from frame 1"
+    assert project.undo() == "Propagate forward from frame 0"  # frames count from 0 everywhere
     assert project.mask_frames(a.id) == {0: "manual"}
     assert project.redo() and len(project.mask_frames(a.id)) == N
 
@@ -145,3 +145,23 @@ def test_cli_propagate_equals_export_sav_of_the_same_masks(tmp_path, capsys):
     assert main(["export", str(tmp_path / "p.annotator"), "-f", "sav", "-o", str(exp_out)]) == 0
     assert json.loads(cli_out.read_text()) == json.loads(exp_out.read_text())
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no scratch left behind
+
+
+def test_a_run_that_changes_a_reviewed_frame_clears_its_mark_in_the_same_undo_step(project):
+    item, a, _ = _video(project)
+    project.set_mask(a.id, 0, _mask(2, 8), source="manual")
+    for f in (1, 2, 3):
+        project.set_mask(a.id, f, _mask(2, 8), source="propagated")
+    project.mark_reviewed(a.id, [1, 2, 3, 5])  # 5: reviewed "absent"
+    run = PropagationRun(project, plan(project, item, 0, "forward"))
+    # frame 1 comes back the same, 2 changes, 3 is emptied (deleted), 5 gets a mask
+    for f, m in {1: _mask(2, 8), 2: _mask(4, 10), 3: EMPTY, 4: _mask(2, 8), 5: _mask(2, 8)}.items():
+        run.add(f, {a.obj_id: m})
+    run.finish()
+    assert project.reviewed_frames(a.id) == {1}  # the person saw frame 1's mask; the others changed
+    assert project.undo() == "Propagate forward from frame 0"
+    assert project.reviewed_frames(a.id) == {1, 2, 3, 5} and project.mask(a.id, 2).rle == _mask(2, 8)
+    project.set_mask(a.id, 2, _mask(0, 3), source="manual")  # a person's own edit keeps the mark
+    assert project.reviewed_frames(a.id) == {1, 2, 3, 5}
+    project.delete_masks(a.id, 3, 3)  # as does a person's delete ("absent" stays reviewed)
+    assert project.reviewed_frames(a.id) == {1, 2, 3, 5}
