@@ -192,9 +192,9 @@ def review_shot(out: Path, work: Path, engine: str) -> None:
     wait_for(lambda: not win.propagating, timeout=900)
     r = win.review
     wait_for(lambda: r.queue is not None and not r.computing and not r._timer.isActive() and r.shown, timeout=300)
-    win.go_frame(0)
-    wait_for(lambda: win._shown_key == win._key())
-    win.review.next_flagged()  # G: the first flagged frame, its object selected
+    top = r.shown[0]  # the most suspect frame, as a click on the queue's first row goes there
+    win.go_frame(top.frame)
+    win.select_track(top.track_id)
     wait_for(lambda: win._shown_key == win._key())
     settle(800)
     print(f"review queue: {len(r.shown)} flagged frames, at frame {win.frame}")
