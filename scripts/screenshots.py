@@ -11,6 +11,8 @@ person would (box prompts, labels, propagation) and saves PNGs:
   shortcuts.png           Help > Keyboard shortcuts
   model_manager.png       Models > Model manager
   first_run.png           the first-run screen (no learned model installed), mid one-click download
+  everything_review.png   Segment everything's auto objects on a photo, two accepted, mid review
+  review_queue.png        the Review dock and timeline flags after propagating a DAVIS clip
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DATA = Path(os.environ.get("ANNOTATOR_SHARED", ROOT.parent / "shared")) / "data"
+SHOTS = ("image", "video", "dark", "shortcuts", "models", "first_run", "everything", "review")
 
 
 def start_xvfb() -> subprocess.Popen | None:
@@ -141,6 +144,65 @@ def video_shot(out: Path, work: Path, engine: str) -> None:
     win.close()
 
 
+def everything_shot(out: Path, work: Path, engine: str) -> None:
+    """Tools > Segment everything on the groceries photo (grid, 5 points per side), then the
+    review keys' actions: two objects accepted, the third selected for review."""
+    from annotator.gui.main_window import MainWindow
+    from annotator.gui.segment_everything import EverythingRequest
+
+    img = work / "photo"
+    img.mkdir(exist_ok=True)
+    shutil.copy(DATA / "images_groceries.jpg", img / "images_groceries.jpg")
+    win = MainWindow([str(img)], engine=engine)
+    win.resize(1440, 900)
+    win.show()
+    wait_for(lambda: win.item is not None and win._shown_key == win._key())
+    win.everything.start(EverythingRequest("", mode="grid", nms="mask", points_per_side=5))
+    wait_for(lambda: win.everything.last_status is not None, timeout=900)
+    print(f"segment everything: {win.everything.last_status}, {len(win.everything.added)} objects")
+    win.auto_review.accept()
+    win.auto_review.accept()
+    settle(600)
+    shoot(win, out / "everything_review.png")
+    win.shutdown()
+    win.close()
+
+
+def review_shot(out: Path, work: Path, engine: str) -> None:
+    """motocross-jump (40 frames): the first frame's ground-truth mask as the person's, propagated
+    forward; the Review dock lists the flagged frames and the lane carries their notches."""
+    from annotator.gui.main_window import MainWindow
+    from annotator.media import load_image
+
+    seq = "motocross-jump"
+    vid = work / seq
+    vid.mkdir()
+    for f in sorted((DATA / "davis2016" / "JPEGImages" / "480p" / seq).glob("*.jpg"))[:40]:
+        shutil.copy(f, vid / f.name)
+    gt = load_image(DATA / "davis2016" / "Annotations" / "480p" / seq / "00000.png")[..., 0] > 127
+    win = MainWindow([str(vid)], engine=engine)
+    win.resize(1440, 900)
+    win.show()
+    wait_for(lambda: win.item is not None and win._shown_key == win._key())
+    win.choose_label("rider")
+    t = win.project.add_track(win.item.id, category_id=win.project.ensure_category("rider").id)
+    win.project.set_mask(t.id, 0, gt, source="manual")
+    win.select_track(t.id)
+    win.start_propagation("forward")
+    wait_for(lambda: not win.propagating, timeout=900)
+    r = win.review
+    wait_for(lambda: r.queue is not None and not r.computing and not r._timer.isActive() and r.shown, timeout=300)
+    top = r.shown[0]  # the most suspect frame, as a click on the queue's first row goes there
+    win.go_frame(top.frame)
+    win.select_track(top.track_id)
+    wait_for(lambda: win._shown_key == win._key())
+    settle(800)
+    print(f"review queue: {len(r.shown)} flagged frames, at frame {win.frame}")
+    shoot(win, out / "review_queue.png")
+    win.shutdown()
+    win.close()
+
+
 def shortcuts_shot(out: Path) -> None:
     from annotator.gui.dialogs import ShortcutsDialog
     from annotator.gui.settings import Settings
@@ -225,14 +287,14 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     ap.add_argument("--engine", default="classic")
-    ap.add_argument("--only", choices=["image", "video", "dark", "shortcuts", "models", "first_run"], default=None)
+    ap.add_argument("--only", choices=list(SHOTS), default=None)
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     xvfb = start_xvfb()
     try:
         if args.only is None:
             # one process per picture: each starts from fresh settings and a fresh palette
-            for what in ("image", "video", "dark", "shortcuts", "models", "first_run"):
+            for what in SHOTS:
                 rc = subprocess.call([sys.executable, __file__, "--out", str(args.out), "--engine", args.engine,
                                       "--only", what])
                 if rc:
@@ -272,6 +334,10 @@ def run_one(args) -> int:
             models_shot(args.out)
         elif args.only == "first_run":
             first_run_shot(args.out)
+        elif args.only == "everything":
+            everything_shot(args.out, work, args.engine)
+        elif args.only == "review":
+            review_shot(args.out, work, args.engine)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if errors.shown:

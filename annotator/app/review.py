@@ -30,6 +30,7 @@ FEATURE_WORDS = {
     "border_frac": "runs along the image border",
     "hist_dist": "colour unlike the reference",
     "score_loss": "low model score",
+    "flow_loss": "did not move with the picture",
 }
 
 

@@ -27,6 +27,12 @@ from annotator.engines.classic_masks import (
 from annotator.engines.protocols import Prediction, as_points
 from annotator.errors import AnnotatorError
 
+# The score of a first click's mask when GrabCut found nothing and the inscribed ellipse of
+# the guessed extent stands in: a guess to refine by hand, not an object (segment everything
+# drops these).
+GUESS_SCORE = 0.1
+
+
 class ClassicImageSession:
     """ImageSession with GrabCut. A box, or a first click with multimask, gives several
     distinct candidates (classic_box, classic_candidates), best first; later clicks give
@@ -56,6 +62,7 @@ class ClassicImageSession:
         self._rgb: np.ndarray | None = None
         self._img_key: bytes | None = None
         self._last: dict[bytes, np.ndarray] = {}  # logits key -> full-res mask (last call's masks)
+        self._guessed = False  # the last one-mask answer was the extent guess (GUESS_SCORE)
 
     # -- per-image features
     def set_image(self, rgb: np.ndarray) -> None:
@@ -145,8 +152,9 @@ class ClassicImageSession:
             cands = self._click_candidates(pos)
         else:
             newest = None if pts is None else tuple(pts[-1])
+            self._guessed = False
             mask = self._segment(pos, neg, bx, prev, newest)
-            cands = [(mask, 1.0 if mask.any() else 0.0)]
+            cands = [(mask, GUESS_SCORE if self._guessed else 1.0 if mask.any() else 0.0)]
         cands = [(self.respect_clicks(m, pts, lbl), sc) for m, sc in cands]
         if not multimask:
             cands = cands[:1]
@@ -276,6 +284,7 @@ class ClassicImageSession:
             axes = (max(1, int(bw * self.fallback_shrink / 2)), max(1, int(bh * self.fallback_shrink / 2)))
             cv2.ellipse(el, centre, axes, 0, 0, 360, 1, -1)
             out = el > 0
+            self._guessed = True
         return out
 
     def _local_edit(self, pos, neg, prev, newest) -> np.ndarray:

@@ -72,12 +72,15 @@ class Result:
 
 def options_for(session, mode: str, nms: str = "greedy", **over):
     """Official defaults, except where the engine has no learned scores (PromptAdapter):
-    there the IoU filter is off and the grid coarser (each click is a full segmentation)."""
+    there the IoU filter only drops the engine's own "found nothing" answers (score <= 0.5) and
+    the grid is coarser (each click is a full segmentation)."""
     from annotator.everything.generator import Options
 
     base: dict = {"nms": nms}
     if isinstance(session, PromptAdapter):
-        base.update(pred_iou_thresh=0.0, stability_score_thresh=0.0, points_per_side=8 if mode == "grid" else 16)
+        # no learned IoU, but a score of 0.5 or less is an engine's own "no object found here"
+        # (the classic engine's extent guess scores 0.1): those are not proposals
+        base.update(pred_iou_thresh=0.5, stability_score_thresh=0.0, points_per_side=8 if mode == "grid" else 16)
     base.update({k: v for k, v in over.items() if v is not None})
     return Options.from_dict(base)
 

@@ -66,7 +66,9 @@ class RecentProjects(QObject):
         win = self.win
         path = Path(path).resolve()
         win.setWindowTitle(f"Annotator — {path.name} ({path.parent})")
-        self.status.setText(f"Project: {path}")
+        # the name only: a long path would crowd out the status messages (the title and the
+        # tooltip say the folder)
+        self.status.setText(f"Project: {path.name}")
         self.status.setToolTip(f"The project file: every edit is saved here as you make it.\n{path}")
         recent = [str(path)] + [p for p in self.recent() if p != str(path)]
         win.settings["recent_projects"] = recent[:MAX_RECENT]

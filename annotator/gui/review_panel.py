@@ -63,7 +63,8 @@ class ReviewPanel(QWidget):
         self.tree.clear()
         self.rows = []
         for f in flags:
-            it = QTreeWidgetItem([str(f.obj_id), str(f.frame), f"{f.score:.3g}", review.reasons_text(f) or "-"])
+            why = review.reasons_text(f) or "no one signal: their combination"
+            it = QTreeWidgetItem([str(f.obj_id), str(f.frame), f"{f.score:.3g}", why])
             it.setData(0, Qt.ItemDataRole.UserRole, (f.track_id, f.frame))
             it.setForeground(2, severity_color(sev.get((f.track_id, f.frame), 1.0)).darker(130))
             it.setToolTip(3, "\n".join(f"{review.FEATURE_WORDS.get(n, n)}: {z:+.1f} robust SD" for n, z in f.reasons)

@@ -32,7 +32,7 @@ SUPPRESSION = (("greedy", "Greedy box NMS (the official default)"),
                ("fast", "Fast NMS (YOLACT): one matrix step, fastest with many masks"),
                ("noh", "Density-aware NMS (NOH): keeps more in crowds"))
 CLASSIC_NOTE = ("The classic engine runs one click per grid point (a coarser default grid) and has no "
-                "learned scores, so its IoU filter is off.")
+                "learned scores: only clicks where GrabCut found nothing are left out.")
 
 
 @dataclass(frozen=True)

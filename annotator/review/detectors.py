@@ -26,7 +26,7 @@ from annotator.review.signals import NAMES, signal_matrix
 
 # features: (name, how it is made from the signals). All oriented: larger = worse.
 FEATURES = ("area_vs_ref", "area_change", "iou_loss", "centroid_step", "boundary_ratio",
-            "extra_parts", "border_frac", "hist_dist", "score_loss")
+            "extra_parts", "border_frac", "hist_dist", "score_loss", "flow_loss")
 DETECTORS = ("rglasso", "mcd", "threshold")
 
 
@@ -64,6 +64,7 @@ def feature_rows(signals: dict[int, dict[str, float]]) -> tuple[list[int], np.nd
         _col(m, "border_frac"),
         _col(m, "hist_dist"),
         score_loss,
+        1.0 - _col(m, "iou_flow"),
     ], axis=1)
     return frames, x
 
@@ -190,5 +191,5 @@ def make_detector(name: str, threshold: float | None = None, **params) -> Detect
 # in most of its leave-one-sequence-out folds, and a threshold near theirs (each fold's catches
 # 80% of the drifted frames of the other sequences). See README, "Review queue".
 DEFAULT_PARAMS = {"rglasso": {"lam": 0.2, "gam": 4.0, "cap": 4.0, "floor": 0.05, "score": "evidence", "carry": 0.0},
-                  "mcd": {"support_fraction": 0.75, "carry": 0.0}, "threshold": {"carry": 0.97}}
-DEFAULT_THRESHOLDS = {"rglasso": 0.004, "mcd": 2.3, "threshold": 0.27}
+                  "mcd": {"support_fraction": None, "carry": 0.0}, "threshold": {"carry": 0.97}}
+DEFAULT_THRESHOLDS = {"rglasso": 0.0045, "mcd": 5.1, "threshold": 0.27}

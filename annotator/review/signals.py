@@ -6,6 +6,9 @@ Signals of one frame t of one object (NaN = unknown there):
     log_area_ref    log_area minus that of the nearest reference frame at or before t
     centroid_step   centroid distance to frame t-1's mask / sqrt(area at t-1)
     iou_prev        IoU with frame t-1's mask (1.0 when both are empty)
+    iou_flow        IoU with frame t-1's mask carried to t by the optical flow between the
+                    two frames (OpenCV DIS on a <= 320 px grey frame): low when the mask did
+                    not move with the image, even where it overlaps its previous self
     boundary_ratio  boundary pixels / sqrt(area) (ragged or split masks have more boundary)
     components      connected parts holding at least 1% of the mask
     border_frac     fraction of the boundary lying on the image border
@@ -29,12 +32,13 @@ import cv2
 import numpy as np
 
 # bump when a definition changes: stored rows computed under another version are stale
-SIGNALS_VERSION = 1
+SIGNALS_VERSION = 2
 NAMES = ("log_area", "log_area_ref", "centroid_step", "iou_prev", "boundary_ratio", "components",
-         "border_frac", "hist_dist", "object_score", "pred_iou")
+         "border_frac", "hist_dist", "object_score", "pred_iou", "iou_flow")
 REFERENCE_SOURCES = ("manual",)
 _BINS = 8  # per RGB channel
 _HIST_MAX_SIDE = 320  # histograms on a downscaled frame: colour statistics need few pixels
+_FLOW_MAX_SIDE = 320  # the flow signal's frames: coarse motion is enough to tell "moved with it"
 
 NAN = float("nan")
 
@@ -80,6 +84,36 @@ def _shape_signals(mask: np.ndarray, area: int) -> dict[str, float]:
     }
 
 
+class FlowView:
+    """A frame and a mask downscaled for the flow signal (grey frame, bool mask)."""
+
+    def __init__(self, rgb: np.ndarray, mask: np.ndarray):
+        h, w = mask.shape
+        s = min(1.0, _FLOW_MAX_SIDE / max(h, w))
+        size = (max(16, round(w * s)), max(16, round(h * s)))  # DIS wants at least 12 px a side
+        grey = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+        self.grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA) if size != (w, h) else grey
+        m = mask.astype(np.float32)
+        self.mask = (cv2.resize(m, size, interpolation=cv2.INTER_AREA) if size != (w, h) else m) >= 0.5
+
+
+def flow_iou(prev: FlowView, cur: FlowView, dis=None) -> float:
+    """IoU of the current mask with the previous one pulled along the flow cur -> prev (`dis`:
+    a cv2 DIS instance to reuse; one per thread)."""
+    if prev.grey.shape != cur.grey.shape:
+        return NAN
+    if not prev.mask.any() and not cur.mask.any():
+        return 1.0
+    dis = dis or cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+    flow = dis.calc(cur.grey, prev.grey, None)  # for each pixel of cur: where it was in prev
+    h, w = cur.grey.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    warped = cv2.remap(prev.mask.astype(np.float32), xx + flow[..., 0], yy + flow[..., 1], cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_CONSTANT, borderValue=0) >= 0.5
+    union = int(np.count_nonzero(warped | cur.mask))
+    return 1.0 if union == 0 else int(np.count_nonzero(warped & cur.mask)) / union
+
+
 def _centroid(mask: np.ndarray) -> tuple[float, float]:
     ys, xs = np.nonzero(mask)
     return float(xs.mean()), float(ys.mean())
@@ -92,6 +126,8 @@ class TrackSignals:
     def __init__(self):
         self._refs: list[tuple[int, float, np.ndarray | None]] = []  # (frame, log area, hist)
         self._prev: tuple[int, np.ndarray, int, tuple[float, float] | None] | None = None
+        self._prev_view: FlowView | None = None  # the previous frame's, when its frame was given
+        self._dis = None  # made on first use, by the thread that pushes
 
     def add_reference(self, frame: int, mask: np.ndarray, rgb: np.ndarray | None) -> None:
         mask = np.asarray(mask, bool)
@@ -105,10 +141,18 @@ class TrackSignals:
         before = [r for r in self._refs if r[0] <= frame]
         return (before[-1] if before else self._refs[0])[1]
 
+    def remember(self, frame: int, mask: np.ndarray, rgb: np.ndarray | None = None) -> None:
+        """Take frame `frame` as the previous one of the next push without computing its signals."""
+        mask = np.asarray(mask, bool)
+        area = int(np.count_nonzero(mask))
+        self._prev = (int(frame), mask, area, _centroid(mask) if area else None)
+        self._prev_view = FlowView(rgb, mask) if rgb is not None else None
+
     def push(self, frame: int, mask: np.ndarray, rgb: np.ndarray | None = None,
              object_score: float | None = None, pred_iou: float | None = None) -> dict[str, float]:
         mask = np.asarray(mask, bool)
         area = int(np.count_nonzero(mask))
+        view = FlowView(rgb, mask) if rgb is not None else None
         sig = dict.fromkeys(NAMES, NAN)
         sig["log_area"] = math.log1p(area)
         sig["log_area_ref"] = sig["log_area"] - self._ref_log_area(frame)
@@ -120,6 +164,9 @@ class TrackSignals:
             sig["iou_prev"] = 1.0 if union == 0 else int(np.count_nonzero(mask & pmask)) / union
             if cen is not None and pcen is not None:
                 sig["centroid_step"] = math.hypot(cen[0] - pcen[0], cen[1] - pcen[1]) / math.sqrt(parea)
+            if view is not None and self._prev_view is not None:
+                self._dis = self._dis or cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+                sig["iou_flow"] = flow_iou(self._prev_view, view, self._dis)
         if area:
             sig.update(_shape_signals(mask, area))
         else:
@@ -135,6 +182,7 @@ class TrackSignals:
         if pred_iou is not None:
             sig["pred_iou"] = float(pred_iou)
         self._prev = (int(frame), mask, area, cen)
+        self._prev_view = view
         return sig
 
 
@@ -229,14 +277,16 @@ def item_signal_updates(project, item_id: int, force: bool = False, source=None)
             for f, rec in zip(refs, ref_recs):
                 ts.add_reference(f, rec.mask(), rgb(f))
             for f in sorted(frames):
-                # the previous frame's mask is needed for a stale row even when its own row is fresh
+                # the previous frame (mask and picture) is needed for a stale row even when its
+                # own row is fresh
                 if f not in stale and f + 1 not in stale:
                     continue
                 rec = project.mask(track.id, f)
-                sig = ts.push(f, rec.mask(), rgb(f) if f in stale else None, None, rec.score)
-                if f in stale:
-                    upd.values[f] = sig
-                    upd.digests[f] = want[f]
+                if f not in stale:
+                    ts.remember(f, rec.mask(), rgb(f))
+                    continue
+                upd.values[f] = ts.push(f, rec.mask(), rgb(f), None, rec.score)
+                upd.digests[f] = want[f]
     finally:
         if close:
             close()

@@ -15,7 +15,8 @@ def test_project_place_is_shown_and_the_last_project_reopens(qtbot, make_window,
     wait_loaded(win, timeout=30)
     path = Path(win.project.path).resolve()
     assert path.parent == image_folder.resolve()  # beside the media, by default
-    assert str(path) in win.recent.status.text() and win.recent.status.isVisible()
+    assert path.name in win.recent.status.text() and win.recent.status.isVisible()
+    assert str(path) in win.recent.status.toolTip()
     assert path.name in win.windowTitle() and str(path.parent) in win.windowTitle()
     win.shutdown()
 
@@ -56,4 +57,5 @@ def test_asking_where_a_new_project_goes(qtbot, make_window, image_folder, tmp_p
     wait_loaded(win, timeout=30)
     assert asked and Path(asked[0]).parent == image_folder  # the default it suggests: beside the media
     assert Path(win.project.path) == chosen.with_suffix(".annotator")
-    assert str(chosen.with_suffix(".annotator")) in win.recent.status.text()
+    assert str(chosen.with_suffix(".annotator")) in win.recent.status.toolTip()
+    assert str(chosen.parent) in win.windowTitle()

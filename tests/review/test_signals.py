@@ -41,6 +41,29 @@ def test_signals_of_a_moving_square():
     assert math.isnan(s0["pred_iou"]) and math.isnan(s0["object_score"])
 
 
+def test_flow_iou_tells_a_mask_that_moves_with_the_picture_from_one_that_does_not():
+    rng = np.random.default_rng(3)
+    h, w = 120, 160
+    texture = (rng.random((h, w + 40)) * 255).astype(np.uint8)
+    texture = np.asarray(np.dstack([texture] * 3))
+    frame = lambda dx: np.ascontiguousarray(texture[:, 20 - dx:20 - dx + w])  # the picture shifts right by dx
+    box = lambda x0: _box(h, w, x0, 40, x0 + 40, 80)
+    both = track_signals({0: box(50), 1: box(56)}, frame_rgb=lambda f: frame(6 * f))
+    stuck = track_signals({0: box(50), 1: box(50)}, frame_rgb=lambda f: frame(6 * f))
+    # the mask that followed the picture overlaps its flow-carried predecessor almost fully; the
+    # one that stayed put overlaps its own previous mask fully but not where the flow says it went
+    assert both[1]["iou_flow"] > 0.8 and both[1]["iou_prev"] < 0.8
+    assert stuck[1]["iou_prev"] == 1.0 and stuck[1]["iou_flow"] < 0.8
+    assert math.isnan(both[0]["iou_flow"])  # nothing before frame 0
+    assert math.isnan(track_signals({0: box(50), 1: box(56)})[1]["iou_flow"])  # no frames given
+
+
+def _box(h, w, x0, y0, x1, y1):
+    m = np.zeros((h, w), bool)
+    m[y0:y1, x0:x1] = True
+    return m
+
+
 def test_empty_mask_and_gaps():
     ts = TrackSignals()
     a = _rect(10, 10, 30, 30)
