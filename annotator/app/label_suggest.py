@@ -110,19 +110,9 @@ class LabelSuggester:
 
 def item_frame(item, frame: int = 0) -> np.ndarray:
     """RGB of one frame of a project item (image, frame folder or video)."""
-    if item.kind == "image":
-        from annotator.media.image import load_image
+    from annotator.media import read_frame
 
-        return load_image(item.abspath)
-    from annotator.media import open_video
-
-    src = open_video(item.abspath)
-    try:
-        return src.frame(int(frame))
-    finally:
-        close = getattr(src, "close", None)
-        if close:
-            close()
+    return read_frame(item.abspath, frame)
 
 
 def labelled_records(project, exclude_track: int | None = None, per_category: int = 20) -> list[tuple]:

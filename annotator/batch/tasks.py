@@ -93,18 +93,9 @@ def _session(kind: str, p: dict):
 
 
 def _frame_rgb(path: str, frame: int = 0):
-    from annotator.media import open_video, probe
-    from annotator.media.image import load_image
+    from annotator.media import read_frame
 
-    if probe(path).kind == "image":
-        return load_image(path)
-    src = open_video(path)
-    try:
-        return src.frame(int(frame))
-    finally:
-        close = getattr(src, "close", None)
-        if close:
-            close()
+    return read_frame(path, frame)
 
 
 def encode(p: dict) -> dict:

@@ -268,47 +268,45 @@ class SamImageSession:
             out = m.mask_decoder.forward_cached(self._dec_cache, sparse, dense_lowrank(m.prompt_encoder, None))
         return out.masks[:, 1:], out.iou_pred[:, 1:]
 
-    def upsample_logits(self, low) -> np.ndarray:
-        """Low-res logits [k, 256, 256] -> float32 logits [k, H, W] at the set image's size
-        (the official postprocessing without the threshold)."""
+    def _upsampled(self, low):
+        """(index, float32 [H, W] logits at the set image's size) for each of the low-res logits
+        [k, 256, 256]: the official two-step bilinear (x4 to the padded input, crop, then to the
+        original size; half-pixel centres and edge clamping as torch's bilinear with
+        align_corners=False). OpenCV's resize does the same interpolation 3-6x faster than
+        torch's on one-channel maps; its weights agree to float rounding, which can flip only
+        pixels whose logit is ~0. One map at a time: memory stays one full-size map."""
         import cv2
 
         nh, nw = self.input_hw
         oh, ow = self.orig_hw
-        low = np.asarray(low.numpy() if hasattr(low, "numpy") else low, np.float32)
         lh, lw = low.shape[-2:]
         f = self.image_size // lh  # 4
         # only the low-res rows/cols that reach the unpadded area (+1 so the bilinear
         # neighbour is the same as in the full upsample; the scale factor stays exactly f)
         rh, rw = min(lh, -(-nh // f) + 1), min(lw, -(-nw // f) + 1)
-        out = np.empty((low.shape[0], oh, ow), np.float32)
         for i in range(low.shape[0]):
             up = cv2.resize(low[i, :rh, :rw], (f * rw, f * rh), interpolation=cv2.INTER_LINEAR)[:nh, :nw]
             if (nh, nw) != (oh, ow):
                 up = cv2.resize(up, (ow, oh), interpolation=cv2.INTER_LINEAR)
+            yield i, up
+
+    @staticmethod
+    def _as_np(low) -> np.ndarray:
+        return np.asarray(low.numpy() if hasattr(low, "numpy") else low, np.float32)
+
+    def upsample_logits(self, low) -> np.ndarray:
+        """Low-res logits [k, 256, 256] -> float32 logits [k, H, W] at the set image's size
+        (the official postprocessing without the threshold)."""
+        low = self._as_np(low)
+        out = np.empty((low.shape[0], *self.orig_hw), np.float32)
+        for i, up in self._upsampled(low):
             out[i] = up
         return out
 
     def _postprocess(self, low) -> np.ndarray:
-        """Low-res logits [k,256,256] -> bool masks [k,H,W] (official two-step bilinear:
-        x4 to the padded input, crop, then to the original size; half-pixel centres and
-        edge clamping as torch's bilinear with align_corners=False). OpenCV's resize does
-        the same interpolation 3-6x faster than torch's on one-channel maps; its weights
-        agree to float rounding, which can flip only pixels whose logit is ~0."""
-        import cv2
-
-        nh, nw = self.input_hw
-        oh, ow = self.orig_hw
-        low = np.asarray(low.numpy() if hasattr(low, "numpy") else low, np.float32)
-        lh, lw = low.shape[-2:]
-        f = self.image_size // lh  # 4
-        # only the low-res rows/cols that reach the unpadded area (+1 so the bilinear
-        # neighbour is the same as in the full upsample; the scale factor stays exactly f)
-        rh, rw = min(lh, -(-nh // f) + 1), min(lw, -(-nw // f) + 1)
-        out = np.empty((low.shape[0], oh, ow), bool)
-        for i in range(low.shape[0]):
-            up = cv2.resize(low[i, :rh, :rw], (f * rw, f * rh), interpolation=cv2.INTER_LINEAR)[:nh, :nw]
-            if (nh, nw) != (oh, ow):
-                up = cv2.resize(up, (ow, oh), interpolation=cv2.INTER_LINEAR)
+        """Low-res logits [k,256,256] -> bool masks [k,H,W] (logit > 0 after _upsampled)."""
+        low = self._as_np(low)
+        out = np.empty((low.shape[0], *self.orig_hw), bool)
+        for i, up in self._upsampled(low):
             np.greater(up, 0.0, out=out[i])
         return out

@@ -17,7 +17,7 @@ from annotator.media.source import FrameSource
 from annotator.media.video import VIDEO_EXTENSIONS, VideoFileSource
 
 __all__ = ["MediaError", "MediaInfo", "FrameSource", "load_image", "image_size", "probe", "open_video",
-           "media_kind", "list_frame_files", "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS"]
+           "media_kind", "read_frame", "list_frame_files", "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,15 @@ def open_video(path: str | os.PathLike, cache_frames: int = 32) -> FrameSource:
 
 
 open_media = open_video
+
+
+def read_frame(path: str | os.PathLike, frame: int = 0):
+    """RGB of one frame of any media: the image itself, or frame `frame` of a video or frame
+    folder (opened for this one read and closed)."""
+    if media_kind(path) == "image":
+        return load_image(path)
+    with open_video(path, cache_frames=1) as src:
+        return src.frame(int(frame))
 
 
 def probe(path: str | os.PathLike) -> MediaInfo:
