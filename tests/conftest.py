@@ -31,3 +31,24 @@ def parity_dir() -> Path:
     if not PARITY_DIR.is_dir():
         pytest.skip(f"parity fixtures not found at {PARITY_DIR}")
     return PARITY_DIR
+
+
+@pytest.fixture
+def install_plugin(tmp_path, monkeypatch):
+    """install_plugin(module_name, source): a plugin module in a folder on ANNOTATOR_PLUGIN_PATH,
+    the plugin registry reloaded; after the test the path goes and the registry reloads again."""
+    import textwrap
+
+    from annotator.formats import registry
+
+    folder = tmp_path / "plugins"
+
+    def install(name: str, source: str) -> None:
+        folder.mkdir(exist_ok=True)
+        (folder / f"{name}.py").write_text(textwrap.dedent(source))
+        monkeypatch.setenv("ANNOTATOR_PLUGIN_PATH", str(folder))
+        registry.reload()
+
+    yield install
+    monkeypatch.delenv("ANNOTATOR_PLUGIN_PATH", raising=False)
+    registry.reload()

@@ -3,7 +3,6 @@ built-in ones: engine_names, create_image_session, `annotator models list`."""
 from __future__ import annotations
 
 import json
-import textwrap
 
 import numpy as np
 import pytest
@@ -50,15 +49,9 @@ def register(api):
 
 
 @pytest.fixture
-def plugin_engine(tmp_path, monkeypatch):
-    from annotator.formats import registry as plugin_registry
-
-    (tmp_path / "boxfill_plugin.py").write_text(textwrap.dedent(PLUGIN))
-    monkeypatch.setenv("ANNOTATOR_PLUGIN_PATH", str(tmp_path))
-    plugin_registry.reload()
-    yield "boxfill"
-    monkeypatch.delenv("ANNOTATOR_PLUGIN_PATH")
-    plugin_registry.reload()
+def plugin_engine(install_plugin):
+    install_plugin("boxfill_plugin", PLUGIN)
+    return "boxfill"
 
 
 def test_plugin_engine_is_listed_and_created(plugin_engine, caplog):

@@ -2,7 +2,6 @@
 box then gives that engine's mask (issue 13: plugin engines were collected but unused)."""
 from __future__ import annotations
 
-import textwrap
 
 import numpy as np
 import pytest
@@ -39,17 +38,9 @@ def register(api):
 
 
 @pytest.fixture
-def exactbox(tmp_path, monkeypatch):
-    from annotator.formats import registry as plugin_registry
-
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "exactbox_plugin.py").write_text(textwrap.dedent(PLUGIN))
-    monkeypatch.setenv("ANNOTATOR_PLUGIN_PATH", str(plugins))
-    plugin_registry.reload()
-    yield "exactbox"
-    monkeypatch.delenv("ANNOTATOR_PLUGIN_PATH")
-    plugin_registry.reload()
+def exactbox(install_plugin):
+    install_plugin("exactbox_plugin", PLUGIN)
+    return "exactbox"
 
 
 def test_plugin_engine_chosen_in_the_combo_segments_a_box(qtbot, make_window, image_folder, exactbox):
