@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from annotator.errors import FormatError
+from annotator.formats.base import AtomicFolder, atomic_write_json
 from annotator.formats.export_paths import inside, portable_ref
 
 FRAME_OPTIONS = {
@@ -142,8 +143,6 @@ class FrameFiles:
     def save(self, out: Path, doc, summary, indent: int | None = None) -> None:
         """Write the annotation file `out` and the image copies it references; the copies
         appear only once the file is written too (a failure leaves neither)."""
-        from annotator.formats.base import AtomicFolder, atomic_write_json
-
         self.note(summary)
         if not self.jobs:
             atomic_write_json(out, doc, indent=indent)

@@ -97,14 +97,13 @@ class FlowView:
         self.mask = (cv2.resize(m, size, interpolation=cv2.INTER_AREA) if size != (w, h) else m) >= 0.5
 
 
-def flow_iou(prev: FlowView, cur: FlowView, dis=None) -> float:
+def flow_iou(prev: FlowView, cur: FlowView, dis) -> float:
     """IoU of the current mask with the previous one pulled along the flow cur -> prev (`dis`:
-    a cv2 DIS instance to reuse; one per thread)."""
+    a cv2 DIS instance, one per thread: TrackSignals keeps its own)."""
     if prev.grey.shape != cur.grey.shape:
         return NAN
     if not prev.mask.any() and not cur.mask.any():
         return 1.0
-    dis = dis or cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
     flow = dis.calc(cur.grey, prev.grey, None)  # for each pixel of cur: where it was in prev
     h, w = cur.grey.shape
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
